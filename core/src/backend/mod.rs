@@ -1,0 +1,358 @@
+//! One trait, one module per backend. This module only chooses: which
+//! backends exist and work here, which options each accepts, and which one
+//! `auto` means.
+
+use std::{fmt, io, sync::OnceLock};
+
+use crate::{
+    deadline::Deadline,
+    error::{Cause, Error, Result},
+    options::{OptionValue, Options},
+    LockName, Settings,
+};
+
+mod flock;
+#[cfg(feature = "mysql")]
+mod mysql;
+mod proc_scan;
+mod semaphore;
+mod socket;
+mod tcp;
+mod wake;
+
+
+#[cfg(feature = "mysql")]
+pub use mysql::{server_lock_name, Dsn};
+
+/// The mechanisms a lock can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    Socket,
+    Tcp,
+    Semaphore,
+    Flock,
+    Mysql,
+}
+
+impl BackendKind {
+    pub const ALL: [Self; 5] = [Self::Socket, Self::Tcp, Self::Semaphore, Self::Flock, Self::Mysql];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Socket => "socket",
+            Self::Tcp => "tcp",
+            Self::Semaphore => "semaphore",
+            Self::Flock => "flock",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    /// The option keys this backend accepts.
+    #[must_use]
+    pub fn option_keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Socket => &[],
+            Self::Tcp => &["port", "host"],
+            Self::Semaphore => &["key"],
+            Self::Flock => &["dir", "path"],
+            Self::Mysql => &["dsn", "connect_timeout"],
+        }
+    }
+
+    /// Whether the lock lives on this machine (everything but a database).
+    #[must_use]
+    pub fn is_local(self) -> bool {
+        self != Self::Mysql
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the caller asked for: a backend, or the best one here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    Auto,
+    Kind(BackendKind),
+}
+
+impl BackendChoice {
+    /// Reads a backend name as PHP users write it (`Lock::AUTO`, `Lock::FLOCK`...).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming `argument` for an unknown name.
+    pub fn parse(name: &[u8], argument: &str) -> Result<Self> {
+        if name == b"auto" {
+            return Ok(Self::Auto);
+        }
+        BackendKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().as_bytes() == name)
+            .map(Self::Kind)
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    argument,
+                    format!(
+                        "must be one of \"auto\", \"socket\", \"tcp\", \"semaphore\", \"flock\" or \"mysql\", \"{}\" given",
+                        String::from_utf8_lossy(name).escape_debug()
+                    ),
+                )
+            })
+    }
+
+    /// The concrete backend: `auto` means the configured default backend,
+    /// else the best local backend usable here.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when no local backend works on this system.
+    pub fn resolve(self, settings: &Settings) -> Result<BackendKind> {
+        match self {
+            Self::Kind(kind) => Ok(kind),
+            Self::Auto => match settings.default_backend {
+                Some(kind) => Ok(kind),
+                None => usable_local_backends().first().copied().ok_or_else(|| {
+                    Error::Unavailable { backend: BackendKind::Socket, reason: "no local backend works on this system".into() }
+                }),
+            },
+        }
+    }
+}
+
+/// What is known of a lock's current holder.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub host: Option<String>,
+    /// When the holder took the lock, in seconds since the Unix epoch.
+    pub since: Option<f64>,
+    /// Backend-specific facts, in a stable order.
+    pub extra: Vec<(&'static str, HolderValue)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HolderValue {
+    Int(i64),
+    Str(String),
+}
+
+/// A lock mechanism bound to one lock name.
+///
+/// Implementations own their OS resources through [`crate::fork::ForkSafe`],
+/// so dropping one in a forked child is always safe. The process-level rules
+/// (holding twice, forked children, deadlock detection) live in
+/// [`crate::Lock`], not here.
+pub trait Backend: Send {
+    /// Takes the lock, waiting until `deadline` if it allows waiting.
+    /// `Ok(false)` means the time ran out; errors are never contention.
+    fn acquire(&mut self, deadline: &Deadline) -> Result<bool>;
+
+    /// Gives the lock up; only called while this object holds it.
+    /// `Ok(false)` when it turned out to be lost already.
+    fn release(&mut self) -> Result<bool>;
+
+    /// Whether a lock this object took is still held. Local backends cannot
+    /// lose a lock behind their owner's back; a server connection can.
+    fn still_held(&mut self) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Who holds the lock now, as far as the system can tell.
+    fn holder(&mut self) -> Result<Option<Holder>>;
+
+    /// The OS or server resource behind the lock, for messages and for
+    /// recognising two objects of one process that contend for the same lock.
+    fn resource(&self) -> String;
+}
+
+/// Names a lock and its backend in every error a backend reports.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub lock: String,
+    pub backend: BackendKind,
+}
+
+impl Context {
+    pub fn failed(&self, operation: impl Into<String>, cause: Cause) -> Error {
+        Error::Failed { lock: self.lock.clone(), backend: self.backend, operation: operation.into(), cause }
+    }
+
+    pub fn os(&self, operation: impl Into<String>, error: impl Into<io::Error>) -> Error {
+        self.failed(operation, Cause::Os(error.into()))
+    }
+}
+
+/// A backend chosen and configured for one name: everything a process needs
+/// to open (and, after a fork, reopen) the same lock.
+#[derive(Clone, Debug)]
+pub struct LockSpec {
+    pub name: LockName,
+    pub kind: BackendKind,
+    config: Config,
+}
+
+#[derive(Clone, Debug)]
+enum Config {
+    Socket(socket::Config),
+    Tcp(tcp::Config),
+    Semaphore(semaphore::Config),
+    Flock(flock::Config),
+    #[cfg(feature = "mysql")]
+    Mysql(mysql::Config),
+}
+
+impl LockSpec {
+    /// Validates the options for the backend and works out every derived
+    /// value (file path, port, key, server lock name). Does no waiting.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] / [`Error::InvalidType`] for bad options,
+    ///   unknown keys included;
+    /// - [`Error::Unavailable`] when the backend cannot work here.
+    pub fn new(name: LockName, choice: BackendChoice, options: &Options, settings: &Settings) -> Result<Self> {
+        let kind = choice.resolve(settings)?;
+        options.check_keys(kind)?;
+        if kind.is_local() && !usable_local_backends().contains(&kind) {
+            return Err(Error::unavailable(kind, unusable_reason(kind)));
+        }
+        let config = match kind {
+            BackendKind::Socket => Config::Socket(socket::Config::new(&name)),
+            BackendKind::Tcp => Config::Tcp(tcp::Config::new(&name, options, settings)?),
+            BackendKind::Semaphore => Config::Semaphore(semaphore::Config::new(&name, options)?),
+            BackendKind::Flock => Config::Flock(flock::Config::new(&name, options, settings)?),
+            #[cfg(feature = "mysql")]
+            BackendKind::Mysql => Config::Mysql(mysql::Config::new(&name, options, settings)?),
+            #[cfg(not(feature = "mysql"))]
+            BackendKind::Mysql => {
+                return Err(Error::unavailable(kind, "this build of exakat_lock was compiled without MySQL support"))
+            }
+        };
+        Ok(Self { name, kind, config })
+    }
+
+    #[must_use]
+    pub fn context(&self) -> Context {
+        Context { lock: self.name.to_string(), backend: self.kind }
+    }
+
+    /// A fresh backend object for this lock. Opening does no I/O that could
+    /// block; resources are created on first use.
+    #[must_use]
+    pub fn open(&self) -> Box<dyn Backend> {
+        let context = self.context();
+        match &self.config {
+            Config::Socket(c) => Box::new(socket::Socket::new(context, c.clone())),
+            Config::Tcp(c) => Box::new(tcp::Tcp::new(context, c.clone())),
+            Config::Semaphore(c) => Box::new(semaphore::Semaphore::new(context, c.clone())),
+            Config::Flock(c) => Box::new(flock::Flock::new(context, c.clone())),
+            #[cfg(feature = "mysql")]
+            Config::Mysql(c) => Box::new(mysql::Mysql::new(context, c.clone())),
+        }
+    }
+
+    /// Describes the configuration without secrets, for `var_dump()`-like output.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match &self.config {
+            Config::Socket(c) => c.describe(),
+            Config::Tcp(c) => c.describe(),
+            Config::Semaphore(c) => c.describe(),
+            Config::Flock(c) => c.describe(),
+            #[cfg(feature = "mysql")]
+            Config::Mysql(c) => c.describe(),
+        }
+    }
+}
+
+/// The local backends that work on this system, best first; probed once per
+/// process. `socket` leads: it leaves nothing behind after a crash, needs no
+/// writable directory and no SysV IPC, and names its holder exactly.
+#[must_use]
+pub fn usable_local_backends() -> &'static [BackendKind] {
+    static USABLE: OnceLock<Vec<BackendKind>> = OnceLock::new();
+    USABLE.get_or_init(|| {
+        [BackendKind::Socket, BackendKind::Semaphore, BackendKind::Flock, BackendKind::Tcp]
+            .into_iter()
+            .filter(|&kind| probe(kind).is_ok())
+            .collect()
+    })
+}
+
+/// Every backend usable with the current settings, best first: the local
+/// ones, then `mysql` when it is compiled in and a DSN is configured.
+#[must_use]
+pub fn usable_backends(settings: &Settings) -> Vec<BackendKind> {
+    let mut all = usable_local_backends().to_vec();
+    if cfg!(feature = "mysql") && settings.mysql_dsn.is_some() {
+        all.push(BackendKind::Mysql);
+    }
+    all
+}
+
+fn unusable_reason(kind: BackendKind) -> String {
+    match probe(kind) {
+        Ok(()) => "it failed its start-up probe".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Checks the kernel offers what a local backend needs.
+fn probe(kind: BackendKind) -> io::Result<()> {
+    match kind {
+        BackendKind::Socket => socket::probe(),
+        BackendKind::Tcp => tcp::probe(),
+        BackendKind::Semaphore => semaphore::probe(),
+        BackendKind::Flock | BackendKind::Mysql => Ok(()),
+    }
+}
+
+/// Reads the common "wrong option" cases once for all backends.
+pub(crate) fn option_error(key: &str, problem: impl Into<String>) -> Error {
+    Error::invalid_argument(format!("option \"{key}\""), problem)
+}
+
+pub(crate) fn expect_option_type(key: &str, expected: &'static str, value: &OptionValue) -> Error {
+    Error::InvalidType { argument: format!("option \"{key}\""), expected, given: value.type_name().to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_names() {
+        assert_eq!(BackendChoice::parse(b"auto", "backend").unwrap(), BackendChoice::Auto);
+        for kind in BackendKind::ALL {
+            assert_eq!(BackendChoice::parse(kind.as_str().as_bytes(), "backend").unwrap(), BackendChoice::Kind(kind));
+        }
+        let e = BackendChoice::parse(b"Flock", "backend").unwrap_err().to_string();
+        assert!(e.starts_with("Argument $backend must be one of") && e.ends_with("\"Flock\" given"), "{e}");
+    }
+
+    #[test]
+    fn auto_prefers_the_configured_default_then_the_best_usable_backend() {
+        let mut settings = Settings::default();
+        assert_eq!(BackendChoice::Auto.resolve(&settings).unwrap(), usable_local_backends()[0]);
+        settings.default_backend = Some(BackendKind::Flock);
+        assert_eq!(BackendChoice::Auto.resolve(&settings).unwrap(), BackendKind::Flock);
+        assert_eq!(BackendChoice::Kind(BackendKind::Tcp).resolve(&settings).unwrap(), BackendKind::Tcp);
+    }
+
+    #[test]
+    fn linux_offers_every_local_backend() {
+        assert_eq!(
+            usable_local_backends(),
+            [BackendKind::Socket, BackendKind::Semaphore, BackendKind::Flock, BackendKind::Tcp]
+        );
+        let mut settings = Settings::default();
+        assert!(!usable_backends(&settings).contains(&BackendKind::Mysql));
+        settings.mysql_dsn = Some("mysql://u@localhost/db".into());
+        assert_eq!(usable_backends(&settings).contains(&BackendKind::Mysql), cfg!(feature = "mysql"));
+    }
+}

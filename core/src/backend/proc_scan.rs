@@ -1,0 +1,168 @@
+//! What `/proc` tells about who holds a socket or a file lock. Only
+//! `holder()` reads these files, never the lock paths themselves.
+
+use std::{
+    fs,
+    net::{IpAddr, SocketAddr},
+    sync::OnceLock,
+};
+
+/// This machine's host name, as `holder()` reports it for local backends.
+pub(crate) fn hostname() -> Option<String> {
+    static HOSTNAME: OnceLock<Option<String>> = OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))
+        .clone()
+}
+
+/// The processes with a descriptor open on socket `inode`. Processes of other
+/// users are invisible unless we are root; an empty result means "unknown".
+pub(crate) fn pids_with_socket(inode: u64) -> Vec<u32> {
+    let target = format!("socket:[{inode}]");
+    let Ok(processes) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<u32> = processes
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+            fds.filter_map(Result::ok)
+                .any(|fd| fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()))
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// The inode of the unix socket bound to abstract address `name` (without
+/// its leading NUL), from `/proc/net/unix`, which lists it as `@name`.
+pub(crate) fn abstract_socket_inode(name: &[u8]) -> Option<u64> {
+    let listing = fs::read("/proc/net/unix").ok()?;
+    find_unix_inode(&listing, name)
+}
+
+fn find_unix_inode(listing: &[u8], name: &[u8]) -> Option<u64> {
+    let mut wanted = Vec::with_capacity(name.len() + 1);
+    wanted.push(b'@');
+    wanted.extend_from_slice(name);
+    listing.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        // Num RefCount Protocol Flags Type St Inode Path
+        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let inode = fields.nth(6)?;
+        (fields.next()? == wanted.as_slice()).then(|| std::str::from_utf8(inode).ok()?.parse().ok())?
+    })
+}
+
+/// The inode of the TCP socket listening on `address`, from
+/// `/proc/net/tcp` or `/proc/net/tcp6`.
+pub(crate) fn tcp_listener_inode(address: SocketAddr) -> Option<u64> {
+    let table = if address.is_ipv4() { "/proc/net/tcp" } else { "/proc/net/tcp6" };
+    let listing = fs::read_to_string(table).ok()?;
+    find_tcp_listener(&listing, address)
+}
+
+fn find_tcp_listener(listing: &str, address: SocketAddr) -> Option<u64> {
+    const LISTEN: &str = "0A";
+    let wanted = format!("{}:{:04X}", kernel_hex(address.ip()), address.port());
+    listing.lines().skip(1).find_map(|line| {
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&wanted.as_str()) && fields.get(3) == Some(&LISTEN))
+            .then(|| fields.get(9)?.parse().ok())?
+    })
+}
+
+/// An address as the kernel prints it in `/proc/net/tcp*`: each 32-bit word
+/// in host byte order, as hex.
+fn kernel_hex(ip: IpAddr) -> String {
+    let octets: Vec<u8> = match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    octets
+        .chunks(4)
+        .map(|word| format!("{:08X}", u32::from_ne_bytes([word[0], word[1], word[2], word[3]])))
+        .collect()
+}
+
+/// A `flock(2)` lock from `/proc/locks`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FileLock {
+    /// 0 or absent when the holder is in another PID namespace.
+    pub pid: Option<u32>,
+}
+
+/// The granted (not waiting) `FLOCK` lock on the file `(major, minor, inode)`.
+pub(crate) fn flock_on(major: u64, minor: u64, inode: u64) -> Option<FileLock> {
+    let listing = fs::read_to_string("/proc/locks").ok()?;
+    find_flock(&listing, major, minor, inode)
+}
+
+fn find_flock(listing: &str, major: u64, minor: u64, inode: u64) -> Option<FileLock> {
+    listing.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters read "1: -> FLOCK ..."
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        let mut id = fields.get(5)?.split(':');
+        let (maj, min, ino) = (id.next()?, id.next()?, id.next()?);
+        let same_file = u64::from_str_radix(maj, 16).ok()? == major
+            && u64::from_str_radix(min, 16).ok()? == minor
+            && ino.parse::<u64>().ok()? == inode;
+        let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
+        same_file.then_some(FileLock { pid })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_abstract_sockets_by_name() {
+        let listing = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 4242 @exakat_lock/job\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 4343 @exakat_lock/job2\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03 99 /run/x.sock\n";
+        assert_eq!(find_unix_inode(listing, b"exakat_lock/job"), Some(4242));
+        assert_eq!(find_unix_inode(listing, b"exakat_lock/job2"), Some(4343));
+        assert_eq!(find_unix_inode(listing, b"exakat_lock/jo"), None);
+    }
+
+    #[test]
+    fn finds_tcp_listeners_only() {
+        let listing = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+            \x20  0: 0100007F:EE48 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1\n\
+            \x20  1: 0100007F:EE49 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 888 1\n";
+        let listening: SocketAddr = "127.0.0.1:61000".parse().unwrap();
+        assert_eq!(find_tcp_listener(listing, listening), Some(777));
+        let established: SocketAddr = "127.0.0.1:61001".parse().unwrap();
+        assert_eq!(find_tcp_listener(listing, established), None);
+    }
+
+    #[test]
+    fn kernel_hex_matches_proc_net_tcp_on_little_endian() {
+        if cfg!(target_endian = "little") {
+            assert_eq!(kernel_hex("127.0.0.1".parse().unwrap()), "0100007F");
+            assert_eq!(kernel_hex("::1".parse().unwrap()), "000000000000000000000000".to_owned() + "01000000");
+        }
+    }
+
+    #[test]
+    fn finds_granted_flocks_and_skips_waiters() {
+        let listing = "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n\
+                       1: -> FLOCK  ADVISORY  WRITE 4343 08:01:1234 0 EOF\n\
+                       2: POSIX  ADVISORY  WRITE 99 08:01:5678 0 EOF\n\
+                       3: FLOCK  ADVISORY  WRITE 0 fd:11:5678 0 EOF\n";
+        assert_eq!(find_flock(listing, 8, 1, 1234), Some(FileLock { pid: Some(4242) }));
+        assert_eq!(find_flock(listing, 0xfd, 0x11, 5678), Some(FileLock { pid: None }));
+        assert_eq!(find_flock(listing, 8, 1, 5678), None);
+    }
+
+    #[test]
+    fn finds_our_own_socket_descriptor() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = tcp_listener_inode(listener.local_addr().unwrap()).expect("listed");
+        assert!(pids_with_socket(inode).contains(&std::process::id()));
+    }
+}

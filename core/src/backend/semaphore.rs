@@ -1,0 +1,268 @@
+//! `semaphore`: a SysV semaphore, driven with `semop(2)` directly, so no
+//! ext-sysvsem is needed.
+//!
+//! The semaphore counts holders: 0 is free, 1 is held. Taking it is one
+//! atomic `semop` of two operations, "wait until zero" then "add one" with
+//! `SEM_UNDO`. That protocol needs no initialisation (Linux creates
+//! semaphores at 0), so many processes creating the set at once cannot race,
+//! and `SEM_UNDO` makes the kernel subtract the one again when the holder
+//! dies, however it dies. The kernel also runs a queued waiter's operation
+//! itself when the value drops to zero, in arrival order: the lock is handed
+//! over, and the releaser cannot barge back in ahead of a waiter.
+//!
+//! A forked child never holds the lock: the kernel does not copy `SEM_UNDO`
+//! adjustments into children.
+//!
+//! Sets are created `0600`: other users can neither take nor reset them. A
+//! set is removed by the last object that used it, while that object holds
+//! the lock and sees no waiter, so a set is never removed under a holder;
+//! anyone who still had its id gets `EIDRM`/`EINVAL` and starts over on a new
+//! set. Only a crash can leave a set behind, never a held one.
+
+use std::{io, time::Duration};
+
+use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
+use crate::{
+    deadline::Deadline,
+    error::{Cause, Result},
+    fork,
+    options::Options,
+    LockName,
+};
+
+const SET_MODE: libc::c_int = 0o600;
+
+extern "C" {
+    // In glibc since 2.3.3; the libc crate does not declare it.
+    fn semtimedop(semid: libc::c_int, sops: *mut libc::sembuf, nsops: libc::size_t, timeout: *const libc::timespec) -> libc::c_int;
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    key: libc::key_t,
+}
+
+impl Config {
+    pub(crate) fn new(name: &LockName, options: &Options) -> Result<Self> {
+        let key = match options.int("key")? {
+            None => key_for(name),
+            Some(key) => libc::key_t::try_from(key)
+                .ok()
+                .filter(|&k| k != libc::IPC_PRIVATE && k != -1)
+                .ok_or_else(|| {
+                    option_error(
+                        "key",
+                        format!("must be a 32-bit SysV key other than 0 (IPC_PRIVATE) and -1 (what a failed ftok() returns), {key} given"),
+                    )
+                })?,
+        };
+        Ok(Self { key })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("SysV semaphore key {:#010x}", self.key)
+    }
+}
+
+/// The key derived from a name: 32 bits of its hash, never 0 or -1.
+fn key_for(name: &LockName) -> libc::key_t {
+    let hash = name.hash64();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    let key = (hash ^ (hash >> 32)) as u32 as libc::key_t;
+    if key == libc::IPC_PRIVATE || key == -1 {
+        1
+    } else {
+        key
+    }
+}
+
+pub(crate) struct Semaphore {
+    context: Context,
+    config: Config,
+    /// The set's id, once known. Sets can be removed and re-created, so an
+    /// id is only a cache: `EIDRM`/`EINVAL` send us back to `semget`.
+    set_id: Option<libc::c_int>,
+    generation: u64,
+}
+
+/// The outcome of one `semop` call.
+enum Outcome {
+    Done,
+    /// Contention (or, for a timed wait, the time ran out).
+    Busy,
+    /// The set disappeared; look it up again.
+    Gone,
+    Interrupted,
+}
+
+impl Semaphore {
+    pub(crate) fn new(context: Context, config: Config) -> Self {
+        Self { context, config, set_id: None, generation: fork::generation() }
+    }
+
+    fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
+        if let Some(id) = self.set_id {
+            return Ok(Some(id));
+        }
+        let flags = if create { libc::IPC_CREAT | SET_MODE } else { 0 };
+        // SAFETY: plain syscall wrapper.
+        let id = unsafe { libc::semget(self.config.key, 1, flags) };
+        if id >= 0 {
+            self.set_id = Some(id);
+            return Ok(Some(id));
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::ENOENT) if !create => Ok(None),
+            Some(libc::EACCES) => Err(self.context.failed(
+                format!("open {}", self.config.describe()),
+                Cause::Refused(format!("{error}: the set belongs to another user, who holds or shares this lock name")),
+            )),
+            _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
+        }
+    }
+
+    fn semop(&self, id: libc::c_int, ops: &mut [libc::sembuf], wait: Option<Duration>) -> Result<Outcome> {
+        let timeout = wait.map(|d| libc::timespec {
+            tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(d.subsec_nanos()),
+        });
+        let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+        // SAFETY: `ops` and `timeout` outlive the call; a null timeout means no limit.
+        let rc = unsafe { semtimedop(id, ops.as_mut_ptr(), ops.len(), timeout_ptr) };
+        if rc == 0 {
+            return Ok(Outcome::Done);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(Outcome::Busy),
+            Some(libc::EIDRM | libc::EINVAL) => Ok(Outcome::Gone),
+            Some(libc::EINTR) => Ok(Outcome::Interrupted),
+            _ => Err(self.context.os(format!("operate on {}", self.config.describe()), error)),
+        }
+    }
+
+    fn stat(&self, id: libc::c_int, command: libc::c_int) -> libc::c_int {
+        // SAFETY: GETVAL/GETPID/GETZCNT take no fourth argument.
+        unsafe { libc::semctl(id, 0, command) }
+    }
+}
+
+const fn op(sem_op: libc::c_short, flags: libc::c_int) -> libc::sembuf {
+    #[allow(clippy::cast_possible_truncation)]
+    libc::sembuf { sem_num: 0, sem_op, sem_flg: flags as libc::c_short }
+}
+
+impl Backend for Semaphore {
+    fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+        loop {
+            let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
+            let wait_flag = if deadline.may_wait() { 0 } else { libc::IPC_NOWAIT };
+            let mut take = [op(0, wait_flag), op(1, libc::SEM_UNDO)];
+            // semtimedop's timeout is relative: recomputed after every interruption.
+            let limit = if deadline.may_wait() { deadline.remaining() } else { None };
+            match self.semop(id, &mut take, limit)? {
+                Outcome::Done => return Ok(true),
+                Outcome::Busy => return Ok(false),
+                Outcome::Gone => self.set_id = None,
+                Outcome::Interrupted if deadline.expired() => return Ok(false),
+                Outcome::Interrupted => {}
+            }
+        }
+    }
+
+    fn release(&mut self) -> Result<bool> {
+        let Some(id) = self.set_id else { return Ok(false) };
+        let mut give_back = [op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT)];
+        loop {
+            return match self.semop(id, &mut give_back, None)? {
+                Outcome::Done => Ok(true),
+                // Removed or reset by an administrator while we held it.
+                Outcome::Busy | Outcome::Gone => {
+                    self.set_id = None;
+                    Ok(false)
+                }
+                Outcome::Interrupted => continue,
+            };
+        }
+    }
+
+    fn holder(&mut self) -> Result<Option<Holder>> {
+        let Some(id) = self.set_id(false)? else { return Ok(None) };
+        if self.stat(id, libc::GETVAL) != 1 {
+            return Ok(None);
+        }
+        let pid = u32::try_from(self.stat(id, libc::GETPID)).ok().filter(|&p| p > 0);
+        // SAFETY: all-zero is a valid semid_ds; IPC_STAT fills it.
+        let mut info: libc::semid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth argument.
+        let since = (unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) } == 0
+            && info.sem_otime > 0)
+            .then(|| info.sem_otime as f64);
+        Ok(Some(Holder {
+            pid,
+            host: proc_scan::hostname(),
+            since,
+            extra: vec![("key", HolderValue::Int(i64::from(self.config.key)))],
+        }))
+    }
+
+    fn resource(&self) -> String {
+        self.config.describe()
+    }
+}
+
+impl Drop for Semaphore {
+    /// The last user of a set removes it, while holding it and seeing no waiter.
+    fn drop(&mut self) {
+        let Some(id) = self.set_id else { return };
+        if self.generation != fork::generation() {
+            return;
+        }
+        let mut take = [op(0, libc::IPC_NOWAIT), op(1, libc::SEM_UNDO)];
+        if !matches!(self.semop(id, &mut take, None), Ok(Outcome::Done)) {
+            return; // held by someone else, who will clean up in turn
+        }
+        let nobody_waits = self.stat(id, libc::GETZCNT) == 0;
+        // SAFETY: IPC_RMID takes no fourth argument. EPERM (another user's set) leaves it be.
+        if !(nobody_waits && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0) {
+            let _ = self.release();
+        }
+    }
+}
+
+pub(crate) fn probe() -> io::Result<()> {
+    // SAFETY: plain syscalls on a private set that is removed at once.
+    let id = unsafe { libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | SET_MODE) };
+    if id < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::OptionValue;
+
+    #[test]
+    fn derived_keys_are_stable_and_never_special() {
+        let name = LockName::new(b"job").unwrap();
+        let hash = crate::name::fnv1a64(b"job");
+        assert_eq!(key_for(&name), (hash ^ (hash >> 32)) as u32 as i32);
+        assert_eq!(Config::new(&name, &Options::new()).unwrap().key, key_for(&name));
+    }
+
+    #[test]
+    fn explicit_keys_are_checked() {
+        let name = LockName::new(b"job").unwrap();
+        let with = |v| Config::new(&name, &Options::new().with("key", OptionValue::Int(v)));
+        assert_eq!(with(0x1234).unwrap().key, 0x1234);
+        assert_eq!(with(-5).unwrap().key, -5);
+        for bad in [0, -1, 1 << 40] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.starts_with("Option \"key\" must be a 32-bit SysV key"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! SysV semaphore sets do not pile up: the last object using a set removes it.
+
+mod support;
+
+use exakat_lock_core::{BackendKind, Timeout};
+use support::Target;
+
+fn set_exists(key: i32) -> bool {
+    unsafe { libc::semget(key, 1, 0) >= 0 }
+}
+
+fn explicit_key_target(test: &str, key: i32) -> Target {
+    let mut target = Target::new(BackendKind::Semaphore, test);
+    target.options = vec![("key".into(), key.to_string())];
+    target
+}
+
+fn fresh_key(salt: i32) -> i32 {
+    0x4c00_0000 | ((std::process::id() as i32 & 0xffff) << 8) | salt
+}
+
+#[test]
+fn the_last_user_removes_the_set() {
+    let key = fresh_key(1);
+    let target = explicit_key_target("sets", key);
+    let (mut a, mut b) = (target.lock(), target.lock());
+    assert!(!set_exists(key));
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(set_exists(key));
+    assert!(a.release().unwrap());
+    assert!(!b.acquire(Timeout::NoWait).unwrap() || b.release().unwrap());
+    drop(a);
+    assert!(
+        !set_exists(key),
+        "no waiter and nobody holding: the dropping object removes the set"
+    );
+    drop(b);
+    assert!(!set_exists(key));
+}
+
+#[test]
+fn a_set_is_never_removed_under_its_holder() {
+    let key = fresh_key(2);
+    let target = explicit_key_target("held-set", key);
+    let mut holder = target.spawn("hold", &[]);
+    holder.wait_held();
+    let mut other = target.lock();
+    assert!(!other.acquire(Timeout::NoWait).unwrap());
+    drop(other);
+    assert!(
+        set_exists(key),
+        "the holder's set survives another object's drop"
+    );
+    assert_eq!(target.spawn("try", &[]).line(), ["false"]);
+    assert!(holder.finish().success());
+    // lockctl released and dropped: the set is gone, and using the name again works.
+    assert!(!set_exists(key));
+    let mut again = target.lock();
+    assert!(again.acquire(Timeout::NoWait).unwrap());
+}
+
+#[test]
+fn many_names_leave_no_sets_behind() {
+    let keys: Vec<i32> = (10..60).map(fresh_key).collect();
+    for &key in &keys {
+        let mut lock = explicit_key_target("many", key).lock();
+        assert!(lock.acquire(Timeout::NoWait).unwrap());
+    }
+    assert!(keys.iter().all(|&key| !set_exists(key)));
+}

@@ -1,0 +1,176 @@
+//! Drives `exakat-lockctl` processes for the cross-process tests.
+
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use exakat_lock_core::{
+    BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings,
+};
+
+/// A lock name unique to this test run and call site.
+pub fn unique_name(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "core-{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Options that keep concurrent tests apart: tcp gets a port the OS just
+/// handed out, instead of one hashed into a range others may share.
+pub fn options_for(kind: BackendKind) -> Vec<(String, String)> {
+    match kind {
+        BackendKind::Tcp => {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            vec![(
+                "port".into(),
+                probe.local_addr().unwrap().port().to_string(),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub struct Target {
+    pub kind: BackendKind,
+    pub name: String,
+    pub options: Vec<(String, String)>,
+}
+
+impl Target {
+    pub fn new(kind: BackendKind, test: &str) -> Self {
+        Self {
+            kind,
+            name: unique_name(test),
+            options: options_for(kind),
+        }
+    }
+
+    pub fn lock(&self) -> Lock {
+        let mut options = Options::new();
+        for (key, value) in &self.options {
+            let value = value.parse().map_or_else(
+                |_| OptionValue::Str(value.as_bytes().to_vec()),
+                OptionValue::Int,
+            );
+            options.push(key.clone(), value);
+        }
+        let name = LockName::new(self.name.as_bytes()).unwrap();
+        Lock::new(
+            LockSpec::new(
+                name,
+                BackendChoice::Kind(self.kind),
+                &options,
+                &Settings::default(),
+            )
+            .unwrap(),
+        )
+    }
+
+    /// Starts `exakat-lockctl KIND NAME COMMAND ARGS...`.
+    pub fn spawn(&self, command: &str, args: &[&str]) -> Ctl {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_exakat-lockctl"));
+        cmd.args([self.kind.as_str(), &self.name, command])
+            .args(args);
+        for (key, value) in &self.options {
+            cmd.arg("--opt").arg(format!("{key}={value}"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Ctl {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+}
+
+pub struct Ctl {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Ctl {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line the process prints, split into words.
+    pub fn line(&mut self) -> Vec<String> {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "exakat-lockctl ended without answering");
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// Expects "held PID" and returns once the lock is held.
+    pub fn wait_held(&mut self) {
+        let words = self.line();
+        assert_eq!(words[0], "held", "{words:?}");
+    }
+
+    /// Closes stdin: `hold` releases, `hold-and-exit` exits holding.
+    pub fn let_go(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.flush();
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn finish(mut self) -> std::process::ExitStatus {
+        self.let_go();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Ctl {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, comparable with `exakat-lockctl`'s stamps.
+pub fn monotonic_ns() -> u128 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
+}
+
+/// CPU time this thread has used.
+pub fn thread_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+pub fn kill9(pid: u32) {
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+}
