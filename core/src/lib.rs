@@ -22,6 +22,7 @@
 
 pub mod backend;
 pub mod deadline;
+pub mod dsn;
 pub mod error;
 pub mod fork;
 mod lock;
@@ -30,6 +31,7 @@ pub mod options;
 
 pub use backend::{usable_backends, usable_local_backends, BackendChoice, BackendKind, Holder, HolderValue, LockSpec};
 pub use deadline::Timeout;
+pub use dsn::Dsn;
 pub use error::{Cause, Error, Result};
 pub use lock::Lock;
 pub use name::LockName;

@@ -1,1 +1,56 @@
+//! exakat_lock: the PHP binding of exakat-lock-core.
+//!
+//! The whole PHP surface is here and in four small files: `lock.rs` (the
+//! `ExakatLock\Lock` class), `functions.rs` (the `exakat_lock*()`
+//! functions), `errors.rs` (exceptions) and `ini.rs` (INI entries).
+//! Everything else, backends included, lives in the core crate.
 
+#![cfg_attr(windows, feature(abi_vectorcall))]
+
+mod args;
+mod errors;
+mod ffi;
+mod functions;
+mod ini;
+mod lock;
+
+use ext_php_rs::{info_table_end, info_table_row, info_table_start, prelude::*, zend::ModuleEntry};
+
+/// MINIT: INI entries and exception classes. A failure here makes PHP
+/// report "Unable to start exakat_lock module" instead of crashing.
+pub fn startup(_type: i32, module_number: i32) -> i32 {
+    ini::register(module_number);
+    match errors::register() {
+        Ok(()) => ffi::SUCCESS,
+        Err(_) => ffi::FAILURE,
+    }
+}
+
+/// MSHUTDOWN: release what `exakat_lock()` still holds.
+unsafe extern "C" fn shutdown(_type: i32, _module_number: i32) -> i32 {
+    let _ = std::panic::catch_unwind(functions::release_all);
+    ffi::SUCCESS
+}
+
+/// `phpinfo()` and `php --ri exakat_lock`.
+unsafe extern "C" fn info(module: *mut ModuleEntry) {
+    let _ = std::panic::catch_unwind(|| {
+        let backends: Vec<&str> =
+            exakat_lock_core::usable_backends(&ini::settings()).into_iter().map(|kind| kind.as_str()).collect();
+        info_table_start!();
+        info_table_row!("exakat_lock support", "enabled");
+        info_table_row!("Version", env!("CARGO_PKG_VERSION"));
+        info_table_row!("Backends usable here", backends.join(", "));
+        info_table_row!("MySQL backend", if cfg!(feature = "mysql") { "compiled in" } else { "not compiled in" });
+        info_table_end!();
+    });
+    // SAFETY: the engine passes this module's own entry.
+    unsafe { ffi::display_ini_entries(module.cast()) };
+}
+
+#[php_module]
+#[php(startup = "startup")]
+pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
+    functions::register(module.class::<lock::Lock>()).shutdown_function(shutdown)
+        .info_function(info)
+}

@@ -22,7 +22,7 @@ mod wake;
 
 
 #[cfg(feature = "mysql")]
-pub use mysql::{server_lock_name, Dsn};
+pub use mysql::server_lock_name;
 
 /// The mechanisms a lock can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -285,12 +285,17 @@ pub fn usable_local_backends() -> &'static [BackendKind] {
 }
 
 /// Every backend usable with the current settings, best first: the local
-/// ones, then `mysql` when it is compiled in and a DSN is configured.
+/// ones, then `mysql` when it is compiled in and a DSN is configured. A
+/// configured default backend comes first, so `auto` is always the first.
 #[must_use]
 pub fn usable_backends(settings: &Settings) -> Vec<BackendKind> {
     let mut all = usable_local_backends().to_vec();
     if cfg!(feature = "mysql") && settings.mysql_dsn.is_some() {
         all.push(BackendKind::Mysql);
+    }
+    if let Some(at) = settings.default_backend.and_then(|default| all.iter().position(|&k| k == default)) {
+        let default = all.remove(at);
+        all.insert(0, default);
     }
     all
 }
@@ -354,5 +359,8 @@ mod tests {
         assert!(!usable_backends(&settings).contains(&BackendKind::Mysql));
         settings.mysql_dsn = Some("mysql://u@localhost/db".into());
         assert_eq!(usable_backends(&settings).contains(&BackendKind::Mysql), cfg!(feature = "mysql"));
+        settings.default_backend = Some(BackendKind::Flock);
+        assert_eq!(usable_backends(&settings)[0], BackendKind::Flock);
+        assert_eq!(BackendChoice::Auto.resolve(&settings).unwrap(), usable_backends(&settings)[0]);
     }
 }

@@ -1,0 +1,218 @@
+//! MySQL/MariaDB DSNs: `mysql://user:pass@host:port/db`, or
+//! `mysql://user:pass@localhost/db?socket=/path` for a unix socket.
+//!
+//! Passwords never leave this module in clear: `Display` and `redacted()`
+//! mask them, so an error message, `var_dump()` or `phpinfo()` built from a
+//! `Dsn` cannot leak one.
+
+use std::{fmt, path::PathBuf};
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dsn {
+    pub user: String,
+    password: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub database: Option<String>,
+    /// A unix socket path (`?socket=`), used instead of TCP.
+    pub socket: Option<PathBuf>,
+}
+
+impl Dsn {
+    pub const DEFAULT_PORT: u16 = 3306;
+
+    /// Parses a DSN.
+    ///
+    /// # Errors
+    ///
+    /// A message that says what is wrong, never quoting the password.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let rest = text
+            .strip_prefix("mysql://")
+            .or_else(|| text.strip_prefix("mariadb://"))
+            .ok_or("must start with \"mysql://\" (mysql://user:password@host:port/database)")?;
+        let (rest, query) = rest.split_once('?').map_or((rest, None), |(r, q)| (r, Some(q)));
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        // The last '@' ends the credentials: passwords may contain '@' unencoded.
+        let (credentials, host_port) = authority.rsplit_once('@').map_or((None, authority), |(c, h)| (Some(c), h));
+        let (user, password) = match credentials {
+            None => (String::new(), None),
+            Some(c) => match c.split_once(':') {
+                Some((u, p)) => (decode(u, "user")?, Some(decode(p, "password")?)),
+                None => (decode(c, "user")?, None),
+            },
+        };
+        let (host, port) = split_host_port(host_port)?;
+        let database = (!path.is_empty()).then(|| decode(path, "database")).transpose()?;
+        let mut socket = None;
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("socket", value)) if !value.is_empty() => socket = Some(PathBuf::from(decode(value, "socket")?)),
+                _ => {
+                    return Err(format!(
+                        "has an unknown parameter \"{}\"; the only one accepted is \"socket\"",
+                        pair.split('=').next().unwrap_or(pair).escape_debug()
+                    ))
+                }
+            }
+        }
+        if host.is_empty() && socket.is_none() {
+            return Err("names no host (mysql://user:password@host:port/database)".into());
+        }
+        Ok(Self { user, password, host, port, database, socket })
+    }
+
+    #[must_use]
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// Where the server is, for messages: `host:port` or the socket path.
+    #[must_use]
+    pub fn server(&self) -> String {
+        match &self.socket {
+            Some(socket) => format!("unix socket {}", socket.display()),
+            None if self.host.contains(':') => format!("[{}]:{}", self.host, self.port),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// The DSN with its password replaced by `****`; shown everywhere a DSN is.
+impl fmt::Display for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mysql://")?;
+        if !self.user.is_empty() || self.password.is_some() {
+            write!(f, "{}", self.user)?;
+            if self.password.is_some() {
+                write!(f, ":****")?;
+            }
+            write!(f, "@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            write!(f, "{}", self.host)?;
+        }
+        if self.port != Self::DEFAULT_PORT {
+            write!(f, ":{}", self.port)?;
+        }
+        if let Some(db) = &self.database {
+            write!(f, "/{db}")?;
+        }
+        if let Some(socket) = &self.socket {
+            write!(f, "?socket={}", socket.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dsn({self})")
+    }
+}
+
+/// Masks the password of any DSN-looking text, parseable or not, for
+/// displays that must show something (`phpinfo()`).
+#[must_use]
+pub fn redact(text: &str) -> String {
+    if let Ok(dsn) = Dsn::parse(text) {
+        return dsn.to_string();
+    }
+    let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
+    match rest.rsplit_once('@') {
+        Some((credentials, tail)) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            let mask = if credentials.contains(':') { ":****" } else { "" };
+            format!("{scheme}://{user}{mask}@{tail}")
+        }
+        None => text.to_owned(),
+    }
+}
+
+fn split_host_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or("has an unclosed '[' in its host")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        text.rsplit_once(':').map_or((text, None), |(h, p)| (h, Some(p)))
+    };
+    let port = match port {
+        None => Dsn::DEFAULT_PORT,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("has an invalid port \"{}\"", p.escape_debug()))?,
+    };
+    Ok((decode(host, "host")?, port))
+}
+
+/// Percent-decoding, so users can write `p%40ss` for a password with '@'.
+fn decode(text: &str, part: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(format!("has a bad %-escape in its {part}"))?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("has a {part} that is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tcp_dsns() {
+        let dsn = Dsn::parse("mysql://app:s3cr%40t@db.example:3307/locks").unwrap();
+        assert_eq!((dsn.user.as_str(), dsn.password(), dsn.host.as_str(), dsn.port), ("app", Some("s3cr@t"), "db.example", 3307));
+        assert_eq!(dsn.database.as_deref(), Some("locks"));
+        assert_eq!(dsn.server(), "db.example:3307");
+        let dsn = Dsn::parse("mysql://root@[::1]/").unwrap();
+        assert_eq!((dsn.host.as_str(), dsn.port, dsn.password()), ("::1", 3306, None));
+        assert_eq!(dsn.server(), "[::1]:3306");
+    }
+
+    #[test]
+    fn passwords_may_contain_at_signs_and_colons() {
+        let dsn = Dsn::parse("mysql://u:p@ss:w0rd@127.0.0.1").unwrap();
+        assert_eq!(dsn.password(), Some("p@ss:w0rd"));
+        assert_eq!(dsn.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn parses_socket_dsns() {
+        let dsn = Dsn::parse("mysql://u:pw@localhost/db?socket=/run/mysqld/mysqld.sock").unwrap();
+        assert_eq!(dsn.socket.as_deref(), Some(std::path::Path::new("/run/mysqld/mysqld.sock")));
+        assert_eq!(dsn.server(), "unix socket /run/mysqld/mysqld.sock");
+    }
+
+    #[test]
+    fn display_and_errors_never_show_the_password() {
+        let dsn = Dsn::parse("mysql://app:hunter2@db:3307/x?socket=/s").unwrap();
+        assert_eq!(dsn.to_string(), "mysql://app:****@db:3307/x?socket=/s");
+        assert!(!format!("{dsn:?}").contains("hunter2"));
+        for bad in [
+            "mysql://app:hunter2@db:99999/x",
+            "mysql://app:hunter2@db/x?sslmode=1",
+            "mysql://app:hunter2@/x",
+            "postgres://app:hunter2@db/x",
+            "mysql://app:hunter2%zz@db/x",
+        ] {
+            let e = Dsn::parse(bad).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(!redact(bad).contains("hunter2"), "{}", redact(bad));
+        }
+        assert_eq!(redact("mysql://app:hunter2@db:99999"), "mysql://app:****@db:99999");
+    }
+}

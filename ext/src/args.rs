@@ -1,0 +1,242 @@
+//! Parameter types that behave like a core extension's `zend_parse_parameters`:
+//! PHP's own coercion in weak mode, `\TypeError` under `strict_types`, and
+//! PHP's own messages ("F(): Argument #2 ($backend) must be of type string,
+//! array given"). The const parameter `N` is the argument's position, which
+//! those messages need; ext-php-rs still declares the real PHP type, name and
+//! default of each parameter, so reflection shows `string $name`.
+//!
+//! When a conversion fails the wrapper throws the exception itself and
+//! returns `None`; ext-php-rs then throws nothing more, because an exception
+//! is already pending.
+
+use std::{
+    borrow::Cow,
+    ffi::{c_char, CStr, CString},
+    ptr,
+};
+
+use exakat_lock_core::{OptionValue, Options};
+use ext_php_rs::{
+    convert::{FromZvalMut, IntoZval, StubLiteral},
+    flags::DataType,
+    types::{ArrayKey, ZendStr, Zval},
+};
+
+use crate::ffi;
+
+/// The name PHP's messages use for a value's type ("int", "array", "Foo\Bar").
+pub fn type_name(zval: &Zval) -> String {
+    let zval = zval.dereference();
+    if let Some(object) = zval.object() {
+        return object.get_class_name().unwrap_or_else(|_| "object".into());
+    }
+    match zval.get_type() {
+        DataType::Null | DataType::Undef => "null",
+        DataType::False | DataType::True | DataType::Bool => "bool",
+        DataType::Long => "int",
+        DataType::Double => "float",
+        DataType::String => "string",
+        DataType::Array => "array",
+        DataType::Resource => "resource",
+        _ => "mixed",
+    }
+    .to_owned()
+}
+
+fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Throws PHP's `\TypeError` for argument `arg_num` of the running function.
+pub fn throw_type_error(arg_num: u32, message: &str) {
+    if ext_php_rs::zend::ExecutorGlobals::has_exception() {
+        return;
+    }
+    let message = c_string(message);
+    // SAFETY: "%s" with a valid C string; the engine formats and throws.
+    unsafe { ffi::zend_argument_type_error(arg_num, c"%s".as_ptr(), message.as_ptr()) };
+}
+
+/// Throws PHP's `\ValueError` for argument `arg_num` of the running function.
+pub fn throw_value_error(arg_num: u32, message: &str) {
+    if ext_php_rs::zend::ExecutorGlobals::has_exception() {
+        return;
+    }
+    let message = c_string(message);
+    // SAFETY: as above.
+    unsafe { ffi::zend_argument_value_error(arg_num, c"%s".as_ptr(), message.as_ptr()) };
+}
+
+fn zval_ptr(zval: &mut Zval) -> *mut ext_php_rs::ffi::zval {
+    ptr::from_mut(zval).cast()
+}
+
+/// A `string` parameter, kept as bytes: lock names may be any bytes.
+#[derive(Clone, Debug)]
+pub struct Str<const N: u32> {
+    bytes: Cow<'static, [u8]>,
+    /// How a default value is written in reflection and stubs.
+    stub: Option<&'static str>,
+}
+
+impl<const N: u32> Str<N> {
+    /// A default value, shown in reflection as the PHP expression `stub`
+    /// (`ExakatLock\Lock::AUTO` rather than `'auto'`).
+    pub const fn default_as(value: &'static str, stub: &'static str) -> Self {
+        Self { bytes: Cow::Borrowed(value.as_bytes()), stub: Some(stub) }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn owned(bytes: &[u8]) -> Self {
+        Self { bytes: Cow::Owned(bytes.to_vec()), stub: None }
+    }
+}
+
+impl<const N: u32> StubLiteral for Str<N> {
+    fn stub_literal(&self) -> String {
+        self.stub.map_or_else(|| format!("'{}'", String::from_utf8_lossy(&self.bytes)), str::to_owned)
+    }
+}
+
+impl<'a, const N: u32> FromZvalMut<'a> for Str<N> {
+    const TYPE: DataType = DataType::String;
+
+    fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
+        if let Some(s) = zval.zend_str() {
+            return Some(Self::owned(s.as_bytes()));
+        }
+        let mut coerced: *mut ext_php_rs::ffi::zend_string = ptr::null_mut();
+        // SAFETY: `zval` is this call's argument slot, which the engine lets
+        // coercion overwrite; `coerced` then points into it.
+        if unsafe { ffi::zend_parse_arg_str_slow(zval_ptr(zval), &mut coerced, N) } && !coerced.is_null() {
+            // SAFETY: non-null, owned by the argument slot for the whole call.
+            let s: &ZendStr = unsafe { &*coerced.cast::<ZendStr>() };
+            return Some(Self::owned(s.as_bytes()));
+        }
+        throw_type_error(N, &format!("must be of type string, {} given", type_name(zval)));
+        None
+    }
+}
+
+/// A `float` parameter.
+#[derive(Clone, Copy, Debug)]
+pub struct Float<const N: u32>(pub f64);
+
+impl<const N: u32> StubLiteral for Float<N> {
+    fn stub_literal(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}
+
+impl<'a, const N: u32> FromZvalMut<'a> for Float<N> {
+    const TYPE: DataType = DataType::Double;
+
+    fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
+        if let Some(value) = zval.double() {
+            return Some(Self(value));
+        }
+        let mut value = 0.0;
+        // SAFETY: as for strings; ints are widened in both modes.
+        if unsafe { ffi::zend_parse_arg_double_slow(zval_ptr(zval), &mut value, N) } {
+            return Some(Self(value));
+        }
+        throw_type_error(N, &format!("must be of type float, {} given", type_name(zval)));
+        None
+    }
+}
+
+/// An `array $options = []` parameter, read into the core's untyped options.
+#[derive(Clone, Debug, Default)]
+pub struct OptionsArg<const N: u32>(pub Options);
+
+impl<const N: u32> StubLiteral for OptionsArg<N> {
+    fn stub_literal(&self) -> String {
+        "[]".into()
+    }
+}
+
+impl<'a, const N: u32> FromZvalMut<'a> for OptionsArg<N> {
+    const TYPE: DataType = DataType::Array;
+
+    fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
+        let Some(array) = zval.array() else {
+            throw_type_error(N, &format!("must be of type array, {} given", type_name(zval)));
+            return None;
+        };
+        let mut options = Options::new();
+        for (key, value) in array {
+            let key = match key {
+                ArrayKey::Long(i) => i.to_string(),
+                ArrayKey::String(s) => s,
+                ArrayKey::Str(s) => s.to_owned(),
+                ArrayKey::ZendString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            };
+            options.push(key, option_value(value));
+        }
+        Some(Self(options))
+    }
+}
+
+fn option_value(value: &Zval) -> OptionValue {
+    let value = value.dereference();
+    if value.is_null() {
+        OptionValue::Null
+    } else if let Some(b) = value.bool() {
+        OptionValue::Bool(b)
+    } else if let Some(i) = value.long() {
+        OptionValue::Int(i)
+    } else if let Some(f) = value.double() {
+        OptionValue::Float(f)
+    } else if let Some(s) = value.zend_str() {
+        OptionValue::Str(s.as_bytes().to_vec())
+    } else {
+        OptionValue::Other(type_name(value))
+    }
+}
+
+/// A `callable` parameter, checked the way PHP checks callbacks.
+#[derive(Debug)]
+pub struct Callback<const N: u32>(pub Zval);
+
+impl<'a, const N: u32> FromZvalMut<'a> for Callback<N> {
+    const TYPE: DataType = DataType::Callable;
+
+    fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
+        let mut error: *mut c_char = ptr::null_mut();
+        // SAFETY: checks only; `error` is allocated by the engine and freed here.
+        let callable = unsafe {
+            ffi::zend_is_callable_ex(zval_ptr(zval), ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut(), &mut error)
+        };
+        let reason = (!error.is_null()).then(|| {
+            // SAFETY: a NUL-terminated string from the engine's allocator.
+            let reason = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
+            unsafe { ext_php_rs::ffi::_efree(error.cast()) };
+            reason
+        });
+        if callable {
+            return Some(Self(zval.shallow_clone()));
+        }
+        let message = match reason {
+            Some(reason) => format!("must be a valid callback, {reason}"),
+            None => format!("must be a valid callback, {} given", type_name(zval)),
+        };
+        throw_type_error(N, &message);
+        None
+    }
+}
+
+/// A PHP string return value made of raw bytes.
+pub struct Bytes(pub Vec<u8>);
+
+impl IntoZval for Bytes {
+    const TYPE: DataType = DataType::String;
+    const NULLABLE: bool = false;
+
+    fn set_zval(self, zv: &mut Zval, persistent: bool) -> ext_php_rs::error::Result<()> {
+        zv.set_zend_string(ZendStr::new(&self.0, persistent));
+        Ok(())
+    }
+}

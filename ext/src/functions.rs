@@ -1,0 +1,105 @@
+//! `exakat_lock()`, `exakat_unlock()`, `exakat_lock_holder()` and
+//! `exakat_lock_backends()`: for scripts that hold a lock for their whole run.
+//!
+//! Locks taken with `exakat_lock()` live in a per-process registry, keyed by
+//! name, until `exakat_unlock()` or the end of the process (MSHUTDOWN, or
+//! the kernel if the process dies first); discarding the return value never
+//! releases them.
+
+use std::sync::{Mutex, PoisonError};
+
+use exakat_lock_core::{self as core, usable_backends};
+use ext_php_rs::{boxed::ZBox, exception::PhpResult, prelude::*, types::ZendHashTable};
+
+use crate::{
+    args::{Float, OptionsArg, Str},
+    errors::{to_php, Signature},
+    ini,
+    lock::{holder_array, spec, timeout},
+};
+
+/// One entry per name; the lock object remembers the backend it was taken with.
+static REGISTRY: Mutex<Vec<core::Lock>> = Mutex::new(Vec::new());
+
+const EXAKAT_LOCK: Signature = &["name", "timeout", "backend", "options"];
+const EXAKAT_LOCK_HOLDER: Signature = &["name", "backend", "options"];
+
+/// Takes the lock `$name` for the rest of the process. `true` once held (also
+/// when this process already holds it this way), `false` when the time ran out.
+#[php_function]
+#[php(defaults(timeout = Float(0.0), backend = Str::default_as("auto", "'auto'"), options = OptionsArg::default()))]
+pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: OptionsArg<4>) -> PhpResult<bool> {
+    let spec = spec(name.bytes(), backend.bytes(), &options.0, EXAKAT_LOCK)?;
+    let wait = self::timeout(timeout.0, EXAKAT_LOCK)?;
+    let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(at) = registry.iter().position(|held| held.name() == &spec.name) {
+        let held = &registry[at];
+        if held.is_held_locally() && held.kind() == spec.kind {
+            return Ok(true);
+        }
+        if held.is_held_locally() {
+            return Err(to_php(
+                core::Error::Failed {
+                    lock: spec.name.to_string(),
+                    backend: spec.kind,
+                    operation: "take it with exakat_lock()".into(),
+                    cause: core::Cause::Refused(format!(
+                        "this process already holds it through exakat_lock() with the {} backend; call exakat_unlock() first",
+                        held.kind()
+                    )),
+                },
+                EXAKAT_LOCK,
+            ));
+        }
+        // The parent's entry, seen in a forked child: it holds nothing here.
+        registry.swap_remove(at);
+    }
+    let mut lock = core::Lock::new(spec);
+    // The registry stays locked while waiting: PHP runs one thread, and the
+    // lock must be registered the moment it is taken.
+    let taken = lock.acquire(wait).map_err(|e| to_php(e, EXAKAT_LOCK))?;
+    if taken {
+        registry.push(lock);
+    }
+    Ok(taken)
+}
+
+/// Releases a lock taken with `exakat_lock()`: `true` if it did, `false` otherwise.
+#[php_function]
+pub fn exakat_unlock(name: Str<1>) -> PhpResult<bool> {
+    let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(at) = registry.iter().position(|held| held.name().as_bytes() == name.bytes()) else { return Ok(false) };
+    let mut lock = registry.swap_remove(at);
+    drop(registry);
+    lock.release().map_err(|e| to_php(e, &["name"]))
+}
+
+/// What is known of the holder of `$name`, or `null` when it is free.
+#[php_function]
+#[php(defaults(backend = Str::default_as("auto", "'auto'"), options = OptionsArg::default()))]
+pub fn exakat_lock_holder(name: Str<1>, backend: Str<2>, options: OptionsArg<3>) -> PhpResult<Option<ZBox<ZendHashTable>>> {
+    let spec = spec(name.bytes(), backend.bytes(), &options.0, EXAKAT_LOCK_HOLDER)?;
+    let holder = core::Lock::new(spec).holder().map_err(|e| to_php(e, EXAKAT_LOCK_HOLDER))?;
+    holder.map(holder_array).transpose()
+}
+
+/// The backends usable on this system, best first; `auto` means the first.
+#[php_function]
+pub fn exakat_lock_backends() -> Vec<&'static str> {
+    usable_backends(&ini::settings()).into_iter().map(|kind| kind.as_str()).collect()
+}
+
+pub fn register(module: ModuleBuilder) -> ModuleBuilder {
+    module
+        .function(wrap_function!(exakat_lock))
+        .function(wrap_function!(exakat_unlock))
+        .function(wrap_function!(exakat_lock_holder))
+        .function(wrap_function!(exakat_lock_backends))
+}
+
+/// Releases every registry lock at module shutdown, so semaphore sets are
+/// removed and servers are told, rather than leaving it all to the kernel.
+pub fn release_all() {
+    let locks = std::mem::take(&mut *REGISTRY.lock().unwrap_or_else(PoisonError::into_inner));
+    drop(locks);
+}

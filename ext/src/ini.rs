@@ -1,0 +1,175 @@
+//! The `exakat_lock.*` INI entries (all `PHP_INI_ALL`).
+//!
+//! Each entry validates its value when set, as core extensions do:
+//! `ini_set()` returns `false` for a bad value and the old value stays. The
+//! validated values live in `CURRENT`, so reading a setting is a lock and a
+//! clone, not an INI lookup.
+
+use std::{
+    ffi::{c_int, c_void, CStr},
+    path::PathBuf,
+    sync::{Mutex, PoisonError},
+};
+
+use exakat_lock_core::{dsn, BackendChoice, BackendKind, PortRange, Settings};
+use ext_php_rs::{
+    ffi::{zend_ini_entry, zend_string},
+    flags::IniEntryPermission,
+    types::ZendStr,
+    zend::{IniEntryDef, IniEntryDefs, SapiModule},
+};
+
+use crate::ffi::{self, FAILURE, SUCCESS};
+
+struct Current {
+    default_backend: Option<BackendKind>,
+    dir: Option<PathBuf>,
+    tcp_port_range: PortRange,
+    mysql_dsn: Option<String>,
+}
+
+static CURRENT: Mutex<Current> =
+    Mutex::new(Current { default_backend: None, dir: None, tcp_port_range: PortRange::DEFAULT, mysql_dsn: None });
+
+fn current() -> std::sync::MutexGuard<'static, Current> {
+    CURRENT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The settings locks are made with now: INI values, PHP's temporary
+/// directory, and `EXAKAT_LOCK_MYSQL_DSN` when the INI DSN is empty.
+pub fn settings() -> Settings {
+    let current = current();
+    Settings {
+        default_backend: current.default_backend,
+        lock_dir: current.dir.clone(),
+        temp_dir: temp_dir(),
+        tcp_port_range: current.tcp_port_range,
+        mysql_dsn: current
+            .mysql_dsn
+            .clone()
+            .or_else(|| std::env::var("EXAKAT_LOCK_MYSQL_DSN").ok().filter(|dsn| !dsn.is_empty())),
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    // SAFETY: PHP returns a pointer to its own process-lifetime copy.
+    let dir = unsafe { ffi::php_get_temporary_directory() };
+    if dir.is_null() {
+        return std::env::temp_dir();
+    }
+    let bytes = unsafe { CStr::from_ptr(dir) }.to_bytes();
+    PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+}
+
+/// Reads a new INI value; `None` (reject) when it is invalid.
+type Apply = fn(&mut Current, &str) -> Option<()>;
+
+fn apply_default_backend(current: &mut Current, value: &str) -> Option<()> {
+    current.default_backend = match BackendChoice::parse(value.trim().as_bytes(), "exakat_lock.default_backend") {
+        Ok(BackendChoice::Auto) => None,
+        Ok(BackendChoice::Kind(kind)) => Some(kind),
+        Err(_) if value.trim().is_empty() => None,
+        Err(_) => return None,
+    };
+    Some(())
+}
+
+fn apply_dir(current: &mut Current, value: &str) -> Option<()> {
+    current.dir = (!value.is_empty()).then(|| PathBuf::from(value));
+    Some(())
+}
+
+fn apply_tcp_port_range(current: &mut Current, value: &str) -> Option<()> {
+    current.tcp_port_range = PortRange::parse(value).ok()?;
+    Some(())
+}
+
+fn apply_mysql_dsn(current: &mut Current, value: &str) -> Option<()> {
+    if !value.is_empty() {
+        dsn::Dsn::parse(value).ok()?;
+    }
+    current.mysql_dsn = (!value.is_empty()).then(|| value.to_owned());
+    Some(())
+}
+
+/// Picks the apply function from the entry's `mh_arg1`, set per entry below.
+unsafe extern "C" fn on_modify(
+    _entry: *mut zend_ini_entry,
+    new_value: *mut zend_string,
+    apply: *mut c_void,
+    _: *mut c_void,
+    _: *mut c_void,
+    _stage: c_int,
+) -> c_int {
+    // A panic must not unwind into the engine; an invalid value is refused.
+    std::panic::catch_unwind(|| {
+        // SAFETY: `apply` is one of the `Apply` fns stored in INI_ENTRIES.
+        let apply: Apply = unsafe { std::mem::transmute::<*mut c_void, Apply>(apply) };
+        let value = if new_value.is_null() {
+            String::new()
+        } else {
+            // SAFETY: the engine passes a valid zend_string.
+            String::from_utf8_lossy(unsafe { &*new_value.cast::<ZendStr>() }.as_bytes()).into_owned()
+        };
+        let mut current = current();
+        if apply(&mut current, &value).is_some() {
+            SUCCESS
+        } else {
+            FAILURE
+        }
+    })
+    .unwrap_or(FAILURE)
+}
+
+/// Shows the DSN with its password masked in `phpinfo()` and `php --ri`.
+unsafe extern "C" fn display_masked_dsn(entry: *mut zend_ini_entry, display_type: c_int) {
+    const ZEND_INI_DISPLAY_ORIG: c_int = 1;
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the engine passes its own entry.
+        let entry = unsafe { &*entry };
+        let value = if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified != 0 { entry.orig_value } else { entry.value };
+        let text = if value.is_null() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(unsafe { &*value.cast::<ZendStr>() }.as_bytes()).into_owned()
+        };
+        let as_text = SapiModule::get().phpinfo_as_text != 0;
+        let shown = match (text.is_empty(), as_text) {
+            (true, true) => "no value".to_owned(),
+            (true, false) => "<i>no value</i>".to_owned(),
+            (false, true) => dsn::redact(&text),
+            (false, false) => html_escape(&dsn::redact(&text)),
+        };
+        let shown = std::ffi::CString::new(shown).unwrap_or_default();
+        // SAFETY: "%s" with a valid C string.
+        unsafe { ext_php_rs::ffi::php_printf(c"%s".as_ptr(), shown.as_ptr()) };
+    });
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const fn entry(name: &'static CStr, default: &'static CStr, apply: Apply) -> IniEntryDef {
+    let mut def = IniEntryDef::new(name, default, IniEntryPermission::All);
+    def.on_modify = Some(on_modify);
+    def.mh_arg1 = apply as *mut c_void;
+    def
+}
+
+static INI_ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
+    entry(c"exakat_lock.default_backend", c"auto", apply_default_backend),
+    entry(c"exakat_lock.dir", c"", apply_dir),
+    entry(c"exakat_lock.tcp_port_range", c"61000-65535", apply_tcp_port_range),
+    {
+        let mut def = entry(c"exakat_lock.mysql_dsn", c"", apply_mysql_dsn);
+        def.displayer = Some(display_masked_dsn);
+        def
+    },
+    IniEntryDef::end(),
+]);
+
+/// Registers the entries; called from MINIT.
+pub fn register(module_number: i32) {
+    IniEntryDef::register(INI_ENTRIES.as_slice(), module_number);
+}

@@ -1,0 +1,170 @@
+//! The `ExakatLock\Lock` class.
+
+use exakat_lock_core::{self as core, BackendChoice, Holder, HolderValue, LockName, LockSpec, Options, Timeout};
+use ext_php_rs::{
+    boxed::ZBox,
+    exception::{PhpException, PhpResult},
+    flags::ClassFlags,
+    prelude::*,
+    types::{ZendCallable, ZendHashTable, Zval},
+    zend::BailoutGuard,
+};
+
+use crate::{
+    args::{Bytes, Callback, Float, OptionsArg, Str},
+    errors::{self, to_php, Signature},
+    ini,
+};
+
+/// A named lock held by at most one process at a time, released on
+/// `release()`, on destruction, and when the process dies in any way.
+/// Children (`exec()`, `proc_open()`, `pcntl_fork()`...) never inherit it.
+#[php_class]
+#[php(name = "ExakatLock\\Lock")]
+#[php(flags = ClassFlags::Final)]
+pub struct Lock {
+    inner: core::Lock,
+}
+
+const CONSTRUCT: Signature = &["name", "backend", "options"];
+const ACQUIRE: Signature = &["timeout"];
+const SYNCHRONIZED: Signature = &["name", "callback", "timeout", "backend", "options"];
+const NO_ARGUMENTS: Signature = &[];
+
+/// Validates everything a lock needs; shared by the class and the functions.
+pub fn spec(name: &[u8], backend: &[u8], options: &Options, signature: Signature) -> PhpResult<LockSpec> {
+    let checked = LockName::new(name)
+        .and_then(|name| Ok((name, BackendChoice::parse(backend, "backend")?)))
+        .and_then(|(name, choice)| LockSpec::new(name, choice, options, &ini::settings()));
+    checked.map_err(|e| to_php(e, signature))
+}
+
+pub fn timeout(seconds: f64, signature: Signature) -> PhpResult<Timeout> {
+    Timeout::from_secs_f64(seconds).map_err(|e| to_php(e, signature))
+}
+
+#[php_impl]
+impl Lock {
+    pub const AUTO: &'static str = "auto";
+    pub const SOCKET: &'static str = "socket";
+    pub const TCP: &'static str = "tcp";
+    pub const SEMAPHORE: &'static str = "semaphore";
+    pub const FLOCK: &'static str = "flock";
+    pub const MYSQL: &'static str = "mysql";
+    pub const WAIT_FOREVER: f64 = -1.0;
+
+    /// Validates the name, backend and options; takes nothing yet.
+    #[php(defaults(backend = Str::default_as("auto", "ExakatLock\\Lock::AUTO"), options = OptionsArg::default()))]
+    pub fn __construct(name: Str<1>, backend: Str<2>, options: OptionsArg<3>) -> PhpResult<Self> {
+        let spec = spec(name.bytes(), backend.bytes(), &options.0, CONSTRUCT)?;
+        Ok(Self { inner: core::Lock::new(spec) })
+    }
+
+    /// `0`: one try; `> 0`: wait up to that many seconds; negative or `INF`:
+    /// wait without limit. `true` once held, `false` when the time ran out.
+    #[php(defaults(timeout = Float(0.0)))]
+    pub fn acquire(&mut self, timeout: Float<1>) -> PhpResult<bool> {
+        let timeout = self::timeout(timeout.0, ACQUIRE)?;
+        self.inner.acquire(timeout).map_err(|e| to_php(e, ACQUIRE))
+    }
+
+    /// `true` if this object held the lock and now does not.
+    pub fn release(&mut self) -> PhpResult<bool> {
+        self.inner.release().map_err(|e| to_php(e, NO_ARGUMENTS))
+    }
+
+    /// Whether this object holds the lock now (for mysql, asks the server).
+    pub fn is_held(&mut self) -> PhpResult<bool> {
+        self.inner.is_held().map_err(|e| to_php(e, NO_ARGUMENTS))
+    }
+
+    /// `null` when free, else `['pid' => ?int, 'host' => ?string, 'since' => ?float, ...]`.
+    pub fn holder(&mut self) -> PhpResult<Option<ZBox<ZendHashTable>>> {
+        let holder = self.inner.holder().map_err(|e| to_php(e, NO_ARGUMENTS))?;
+        holder.map(holder_array).transpose()
+    }
+
+    pub fn name(&self) -> Bytes {
+        Bytes(self.inner.name().as_bytes().to_vec())
+    }
+
+    /// The backend in use, never `auto`.
+    pub fn backend(&self) -> &'static str {
+        self.inner.kind().as_str()
+    }
+
+    /// Acquires the lock or throws `LockTimeoutException`, calls `$callback`,
+    /// releases whatever happens, and returns the callback's result (or
+    /// rethrows its exception unchanged).
+    #[php(defaults(
+        timeout = Float(0.0),
+        backend = Str::default_as("auto", "ExakatLock\\Lock::AUTO"),
+        options = OptionsArg::default()
+    ))]
+    pub fn synchronized(
+        name: Str<1>,
+        callback: Callback<2>,
+        timeout: Float<3>,
+        backend: Str<4>,
+        options: OptionsArg<5>,
+    ) -> PhpResult<Zval> {
+        let spec = spec(name.bytes(), backend.bytes(), &options.0, SYNCHRONIZED)?;
+        let wait = self::timeout(timeout.0, SYNCHRONIZED)?;
+        // A fatal error in the callback longjmps past this frame; the guard
+        // still drops the lock when ext-php-rs catches the bailout.
+        let mut lock = BailoutGuard::new(core::Lock::new(spec));
+        if !lock.acquire(wait).map_err(|e| to_php(e, SYNCHRONIZED))? {
+            return Err(timed_out(&mut lock, timeout.0));
+        }
+        let callable = ZendCallable::new_owned(callback.0).map_err(|e| PhpException::from(e.to_string()))?;
+        let result = callable.try_call(vec![]);
+        let released = lock.release();
+        // An exception from the callback is pending in the engine: returning
+        // any error lets it propagate unchanged.
+        let value = result.map_err(|_| errors::already_thrown())?;
+        released.map_err(|e| to_php(e, NO_ARGUMENTS))?;
+        Ok(value)
+    }
+
+    /// What `var_dump()` shows: never a password.
+    #[php(name = "__debugInfo")]
+    pub fn debug_info(&self) -> PhpResult<ZBox<ZendHashTable>> {
+        let mut info = ZendHashTable::new();
+        info.insert("name", Bytes(self.inner.name().as_bytes().to_vec()))?;
+        info.insert("backend", self.inner.kind().as_str())?;
+        info.insert("held", self.inner.is_held_locally())?;
+        info.insert("resource", self.inner.spec().describe())?;
+        Ok(info)
+    }
+}
+
+fn timed_out(lock: &mut core::Lock, seconds: f64) -> PhpException {
+    let holder = match lock.holder() {
+        Ok(Some(Holder { pid: Some(pid), host: Some(host), .. })) => format!("; it is held by pid {pid} on {host}"),
+        Ok(Some(Holder { pid: Some(pid), .. })) => format!("; it is held by pid {pid}"),
+        Ok(Some(_)) => "; it is held by a process that cannot be identified".to_owned(),
+        _ => String::new(),
+    };
+    let waited = if seconds == 0.0 { "without waiting".to_owned() } else { format!("within {seconds} s") };
+    PhpException::new(
+        format!("Could not acquire lock \"{}\" ({} backend) {waited}{holder}", lock.name(), lock.kind()),
+        0,
+        errors::lock_timeout_exception(),
+    )
+}
+
+/// `['pid' => ?int, 'host' => ?string, 'since' => ?float]` plus the
+/// backend's own keys; unknown values are `null`, the keys always present.
+pub fn holder_array(holder: Holder) -> PhpResult<ZBox<ZendHashTable>> {
+    let mut array = ZendHashTable::new();
+    array.insert("pid", holder.pid.map(i64::from))?;
+    array.insert("host", holder.host)?;
+    array.insert("since", holder.since)?;
+    for (key, value) in holder.extra {
+        match value {
+            HolderValue::Int(i) => array.insert(key, i)?,
+            HolderValue::Str(s) => array.insert(key, s)?,
+        }
+    }
+    Ok(array)
+}
