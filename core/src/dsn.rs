@@ -157,7 +157,8 @@ fn decode(text: &str, part: &str) -> Result<String, String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(format!("has a bad %-escape in its {part}"))?;
+            let byte =
+                hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(format!("has a bad %-escape in its {part}"))?;
             out.push(byte);
             i += 3;
         } else {
@@ -175,7 +176,10 @@ mod tests {
     #[test]
     fn parses_tcp_dsns() {
         let dsn = Dsn::parse("mysql://app:s3cr%40t@db.example:3307/locks").unwrap();
-        assert_eq!((dsn.user.as_str(), dsn.password(), dsn.host.as_str(), dsn.port), ("app", Some("s3cr@t"), "db.example", 3307));
+        assert_eq!(
+            (dsn.user.as_str(), dsn.password(), dsn.host.as_str(), dsn.port),
+            ("app", Some("s3cr@t"), "db.example", 3307)
+        );
         assert_eq!(dsn.database.as_deref(), Some("locks"));
         assert_eq!(dsn.server(), "db.example:3307");
         let dsn = Dsn::parse("mysql://root@[::1]/").unwrap();

@@ -28,14 +28,8 @@ fn excludes_another_process_and_names_its_pid(kind: BackendKind) {
     assert_eq!(holder.pid, Some(other.pid()));
     assert!(holder.host.is_some());
     assert!(other.finish().success());
-    assert!(
-        lock.acquire(Timeout::NoWait).unwrap(),
-        "free once the holder released"
-    );
-    assert_eq!(
-        lock.holder().unwrap().and_then(|h| h.pid),
-        Some(std::process::id())
-    );
+    assert!(lock.acquire(Timeout::NoWait).unwrap(), "free once the holder released");
+    assert_eq!(lock.holder().unwrap().and_then(|h| h.pid), Some(std::process::id()));
     assert!(lock.release().unwrap());
     assert_eq!(lock.holder().unwrap(), None);
 }
@@ -49,10 +43,7 @@ fn two_objects_in_one_process_exclude_each_other(kind: BackendKind) {
     assert!(a.release().unwrap());
     assert!(b.acquire(Timeout::NoWait).unwrap());
     drop(b);
-    assert!(
-        a.acquire(Timeout::NoWait).unwrap(),
-        "dropping the holder releases"
-    );
+    assert!(a.acquire(Timeout::NoWait).unwrap(), "dropping the holder releases");
 }
 
 fn holding_twice_counts_once(kind: BackendKind) {
@@ -115,14 +106,9 @@ fn a_timeout_returns_close_to_its_time(kind: BackendKind) {
     holder.wait_held();
     let mut lock = target.lock();
     let started = Instant::now();
-    assert!(!lock
-        .acquire(Timeout::For(Duration::from_millis(250)))
-        .unwrap());
+    assert!(!lock.acquire(Timeout::For(Duration::from_millis(250))).unwrap());
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_millis(250) + PROMPT,
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_millis(250) + PROMPT, "{waited:?}");
 }
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
@@ -154,18 +140,13 @@ fn signals_neither_shorten_nor_lengthen_a_wait(kind: BackendKind) {
         })
     };
     let started = Instant::now();
-    let taken = lock
-        .acquire(Timeout::For(Duration::from_millis(300)))
-        .unwrap();
+    let taken = lock.acquire(Timeout::For(Duration::from_millis(300))).unwrap();
     let waited = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = pelter.join().unwrap();
     assert!(!taken);
     assert!(sent > 20, "only {sent} signals sent");
-    assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_millis(300) + PROMPT,
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(300) + PROMPT, "{waited:?}");
 }
 
 fn waiting_uses_almost_no_cpu(kind: BackendKind) {
@@ -174,14 +155,9 @@ fn waiting_uses_almost_no_cpu(kind: BackendKind) {
     holder.wait_held();
     let mut lock = target.lock();
     let cpu_before = thread_cpu();
-    assert!(!lock
-        .acquire(Timeout::For(Duration::from_millis(500)))
-        .unwrap());
+    assert!(!lock.acquire(Timeout::For(Duration::from_millis(500))).unwrap());
     let cpu = thread_cpu() - cpu_before;
-    assert!(
-        cpu < Duration::from_millis(25),
-        "a 500 ms wait used {cpu:?} of CPU"
-    );
+    assert!(cpu < Duration::from_millis(25), "a 500 ms wait used {cpu:?} of CPU");
 }
 
 fn an_endless_wait_for_a_lock_this_process_holds_is_refused(kind: BackendKind) {
@@ -189,10 +165,7 @@ fn an_endless_wait_for_a_lock_this_process_holds_is_refused(kind: BackendKind) {
     let (mut a, mut b) = (target.lock(), target.lock());
     assert!(a.acquire(Timeout::NoWait).unwrap());
     let e = b.acquire(Timeout::Forever).unwrap_err().to_string();
-    assert!(
-        e.contains("another Lock object of this process holds it"),
-        "{e}"
-    );
+    assert!(e.contains("another Lock object of this process holds it"), "{e}");
     assert!(a.release().unwrap());
     assert!(b.acquire(Timeout::Forever).unwrap());
 }

@@ -11,9 +11,7 @@ use support::Target;
 static ONE_FORK_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn a_forked_child_can_neither_release_nor_take_the_parents_lock(kind: BackendKind) {
-    let _serial = ONE_FORK_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = ONE_FORK_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let target = Target::new(kind, "forked");
     let mut lock = target.lock();
     assert!(lock.acquire(Timeout::NoWait).unwrap());
@@ -33,17 +31,10 @@ fn a_forked_child_can_neither_release_nor_take_the_parents_lock(kind: BackendKin
             let mut status = 0;
             unsafe { libc::waitpid(child, &mut status, 0) };
             assert!(libc::WIFEXITED(status), "child died: {status}");
-            assert_eq!(
-                libc::WEXITSTATUS(status),
-                0b111,
-                "bits: not held, cannot release, cannot take"
-            );
+            assert_eq!(libc::WEXITSTATUS(status), 0b111, "bits: not held, cannot release, cannot take");
         }
     }
-    assert!(
-        lock.is_held().unwrap(),
-        "the parent still holds after the child exited"
-    );
+    assert!(lock.is_held().unwrap(), "the parent still holds after the child exited");
     assert_eq!(target.spawn("try", &[]).line(), ["false"]);
     assert!(lock.release().unwrap());
     assert_eq!(target.spawn("try", &[]).line(), ["true"]);

@@ -30,10 +30,7 @@ fn the_last_user_removes_the_set() {
     assert!(a.release().unwrap());
     assert!(!b.acquire(Timeout::NoWait).unwrap() || b.release().unwrap());
     drop(a);
-    assert!(
-        !set_exists(key),
-        "no waiter and nobody holding: the dropping object removes the set"
-    );
+    assert!(!set_exists(key), "no waiter and nobody holding: the dropping object removes the set");
     drop(b);
     assert!(!set_exists(key));
 }
@@ -47,10 +44,7 @@ fn a_set_is_never_removed_under_its_holder() {
     let mut other = target.lock();
     assert!(!other.acquire(Timeout::NoWait).unwrap());
     drop(other);
-    assert!(
-        set_exists(key),
-        "the holder's set survives another object's drop"
-    );
+    assert!(set_exists(key), "the holder's set survives another object's drop");
     assert_eq!(target.spawn("try", &[]).line(), ["false"]);
     assert!(holder.finish().success());
     // lockctl released and dropped: the set is gone, and using the name again works.

@@ -77,7 +77,11 @@ pub fn exakat_unlock(name: Str<1>) -> PhpResult<bool> {
 /// What is known of the holder of `$name`, or `null` when it is free.
 #[php_function]
 #[php(defaults(backend = Str::default_as("auto", "'auto'"), options = OptionsArg::default()))]
-pub fn exakat_lock_holder(name: Str<1>, backend: Str<2>, options: OptionsArg<3>) -> PhpResult<Option<ZBox<ZendHashTable>>> {
+pub fn exakat_lock_holder(
+    name: Str<1>,
+    backend: Str<2>,
+    options: OptionsArg<3>,
+) -> PhpResult<Option<ZBox<ZendHashTable>>> {
     let spec = spec(name.bytes(), backend.bytes(), &options.0, EXAKAT_LOCK_HOLDER)?;
     let holder = core::Lock::new(spec).holder().map_err(|e| to_php(e, EXAKAT_LOCK_HOLDER))?;
     holder.map(holder_array).transpose()

@@ -127,7 +127,8 @@ unsafe extern "C" fn display_masked_dsn(entry: *mut zend_ini_entry, display_type
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: the engine passes its own entry.
         let entry = unsafe { &*entry };
-        let value = if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified != 0 { entry.orig_value } else { entry.value };
+        let value =
+            if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified != 0 { entry.orig_value } else { entry.value };
         let text = if value.is_null() {
             String::new()
         } else {

@@ -51,6 +51,5 @@ unsafe extern "C" fn info(module: *mut ModuleEntry) {
 #[php_module]
 #[php(startup = "startup")]
 pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
-    functions::register(module.class::<lock::Lock>()).shutdown_function(shutdown)
-        .info_function(info)
+    functions::register(module.class::<lock::Lock>()).shutdown_function(shutdown).info_function(info)
 }

@@ -118,7 +118,8 @@ impl Flock {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let meta = fs::metadata(dir).map_err(|e| self.context.os(format!("use lock directory {}", dir.display()), e))?;
+        let meta =
+            fs::metadata(dir).map_err(|e| self.context.os(format!("use lock directory {}", dir.display()), e))?;
         if !meta.is_dir() {
             return Err(self.refuse("use", format!("{} is not a directory", dir.display())));
         }
@@ -127,7 +128,11 @@ impl Flock {
         if meta.uid() != me && meta.uid() != 0 {
             return Err(self.refuse(
                 "use",
-                format!("its directory {} belongs to uid {}, who could replace the lock file", dir.display(), meta.uid()),
+                format!(
+                    "its directory {} belongs to uid {}, who could replace the lock file",
+                    dir.display(),
+                    meta.uid()
+                ),
             ));
         }
         let writable_by_others = meta.mode() & 0o022 != 0;
@@ -135,7 +140,10 @@ impl Flock {
         if writable_by_others && !sticky {
             return Err(self.refuse(
                 "use",
-                format!("its directory {} is writable by other users and not sticky (chmod +t it, or choose another)", dir.display()),
+                format!(
+                    "its directory {} is writable by other users and not sticky (chmod +t it, or choose another)",
+                    dir.display()
+                ),
             ));
         }
         Ok(())
@@ -171,7 +179,6 @@ impl Flock {
         }
         Ok(file)
     }
-
 }
 
 /// Whether `path` still names `file`: someone may have deleted or replaced
@@ -309,7 +316,8 @@ fn install_wake_handler() -> io::Result<()> {
             let handler: extern "C" fn(libc::c_int) = do_nothing;
             action.sa_sigaction = handler as usize;
             libc::sigemptyset(&mut action.sa_mask);
-            check(libc::sigaction(wake_signal(), &action, std::ptr::null_mut())).map_err(|e| e.raw_os_error().unwrap_or(0))
+            check(libc::sigaction(wake_signal(), &action, std::ptr::null_mut()))
+                .map_err(|e| e.raw_os_error().unwrap_or(0))
         }
     });
     installed.map_err(io::Error::from_raw_os_error)
@@ -392,7 +400,8 @@ mod tests {
         assert!(c.path.starts_with("/var/lock"));
         let c = config(Options::new().with("path", OptionValue::Str(b"/srv/app.lock".to_vec()))).unwrap();
         assert_eq!(c.path, Path::new("/srv/app.lock"));
-        let both = Options::new().with("path", OptionValue::Str(b"/a".to_vec())).with("dir", OptionValue::Str(b"/b".to_vec()));
+        let both =
+            Options::new().with("path", OptionValue::Str(b"/a".to_vec())).with("dir", OptionValue::Str(b"/b".to_vec()));
         assert!(config(both).unwrap_err().to_string().contains("not give both"));
         let e = config(Options::new().with("dir", OptionValue::Str(Vec::new()))).unwrap_err().to_string();
         assert_eq!(e, "Option \"dir\" must not be empty");

@@ -20,7 +20,6 @@ mod socket;
 mod tcp;
 mod wake;
 
-
 #[cfg(feature = "mysql")]
 pub use mysql::server_lock_name;
 
@@ -90,19 +89,15 @@ impl BackendChoice {
         if name == b"auto" {
             return Ok(Self::Auto);
         }
-        BackendKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str().as_bytes() == name)
-            .map(Self::Kind)
-            .ok_or_else(|| {
-                Error::invalid_argument(
-                    argument,
-                    format!(
-                        "must be one of \"auto\", \"socket\", \"tcp\", \"semaphore\", \"flock\" or \"mysql\", \"{}\" given",
-                        String::from_utf8_lossy(name).escape_debug()
-                    ),
-                )
-            })
+        BackendKind::ALL.into_iter().find(|kind| kind.as_str().as_bytes() == name).map(Self::Kind).ok_or_else(|| {
+            Error::invalid_argument(
+                argument,
+                format!(
+                    "must be one of \"auto\", \"socket\", \"tcp\", \"semaphore\", \"flock\" or \"mysql\", \"{}\" given",
+                    String::from_utf8_lossy(name).escape_debug()
+                ),
+            )
+        })
     }
 
     /// The concrete backend: `auto` means the configured default backend,
@@ -116,8 +111,9 @@ impl BackendChoice {
             Self::Kind(kind) => Ok(kind),
             Self::Auto => match settings.default_backend {
                 Some(kind) => Ok(kind),
-                None => usable_local_backends().first().copied().ok_or_else(|| {
-                    Error::Unavailable { backend: BackendKind::Socket, reason: "no local backend works on this system".into() }
+                None => usable_local_backends().first().copied().ok_or_else(|| Error::Unavailable {
+                    backend: BackendKind::Socket,
+                    reason: "no local backend works on this system".into(),
                 }),
             },
         }

@@ -10,9 +10,7 @@ use std::{
 /// This machine's host name, as `holder()` reports it for local backends.
 pub(crate) fn hostname() -> Option<String> {
     static HOSTNAME: OnceLock<Option<String>> = OnceLock::new();
-    HOSTNAME
-        .get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))
-        .clone()
+    HOSTNAME.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok())).clone()
 }
 
 /// The processes with a descriptor open on socket `inode`. Processes of other
@@ -63,11 +61,26 @@ pub(crate) fn tcp_listener_inode(address: SocketAddr) -> Option<u64> {
 fn find_tcp_listener(listing: &str, address: SocketAddr) -> Option<u64> {
     const LISTEN: &str = "0A";
     let wanted = format!("{}:{:04X}", kernel_hex(address.ip()), address.port());
+    find_tcp(listing, |local, _, state| local == wanted && state == LISTEN)
+}
+
+/// The inode of this host's TCP connection from `local` to some address on
+/// `remote_port`: how a database server's view of a client ("10.0.0.5:41234")
+/// leads back to a local process.
+pub(crate) fn tcp_connection_inode(local: SocketAddr, remote_port: u16) -> Option<u64> {
+    const ESTABLISHED: &str = "01";
+    let wanted = format!("{}:{:04X}", kernel_hex(local.ip()), local.port());
+    let remote_suffix = format!(":{remote_port:04X}");
+    let table = if local.is_ipv4() { "/proc/net/tcp" } else { "/proc/net/tcp6" };
+    let listing = fs::read_to_string(table).ok()?;
+    find_tcp(&listing, |l, r, state| l == wanted && r.ends_with(&remote_suffix) && state == ESTABLISHED)
+}
+
+fn find_tcp(listing: &str, matches: impl Fn(&str, &str, &str) -> bool) -> Option<u64> {
     listing.lines().skip(1).find_map(|line| {
         // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
         let fields: Vec<&str> = line.split_whitespace().collect();
-        (fields.get(1) == Some(&wanted.as_str()) && fields.get(3) == Some(&LISTEN))
-            .then(|| fields.get(9)?.parse().ok())?
+        matches(fields.get(1)?, fields.get(2)?, fields.get(3)?).then(|| fields.get(9)?.parse().ok())?
     })
 }
 
@@ -78,10 +91,7 @@ fn kernel_hex(ip: IpAddr) -> String {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
     };
-    octets
-        .chunks(4)
-        .map(|word| format!("{:08X}", u32::from_ne_bytes([word[0], word[1], word[2], word[3]])))
-        .collect()
+    octets.chunks(4).map(|word| format!("{:08X}", u32::from_ne_bytes([word[0], word[1], word[2], word[3]]))).collect()
 }
 
 /// A `flock(2)` lock from `/proc/locks`.
@@ -131,13 +141,25 @@ mod tests {
 
     #[test]
     fn finds_tcp_listeners_only() {
-        let listing = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+        let listing =
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
             \x20  0: 0100007F:EE48 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1\n\
             \x20  1: 0100007F:EE49 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 888 1\n";
         let listening: SocketAddr = "127.0.0.1:61000".parse().unwrap();
         assert_eq!(find_tcp_listener(listing, listening), Some(777));
         let established: SocketAddr = "127.0.0.1:61001".parse().unwrap();
         assert_eq!(find_tcp_listener(listing, established), None);
+    }
+
+    #[test]
+    fn finds_established_connections_by_both_ends() {
+        let listing =
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+            \x20  0: 0100007F:D431 0100007F:0CEA 01 00000000:00000000 00:00000000 00000000  1000        0 999 1\n";
+        let local: SocketAddr = "127.0.0.1:54321".parse().unwrap();
+        let wanted = format!("{}:{:04X}", kernel_hex(local.ip()), local.port());
+        assert_eq!(find_tcp(listing, |l, r, st| l == wanted && r.ends_with(":0CEA") && st == "01"), Some(999));
+        assert_eq!(find_tcp(listing, |l, r, st| l == wanted && r.ends_with(":0CEB") && st == "01"), None);
     }
 
     #[test]

@@ -34,7 +34,12 @@ const SET_MODE: libc::c_int = 0o600;
 
 extern "C" {
     // In glibc since 2.3.3; the libc crate does not declare it.
-    fn semtimedop(semid: libc::c_int, sops: *mut libc::sembuf, nsops: libc::size_t, timeout: *const libc::timespec) -> libc::c_int;
+    fn semtimedop(
+        semid: libc::c_int,
+        sops: *mut libc::sembuf,
+        nsops: libc::size_t,
+        timeout: *const libc::timespec,
+    ) -> libc::c_int;
 }
 
 #[derive(Clone, Debug)]

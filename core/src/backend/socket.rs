@@ -86,7 +86,8 @@ impl Watchable for Socket {
             Err(Errno::EADDRINUSE) => return Ok(false),
             Err(e) => return Err(self.context.os(format!("bind {}", self.config.describe()), e)),
         }
-        listen(&socket, Backlog::MAXCONN).map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
+        listen(&socket, Backlog::MAXCONN)
+            .map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
         self.listener = Some(ForkSafe::new(socket));
         Ok(true)
     }
@@ -115,7 +116,10 @@ impl Backend for Socket {
         match connect(socket.as_raw_fd(), &self.address()?) {
             Ok(()) => {
                 // The credentials a listener had when it called listen(): the holder's.
-                let pid = getsockopt(&socket, PeerCredentials).ok().and_then(|c| u32::try_from(c.pid()).ok()).filter(|&p| p > 0);
+                let pid = getsockopt(&socket, PeerCredentials)
+                    .ok()
+                    .and_then(|c| u32::try_from(c.pid()).ok())
+                    .filter(|&p| p > 0);
                 Ok(Some(self.holder_facts(pid)))
             }
             // Not listening: free, unless another program bound the address

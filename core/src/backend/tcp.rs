@@ -208,7 +208,8 @@ mod tests {
 
     #[test]
     fn validates_port_and_host() {
-        let c = config(Options::new().with("port", OptionValue::Int(8080)).with("host", OptionValue::Str(b"::1".to_vec())));
+        let c =
+            config(Options::new().with("port", OptionValue::Int(8080)).with("host", OptionValue::Str(b"::1".to_vec())));
         assert_eq!(c.unwrap().address, "[::1]:8080".parse().unwrap());
         for port in [0, -1, 65536, i64::MAX] {
             let e = config(Options::new().with("port", OptionValue::Int(port))).unwrap_err().to_string();

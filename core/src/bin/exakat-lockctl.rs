@@ -22,9 +22,7 @@ use std::{
     time::Instant,
 };
 
-use exakat_lock_core::{
-    BackendChoice, Lock, LockName, LockSpec, OptionValue, Options, Settings, Timeout,
-};
+use exakat_lock_core::{BackendChoice, Lock, LockName, LockSpec, OptionValue, Options, Settings, Timeout};
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -44,10 +42,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         if arg == "--opt" {
             let pair = rest.next().ok_or("--opt needs KEY=VALUE")?;
             let (key, value) = pair.split_once('=').ok_or("--opt needs KEY=VALUE")?;
-            let value = value.parse().map_or_else(
-                |_| OptionValue::Str(value.as_bytes().to_vec()),
-                OptionValue::Int,
-            );
+            let value = value.parse().map_or_else(|_| OptionValue::Str(value.as_bytes().to_vec()), OptionValue::Int);
             options.push(key, value);
         } else {
             positional.push(arg);
@@ -58,14 +53,11 @@ fn run(args: Vec<String>) -> Result<(), String> {
     };
     let name = LockName::new(name.as_bytes()).map_err(|e| e.to_string())?;
     let choice = BackendChoice::parse(backend.as_bytes(), "backend").map_err(|e| e.to_string())?;
-    let spec =
-        LockSpec::new(name, choice, &options, &Settings::default()).map_err(|e| e.to_string())?;
+    let spec = LockSpec::new(name, choice, &options, &Settings::default()).map_err(|e| e.to_string())?;
     let mut lock = Lock::new(spec);
     let mut out = io::stdout().lock();
     let say = |out: &mut io::StdoutLock<'_>, line: String| {
-        writeln!(out, "{line}")
-            .and_then(|()| out.flush())
-            .map_err(|e| e.to_string())
+        writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| e.to_string())
     };
     match (command.as_str(), arg) {
         ("hold" | "hold-and-exit", []) => {
@@ -114,18 +106,13 @@ fn run(args: Vec<String>) -> Result<(), String> {
             let started = Instant::now();
             let taken = lock.acquire(timeout).map_err(|e| e.to_string())?;
             let now = monotonic_ns();
-            say(
-                &mut out,
-                format!("{taken} {} {now}", started.elapsed().as_millis()),
-            )?;
+            say(&mut out, format!("{taken} {} {now}", started.elapsed().as_millis()))?;
         }
         ("holder", []) => {
             let holder = lock.holder().map_err(|e| e.to_string())?;
             let line = match holder {
                 None => "none".to_owned(),
-                Some(h) => h
-                    .pid
-                    .map_or_else(|| "unknown".to_owned(), |pid| pid.to_string()),
+                Some(h) => h.pid.map_or_else(|| "unknown".to_owned(), |pid| pid.to_string()),
             };
             say(&mut out, line)?;
         }
@@ -136,12 +123,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
 
 /// CLOCK_MONOTONIC, comparable between processes on one machine.
 fn monotonic_ns() -> u128 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    u128::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000
-        + u128::try_from(now.tv_nsec).unwrap_or(0)
+    u128::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u128::try_from(now.tv_nsec).unwrap_or(0)
 }

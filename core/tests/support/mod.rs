@@ -9,18 +9,12 @@ use std::{
     time::Duration,
 };
 
-use exakat_lock_core::{
-    BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings,
-};
+use exakat_lock_core::{BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings};
 
 /// A lock name unique to this test run and call site.
 pub fn unique_name(test: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "core-{test}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("core-{test}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Options that keep concurrent tests apart: tcp gets a port the OS just
@@ -29,10 +23,7 @@ pub fn options_for(kind: BackendKind) -> Vec<(String, String)> {
     match kind {
         BackendKind::Tcp => {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            vec![(
-                "port".into(),
-                probe.local_addr().unwrap().port().to_string(),
-            )]
+            vec![("port".into(), probe.local_addr().unwrap().port().to_string())]
         }
         _ => Vec::new(),
     }
@@ -46,54 +37,30 @@ pub struct Target {
 
 impl Target {
     pub fn new(kind: BackendKind, test: &str) -> Self {
-        Self {
-            kind,
-            name: unique_name(test),
-            options: options_for(kind),
-        }
+        Self { kind, name: unique_name(test), options: options_for(kind) }
     }
 
     pub fn lock(&self) -> Lock {
         let mut options = Options::new();
         for (key, value) in &self.options {
-            let value = value.parse().map_or_else(
-                |_| OptionValue::Str(value.as_bytes().to_vec()),
-                OptionValue::Int,
-            );
+            let value = value.parse().map_or_else(|_| OptionValue::Str(value.as_bytes().to_vec()), OptionValue::Int);
             options.push(key.clone(), value);
         }
         let name = LockName::new(self.name.as_bytes()).unwrap();
-        Lock::new(
-            LockSpec::new(
-                name,
-                BackendChoice::Kind(self.kind),
-                &options,
-                &Settings::default(),
-            )
-            .unwrap(),
-        )
+        Lock::new(LockSpec::new(name, BackendChoice::Kind(self.kind), &options, &Settings::default()).unwrap())
     }
 
     /// Starts `exakat-lockctl KIND NAME COMMAND ARGS...`.
     pub fn spawn(&self, command: &str, args: &[&str]) -> Ctl {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_exakat-lockctl"));
-        cmd.args([self.kind.as_str(), &self.name, command])
-            .args(args);
+        cmd.args([self.kind.as_str(), &self.name, command]).args(args);
         for (key, value) in &self.options {
             cmd.arg("--opt").arg(format!("{key}={value}"));
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        Ctl {
-            child,
-            stdin,
-            stdout,
-        }
+        Ctl { child, stdin, stdout }
     }
 }
 
@@ -149,20 +116,14 @@ impl Drop for Ctl {
 
 /// CLOCK_MONOTONIC in nanoseconds, comparable with `exakat-lockctl`'s stamps.
 pub fn monotonic_ns() -> u128 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
 }
 
 /// CPU time this thread has used.
 pub fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }

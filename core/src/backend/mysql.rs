@@ -1,0 +1,409 @@
+//! `mysql`: MySQL/MariaDB `GET_LOCK()`, on a connection kept for as long as
+//! the lock object lives.
+//!
+//! The server frees a named lock when the session that took it ends, for
+//! whatever reason: so a process that dies releases its locks with its
+//! connection. Each lock object has its own connection, because `GET_LOCK`
+//! is re-entrant within one session: two objects sharing a session would
+//! both "get" the same lock. Waiting happens on the server
+//! (`GET_LOCK(name, timeout)`), which answers the moment the holder
+//! releases.
+//!
+//! A forked child must never speak on, or close with `COM_QUIT`, a
+//! connection it inherited: that would end the parent's session and free
+//! its lock. The connection is a `ForkSafe`, so the child's copy of the
+//! socket is closed at fork and its `Conn` is leaked, never dropped.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    os::fd::{AsRawFd, RawFd},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use mysql::{prelude::Queryable, Conn, OptsBuilder};
+
+use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
+use crate::{
+    deadline::Deadline,
+    dsn::Dsn,
+    error::{Cause, Error, Result},
+    fork::ForkSafe,
+    options::Options,
+    BackendKind, LockName, Settings,
+};
+
+/// MySQL's limit on lock names, in characters.
+const MAX_SERVER_NAME_CHARS: usize = 64;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A "forever" wait is a series of waits this long: MariaDB refuses negative
+/// timeouts (it returns NULL at once), so no server is asked for infinity.
+const FOREVER_SLICE_SECS: f64 = 86_400.0;
+/// Extra time a bounded wait gives the server to answer before the socket
+/// read gives up and the server counts as gone.
+const ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+/// The name the server sees: the lock name itself when it is UTF-8 and at
+/// most 64 characters, so any SQL client can `IS_USED_LOCK('that name')`;
+/// otherwise its first 40 characters, `~` and 16 hex digits of its hash,
+/// the same in every process.
+#[must_use]
+pub fn server_lock_name(name: &LockName) -> String {
+    if let Ok(text) = std::str::from_utf8(name.as_bytes()) {
+        if text.chars().count() <= MAX_SERVER_NAME_CHARS {
+            return text.to_owned();
+        }
+    }
+    let readable: String = String::from_utf8_lossy(name.as_bytes()).chars().take(40).collect();
+    format!("{readable}~{:016x}", name.hash64())
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    dsn: Dsn,
+    connect_timeout: Duration,
+    server_name: String,
+}
+
+impl Config {
+    pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings) -> Result<Self> {
+        let dsn = match options.bytes("dsn")? {
+            Some(text) => {
+                let text = std::str::from_utf8(text).map_err(|_| option_error("dsn", "must be UTF-8"))?;
+                Dsn::parse(text).map_err(|problem| option_error("dsn", problem))?
+            }
+            None => match &settings.mysql_dsn {
+                Some(text) => Dsn::parse(text).map_err(|problem| {
+                    Error::unavailable(BackendKind::Mysql, format!("the configured DSN {problem}"))
+                })?,
+                None => {
+                    return Err(Error::unavailable(
+                        BackendKind::Mysql,
+                        "no server configured: give the \"dsn\" option, or set exakat_lock.mysql_dsn or EXAKAT_LOCK_MYSQL_DSN",
+                    ))
+                }
+            },
+        };
+        let connect_timeout = match options.seconds("connect_timeout")? {
+            None => DEFAULT_CONNECT_TIMEOUT,
+            Some(seconds) => Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                option_error("connect_timeout", format!("must be a positive number of seconds, {seconds} given"))
+            })?,
+        };
+        Ok(Self { dsn, connect_timeout, server_name: server_lock_name(name) })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("MySQL lock '{}' on {}", self.server_name, self.dsn.server())
+    }
+
+    fn opts(&self) -> OptsBuilder {
+        let attributes: HashMap<&str, String> =
+            proc_scan::hostname().map(|host| ("exakat_lock_host", host)).into_iter().collect();
+        let builder = OptsBuilder::new()
+            .user(Some(&self.dsn.user).filter(|u| !u.is_empty()))
+            .pass(self.dsn.password())
+            .db_name(self.dsn.database.as_deref())
+            // prefer_socket would silently move a TCP connection to 127.0.0.1
+            // onto a local socket: connect exactly where the DSN says.
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(self.connect_timeout))
+            .read_timeout(Some(self.connect_timeout))
+            .write_timeout(Some(self.connect_timeout))
+            // A peer that vanishes without a reset (a partition) is noticed
+            // after about 15 + 3 × 5 seconds of silence.
+            .tcp_keepalive_time_ms(Some(15_000))
+            .tcp_keepalive_probe_interval_secs(Some(5))
+            .tcp_keepalive_probe_count(Some(3))
+            .stmt_cache_size(8)
+            .connect_attrs(Some(attributes));
+        match &self.dsn.socket {
+            Some(socket) => builder.socket(Some(socket.to_string_lossy())),
+            None => builder.ip_or_hostname(Some(&self.dsn.host)).tcp_port(self.dsn.port),
+        }
+    }
+}
+
+pub(crate) struct Mysql {
+    context: Context,
+    config: Config,
+    session: Option<Session>,
+    /// When this object last took the lock, for `holder()`.
+    since: Option<f64>,
+}
+
+struct Session {
+    conn: ForkSafe<Conn>,
+    /// MariaDB waits fractions of a second; MySQL only whole seconds.
+    fractional_waits: bool,
+}
+
+impl Mysql {
+    pub(crate) fn new(context: Context, config: Config) -> Self {
+        Self { context, config, session: None, since: None }
+    }
+
+    /// `operation` reads "connect to" or "wait for the lock on": the DSN
+    /// (password masked) follows it.
+    fn server_error(&self, operation: &str, error: &mysql::Error) -> Error {
+        let mut message = match error {
+            mysql::Error::MySqlError(e) => format!("ERROR {} ({}): {}", e.code, e.state, e.message),
+            mysql::Error::DriverError(e) => e.to_string(),
+            mysql::Error::IoError(e) => format!("the connection failed: {e}"),
+            other => other.to_string(),
+        };
+        // Belt and braces: no server or driver message may echo the password.
+        if let Some(password) = self.config.dsn.password().filter(|p| !p.is_empty()) {
+            message = message.replace(password, "****");
+        }
+        self.context.failed(format!("{operation} {}", self.config.dsn), Cause::Server(message))
+    }
+
+    fn session(&mut self) -> Result<&mut Session> {
+        if self.session.is_none() {
+            let mut conn = Conn::new(self.config.opts()).map_err(|e| self.server_error("connect to", &e))?;
+            let version: Option<String> =
+                conn.query_first("SELECT VERSION()").map_err(|e| self.server_error("query the version of", &e))?;
+            let fractional_waits = version.is_some_and(|v| v.contains("MariaDB"));
+            self.session = Some(Session { conn: ForkSafe::new(conn), fractional_waits });
+        }
+        Ok(self.session.as_mut().expect("connected above"))
+    }
+
+    /// Runs `SELECT f(name[, arg])` and returns its nullable integer.
+    fn call(&mut self, operation: &str, sql: &str, arg: Option<f64>) -> Result<Option<i64>> {
+        let name = self.config.server_name.clone();
+        let session = self.session()?;
+        let answer = match arg {
+            Some(arg) => session.conn.exec_first::<Option<i64>, _, _>(sql, (name, arg)),
+            None => session.conn.exec_first::<Option<i64>, _, _>(sql, (name,)),
+        };
+        match answer {
+            Ok(row) => Ok(row.flatten()),
+            Err(e) => {
+                // The session is unusable (or gone, and with it any lock).
+                self.session = None;
+                Err(self.server_error(operation, &e))
+            }
+        }
+    }
+
+    /// One `GET_LOCK(name, seconds)`; `Ok(false)` when it timed out.
+    fn get_lock(&mut self, seconds: f64) -> Result<bool> {
+        if let Some(session) = &self.session {
+            // The read must outlast the server's own wait, but not forever.
+            let limit = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX).saturating_add(ANSWER_GRACE);
+            set_receive_timeout(session.conn.as_raw_fd(), limit);
+        }
+        let answer = self.call("wait for the lock on", "SELECT GET_LOCK(?, ?)", Some(seconds));
+        if let Some(session) = &self.session {
+            set_receive_timeout(session.conn.as_raw_fd(), self.config.connect_timeout);
+        }
+        match answer? {
+            Some(1) => Ok(true),
+            Some(_) => Ok(false),
+            None => Err(self.context.failed(
+                format!("wait for {}", self.config.describe()),
+                Cause::Server("GET_LOCK() returned NULL: the wait was killed or failed on the server".into()),
+            )),
+        }
+    }
+}
+
+impl Backend for Mysql {
+    fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+        let fractional = self.session()?.fractional_waits;
+        loop {
+            let seconds = match deadline.remaining() {
+                None => FOREVER_SLICE_SECS,
+                Some(left) if fractional => left.as_secs_f64(),
+                // MySQL rounds a timeout to whole seconds: wait the whole
+                // seconds on the server, and the last fraction in short tries.
+                Some(left) if left >= Duration::from_secs(1) => left.as_secs().min(FOREVER_SLICE_SECS as u64) as f64,
+                Some(_) => 0.0,
+            };
+            if self.get_lock(seconds)? {
+                self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+                return Ok(true);
+            }
+            match deadline.remaining() {
+                None => {}
+                Some(left) if left.is_zero() || !deadline.may_wait() => return Ok(false),
+                Some(left) if !fractional && left < Duration::from_secs(1) => {
+                    std::thread::sleep(left.min(Duration::from_millis(20)));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn release(&mut self) -> Result<bool> {
+        self.since = None;
+        if self.session.is_none() {
+            return Ok(false); // lost with its session
+        }
+        // A session that errors is gone, and the server freed the lock with it.
+        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", None).unwrap_or(None) == Some(1))
+    }
+
+    fn still_held(&mut self) -> Result<bool> {
+        if self.session.is_none() {
+            return Ok(false);
+        }
+        let ours = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", None);
+        Ok(ours.unwrap_or(None) == Some(1))
+    }
+
+    fn holder(&mut self) -> Result<Option<Holder>> {
+        let Some(connection) = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?)", None)? else {
+            return Ok(None);
+        };
+        let session = self.session()?;
+        let mine = i64::from(session.conn.connection_id()) == connection;
+        // The client host as the server saw it ("10.0.0.5:41234"); needs the
+        // PROCESS privilege for other users' sessions.
+        let host: Option<String> = session
+            .conn
+            .exec_first("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = ?", (connection,))
+            .ok()
+            .flatten();
+        // The holder's pid, sent as a connection attribute; readable only
+        // where performance_schema is on (MySQL's default, not MariaDB's).
+        let pid: Option<String> = session
+            .conn
+            .exec_first(
+                "SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs \
+                 WHERE PROCESSLIST_ID = ? AND ATTR_NAME = '_pid'",
+                (connection,),
+            )
+            .ok()
+            .flatten();
+        let pid = if mine {
+            Some(std::process::id())
+        } else {
+            pid.and_then(|p| p.parse().ok()).or_else(|| host.as_deref().and_then(|h| self.local_client_pid(h)))
+        };
+        Ok(Some(Holder {
+            pid,
+            host: if mine { proc_scan::hostname() } else { host.map(|h| strip_port(&h)) },
+            since: if mine { self.since } else { None },
+            extra: vec![
+                ("connection_id", HolderValue::Int(connection)),
+                ("server", HolderValue::Str(self.config.dsn.server())),
+                ("lock_name", HolderValue::Str(self.config.server_name.clone())),
+            ],
+        }))
+    }
+
+    fn resource(&self) -> String {
+        self.config.describe()
+    }
+}
+
+impl Mysql {
+    /// Without performance_schema, a holder on this host is still found: the
+    /// server's view of its client ("127.0.0.1:41234") is one end of a TCP
+    /// connection in /proc, and /proc names the process holding it.
+    fn local_client_pid(&self, client: &str) -> Option<u32> {
+        if self.config.dsn.socket.is_some() {
+            return None;
+        }
+        let (ip, port) = client.rsplit_once(':')?;
+        let address = SocketAddr::new(ip.trim_matches(|c| c == '[' || c == ']').parse().ok()?, port.parse().ok()?);
+        let inode = proc_scan::tcp_connection_inode(address, self.config.dsn.port)?;
+        match proc_scan::pids_with_socket(inode).as_slice() {
+            [pid] => Some(*pid),
+            _ => None,
+        }
+    }
+}
+
+/// "10.0.0.5:41234" → "10.0.0.5"; "localhost" stays.
+fn strip_port(host: &str) -> String {
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.is_empty() => h.to_owned(),
+        _ => host.to_owned(),
+    }
+}
+
+fn set_receive_timeout(fd: RawFd, limit: Duration) {
+    let limit = libc::timeval {
+        tv_sec: libc::time_t::try_from(limit.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_usec: libc::suseconds_t::from(limit.subsec_micros()),
+    };
+    // SAFETY: a valid timeval for SO_RCVTIMEO on a socket we own. Failure
+    // only means the previous limit stays.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::from_ref(&limit).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::OptionValue;
+
+    #[test]
+    fn short_utf8_names_are_used_as_they_are() {
+        let name = LockName::new("nightly-import été".as_bytes()).unwrap();
+        assert_eq!(server_lock_name(&name), "nightly-import été");
+        let sixty_four = "é".repeat(64);
+        assert_eq!(server_lock_name(&LockName::new(sixty_four.as_bytes()).unwrap()), sixty_four);
+    }
+
+    #[test]
+    fn long_or_binary_names_map_to_the_same_short_name() {
+        let long = LockName::new(&[b'x'; 200]).unwrap();
+        let mapped = server_lock_name(&long);
+        assert_eq!(mapped, format!("{}~{:016x}", "x".repeat(40), long.hash64()));
+        assert!(mapped.chars().count() <= MAX_SERVER_NAME_CHARS);
+        let binary = LockName::new(b"\xff\xfeabc").unwrap();
+        assert!(server_lock_name(&binary).ends_with(&format!("~{:016x}", binary.hash64())));
+        assert_ne!(
+            server_lock_name(&LockName::new(&[b'x'; 65]).unwrap()),
+            server_lock_name(&LockName::new(&[b'x'; 66]).unwrap())
+        );
+    }
+
+    #[test]
+    fn the_dsn_comes_from_the_option_then_the_settings() {
+        let name = LockName::new(b"job").unwrap();
+        let mut settings = Settings { mysql_dsn: None, ..Settings::default() };
+        let e = Config::new(&name, &Options::new(), &settings).unwrap_err().to_string();
+        assert!(e.contains("no server configured"), "{e}");
+        settings.mysql_dsn = Some("mysql://u:pw@db/x".into());
+        assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "db");
+        let options = Options::new().with("dsn", OptionValue::Str(b"mysql://u:secret@other:3307".to_vec()));
+        let config = Config::new(&name, &options, &settings).unwrap();
+        assert_eq!(config.describe(), "MySQL lock 'job' on other:3307");
+        let bad = Options::new().with("dsn", OptionValue::Str(b"mysql://u:secret@other:0".to_vec()));
+        let e = Config::new(&name, &bad, &settings).unwrap_err().to_string();
+        assert!(e.starts_with("Option \"dsn\" has an invalid port") && !e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn connect_timeouts_are_positive_seconds() {
+        let name = LockName::new(b"job").unwrap();
+        let settings = Settings { mysql_dsn: Some("mysql://u@db".into()), ..Settings::default() };
+        let with = |v| Config::new(&name, &Options::new().with("connect_timeout", v), &settings);
+        assert_eq!(with(OptionValue::Float(0.5)).unwrap().connect_timeout, Duration::from_millis(500));
+        assert_eq!(with(OptionValue::Int(2)).unwrap().connect_timeout, Duration::from_secs(2));
+        for bad in [OptionValue::Int(0), OptionValue::Float(-1.0), OptionValue::Float(f64::NAN)] {
+            assert!(with(bad).unwrap_err().to_string().starts_with("Option \"connect_timeout\" must be a positive"));
+        }
+        let e = with(OptionValue::Str(b"2".to_vec())).unwrap_err().to_string();
+        assert_eq!(e, "Option \"connect_timeout\" must be of type int|float, string given");
+    }
+
+    #[test]
+    fn client_hosts_lose_their_port() {
+        assert_eq!(strip_port("10.0.0.5:41234"), "10.0.0.5");
+        assert_eq!(strip_port("localhost"), "localhost");
+    }
+}

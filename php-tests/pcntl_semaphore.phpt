@@ -1,0 +1,18 @@
+--TEST--
+Forked children and signals cannot break the semaphore backend's promise
+--EXTENSIONS--
+exakat_lock
+pcntl
+--FILE--
+<?php
+require __DIR__ . '/_contract.inc';
+contract_pcntl('semaphore', __FILE__);
+?>
+--EXPECT--
+ok acquire() takes it
+ok a forked child neither holds, releases nor takes it
+ok the parent still holds it after the child exited
+ok and other processes still cannot take it
+ok when the parent exits first, its forked child does not keep it
+ok signals reach the script during a wait
+ok signals neither shorten nor lengthen the wait
