@@ -108,7 +108,16 @@ impl Ctl {
 }
 
 impl Drop for Ctl {
+    /// Lets a holder release and exit as it would; kills only one that
+    /// does not: a killed holder would leave its semaphore set behind.
     fn drop(&mut self) {
+        self.let_go();
+        for _ in 0..500 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
