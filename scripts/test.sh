@@ -29,7 +29,7 @@ semaphore_sets() { ipcs -s | grep -c '^0x' || true; }
 sets_before=$(semaphore_sets)
 
 say "cargo test"
-(cd "$ROOT" && cargo test --locked --workspace --exclude exakat_lock >&2)
+(cd "$ROOT" && cargo test --locked --workspace --exclude exakat_lock -- --include-ignored >&2)
 
 build_extension
 php_with_extension -r 'exit(extension_loaded("exakat_lock") ? 0 : 1);' \

@@ -193,21 +193,21 @@ fn a_forked_child_does_not_keep_the_lock_after_its_parent_exits(kind: BackendKin
 }
 
 macro_rules! contract {
-    ($($backend:ident => $kind:expr),* $(,)?) => {$(
+    ($($(#[$attr:meta])* $backend:ident => $kind:expr),* $(,)?) => {$(
         mod $backend {
             use super::*;
-            #[test] fn excludes_another_process_and_names_its_pid() { super::excludes_another_process_and_names_its_pid($kind) }
-            #[test] fn two_objects_in_one_process_exclude_each_other() { super::two_objects_in_one_process_exclude_each_other($kind) }
-            #[test] fn holding_twice_counts_once() { super::holding_twice_counts_once($kind) }
-            #[test] fn a_waiter_wakes_promptly_after_release() { super::a_waiter_wakes_promptly_after_release($kind) }
-            #[test] fn a_killed_holder_frees_the_lock() { super::a_killed_holder_frees_the_lock($kind) }
-            #[test] fn an_exiting_holder_frees_the_lock() { super::an_exiting_holder_frees_the_lock($kind) }
-            #[test] fn a_timeout_returns_close_to_its_time() { super::a_timeout_returns_close_to_its_time($kind) }
-            #[test] fn signals_neither_shorten_nor_lengthen_a_wait() { super::signals_neither_shorten_nor_lengthen_a_wait($kind) }
-            #[test] fn waiting_uses_almost_no_cpu() { super::waiting_uses_almost_no_cpu($kind) }
-            #[test] fn an_endless_wait_for_a_lock_this_process_holds_is_refused() { super::an_endless_wait_for_a_lock_this_process_holds_is_refused($kind) }
-            #[test] fn an_execd_child_does_not_inherit_the_lock() { super::an_execd_child_does_not_inherit_the_lock($kind) }
-            #[test] fn a_forked_child_does_not_keep_the_lock_after_its_parent_exits() { super::a_forked_child_does_not_keep_the_lock_after_its_parent_exits($kind) }
+            #[test] $(#[$attr])* fn excludes_another_process_and_names_its_pid() { super::excludes_another_process_and_names_its_pid($kind) }
+            #[test] $(#[$attr])* fn two_objects_in_one_process_exclude_each_other() { super::two_objects_in_one_process_exclude_each_other($kind) }
+            #[test] $(#[$attr])* fn holding_twice_counts_once() { super::holding_twice_counts_once($kind) }
+            #[test] $(#[$attr])* fn a_waiter_wakes_promptly_after_release() { super::a_waiter_wakes_promptly_after_release($kind) }
+            #[test] $(#[$attr])* fn a_killed_holder_frees_the_lock() { super::a_killed_holder_frees_the_lock($kind) }
+            #[test] $(#[$attr])* fn an_exiting_holder_frees_the_lock() { super::an_exiting_holder_frees_the_lock($kind) }
+            #[test] $(#[$attr])* fn a_timeout_returns_close_to_its_time() { super::a_timeout_returns_close_to_its_time($kind) }
+            #[test] $(#[$attr])* fn signals_neither_shorten_nor_lengthen_a_wait() { super::signals_neither_shorten_nor_lengthen_a_wait($kind) }
+            #[test] $(#[$attr])* fn waiting_uses_almost_no_cpu() { super::waiting_uses_almost_no_cpu($kind) }
+            #[test] $(#[$attr])* fn an_endless_wait_for_a_lock_this_process_holds_is_refused() { super::an_endless_wait_for_a_lock_this_process_holds_is_refused($kind) }
+            #[test] $(#[$attr])* fn an_execd_child_does_not_inherit_the_lock() { super::an_execd_child_does_not_inherit_the_lock($kind) }
+            #[test] $(#[$attr])* fn a_forked_child_does_not_keep_the_lock_after_its_parent_exits() { super::a_forked_child_does_not_keep_the_lock_after_its_parent_exits($kind) }
         }
     )*};
 }
@@ -217,4 +217,6 @@ contract! {
     tcp => BackendKind::Tcp,
     semaphore => BackendKind::Semaphore,
     flock => BackendKind::Flock,
+    #[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+    mysql => BackendKind::Mysql,
 }

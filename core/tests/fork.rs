@@ -59,3 +59,11 @@ fn semaphore() {
 fn flock() {
     a_forked_child_can_neither_release_nor_take_the_parents_lock(BackendKind::Flock);
 }
+
+/// The case that breaks naive code: a child that drops an inherited MySQL
+/// connection sends COM_QUIT on the parent's session and frees its lock.
+#[test]
+#[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+fn mysql() {
+    a_forked_child_can_neither_release_nor_take_the_parents_lock(BackendKind::Mysql);
+}

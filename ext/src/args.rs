@@ -8,6 +8,10 @@
 //! When a conversion fails the wrapper throws the exception itself and
 //! returns `None`; ext-php-rs then throws nothing more, because an exception
 //! is already pending.
+//!
+//! `null` is a `\TypeError` for every parameter, as it will be in PHP 9,
+//! rather than PHP 8's deprecation and coercion: ext-php-rs already rejects
+//! `null` for parameters with a default, and one rule for all is clearer.
 
 use std::{
     borrow::Cow,
@@ -108,6 +112,10 @@ impl<'a, const N: u32> FromZvalMut<'a> for Str<N> {
         if let Some(s) = zval.zend_str() {
             return Some(Self::owned(s.as_bytes()));
         }
+        if zval.is_null() {
+            throw_type_error(N, "must be of type string, null given");
+            return None;
+        }
         let mut coerced: *mut ext_php_rs::ffi::zend_string = ptr::null_mut();
         // SAFETY: `zval` is this call's argument slot, which the engine lets
         // coercion overwrite; `coerced` then points into it.
@@ -137,6 +145,10 @@ impl<'a, const N: u32> FromZvalMut<'a> for Float<N> {
     fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
         if let Some(value) = zval.double() {
             return Some(Self(value));
+        }
+        if zval.is_null() {
+            throw_type_error(N, "must be of type float, null given");
+            return None;
         }
         let mut value = 0.0;
         // SAFETY: as for strings; ints are widened in both modes.

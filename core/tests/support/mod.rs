@@ -25,8 +25,16 @@ pub fn options_for(kind: BackendKind) -> Vec<(String, String)> {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             vec![("port".into(), probe.local_addr().unwrap().port().to_string())]
         }
+        BackendKind::Mysql => vec![("dsn".into(), test_mysql_dsn())],
         _ => Vec::new(),
     }
+}
+
+/// The test server's DSN; the mysql tests are `#[ignore]`d unless asked
+/// for, and then they need one (scripts/test.sh starts a MariaDB).
+pub fn test_mysql_dsn() -> String {
+    std::env::var("EXAKAT_LOCK_TEST_MYSQL_DSN")
+        .expect("set EXAKAT_LOCK_TEST_MYSQL_DSN to a MySQL/MariaDB server (scripts/test.sh starts one)")
 }
 
 pub struct Target {
