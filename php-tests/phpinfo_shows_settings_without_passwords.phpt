@@ -1,0 +1,28 @@
+--TEST--
+phpinfo() shows the version, the usable backends and the INI values, with the DSN's password masked
+--EXTENSIONS--
+exakat_lock
+--INI--
+exakat_lock.mysql_dsn="mysql://app:pa55word@db.example:3307/locks"
+--FILE--
+<?php
+ob_start();
+(new ReflectionExtension('exakat_lock'))->info();
+$info = ob_get_clean();
+echo $info;
+var_dump(str_contains($info, 'pa55word'));
+?>
+--EXPECTF--
+exakat_lock
+
+exakat_lock support => enabled
+Version => %d.%d.%d
+Backends usable here => socket, semaphore, flock, tcp, mysql
+MySQL backend => compiled in
+
+Directive => Local Value => Master Value
+exakat_lock.default_backend => auto => auto
+exakat_lock.dir => no value => no value
+exakat_lock.tcp_port_range => 61000-65535 => 61000-65535
+exakat_lock.mysql_dsn => mysql://app:****@db.example:3307/locks => mysql://app:****@db.example:3307/locks
+bool(false)
