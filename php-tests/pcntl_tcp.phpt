@@ -14,5 +14,8 @@ ok a forked child neither holds, releases nor takes it
 ok the parent still holds it after the child exited
 ok and other processes still cannot take it
 ok when the parent exits first, its forked child does not keep it
+ok a program started with pcntl_exec() does not keep it
+ok a failed pcntl_exec() returns false
+ok and the script still holds the lock
 ok signals reach the script during a wait
 ok signals neither shorten nor lengthen the wait

@@ -9,6 +9,7 @@
 
 mod args;
 mod errors;
+mod exec_hook;
 mod ffi;
 mod functions;
 mod ini;
@@ -24,6 +25,12 @@ pub fn startup(_type: i32, module_number: i32) -> i32 {
         Ok(()) => ffi::SUCCESS,
         Err(_) => ffi::FAILURE,
     }
+}
+
+/// RINIT: every extension is loaded by now, so pcntl_exec() can be wrapped.
+unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
+    let _ = std::panic::catch_unwind(exec_hook::install);
+    ffi::SUCCESS
 }
 
 /// MSHUTDOWN: release what `exakat_lock()` still holds.
@@ -51,5 +58,8 @@ unsafe extern "C" fn info(module: *mut ModuleEntry) {
 #[php_module]
 #[php(startup = "startup")]
 pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
-    functions::register(module.class::<lock::Lock>()).shutdown_function(shutdown).info_function(info)
+    functions::register(module.class::<lock::Lock>())
+        .request_startup_function(request_startup)
+        .shutdown_function(shutdown)
+        .info_function(info)
 }

@@ -22,6 +22,7 @@ mod wake;
 
 #[cfg(feature = "mysql")]
 pub use mysql::server_lock_name;
+pub use semaphore::{give_back_before_exec, take_back_after_failed_exec};
 
 /// The mechanisms a lock can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

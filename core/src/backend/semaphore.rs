@@ -13,13 +13,23 @@
 //! A forked child never holds the lock: the kernel does not copy `SEM_UNDO`
 //! adjustments into children.
 //!
+//! One gap remains: `SEM_UNDO` adjustments survive `execve(2)`, so a
+//! program that replaces the PHP process (`pcntl_exec()`) would keep its
+//! semaphores until it exits. [`give_back_before_exec`] closes it: the
+//! binding calls it just before such an exec, and
+//! [`take_back_after_failed_exec`] if the exec fails.
+//!
 //! Sets are created `0600`: other users can neither take nor reset them. A
 //! set is removed by the last object that used it, while that object holds
 //! the lock and sees no waiter, so a set is never removed under a holder;
 //! anyone who still had its id gets `EIDRM`/`EINVAL` and starts over on a new
 //! set. Only a crash can leave a set behind, never a held one.
 
-use std::{io, time::Duration};
+use std::{
+    io,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
 use crate::{
@@ -78,6 +88,43 @@ fn key_for(name: &LockName) -> libc::key_t {
         1
     } else {
         key
+    }
+}
+
+/// Every set this process holds, by fork generation, for the exec hooks;
+/// `lost` marks a lock given back for an exec that then failed, and taken
+/// by someone else before it could be taken back.
+struct HeldSet {
+    generation: u64,
+    set_id: libc::c_int,
+    lost: bool,
+}
+
+static HELD_SETS: Mutex<Vec<HeldSet>> = Mutex::new(Vec::new());
+
+fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
+    HELD_SETS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives back every semaphore this process holds: the kernel would carry
+/// their `SEM_UNDO` adjustments into the program about to replace this one.
+pub fn give_back_before_exec() {
+    let generation = fork::generation();
+    for held in held_sets().iter().filter(|h| h.generation == generation && !h.lost) {
+        let mut give_back = [op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT)];
+        // SAFETY: plain syscall; failure means the set is gone already.
+        unsafe { semtimedop(held.set_id, give_back.as_mut_ptr(), 1, std::ptr::null()) };
+    }
+}
+
+/// The exec failed and this process goes on: takes the semaphores back, and
+/// marks as lost (held: false) those someone else took in between.
+pub fn take_back_after_failed_exec() {
+    let generation = fork::generation();
+    for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
+        let mut take = [op(0, libc::IPC_NOWAIT), op(1, libc::SEM_UNDO)];
+        // SAFETY: plain syscall.
+        held.lost = unsafe { semtimedop(held.set_id, take.as_mut_ptr(), 2, std::ptr::null()) } != 0;
     }
 }
 
@@ -147,6 +194,15 @@ impl Semaphore {
         }
     }
 
+    /// Drops this object's entry from the held sets; true if it had been lost.
+    fn forget_held(&self, id: libc::c_int) -> bool {
+        let mut held = held_sets();
+        match held.iter().position(|h| h.generation == self.generation && h.set_id == id) {
+            Some(at) => held.swap_remove(at).lost,
+            None => false,
+        }
+    }
+
     fn stat(&self, id: libc::c_int, command: libc::c_int) -> libc::c_int {
         // SAFETY: GETVAL/GETPID/GETZCNT take no fourth argument.
         unsafe { libc::semctl(id, 0, command) }
@@ -167,7 +223,10 @@ impl Backend for Semaphore {
             // semtimedop's timeout is relative: recomputed after every interruption.
             let limit = if deadline.may_wait() { deadline.remaining() } else { None };
             match self.semop(id, &mut take, limit)? {
-                Outcome::Done => return Ok(true),
+                Outcome::Done => {
+                    held_sets().push(HeldSet { generation: self.generation, set_id: id, lost: false });
+                    return Ok(true);
+                }
                 Outcome::Busy => return Ok(false),
                 Outcome::Gone => self.set_id = None,
                 Outcome::Interrupted if deadline.expired() => return Ok(false),
@@ -178,6 +237,9 @@ impl Backend for Semaphore {
 
     fn release(&mut self) -> Result<bool> {
         let Some(id) = self.set_id else { return Ok(false) };
+        if self.forget_held(id) {
+            return Ok(false);
+        }
         let mut give_back = [op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT)];
         loop {
             return match self.semop(id, &mut give_back, None)? {
@@ -190,6 +252,13 @@ impl Backend for Semaphore {
                 Outcome::Interrupted => continue,
             };
         }
+    }
+
+    fn still_held(&mut self) -> Result<bool> {
+        let generation = self.generation;
+        Ok(self
+            .set_id
+            .is_some_and(|id| held_sets().iter().any(|h| h.generation == generation && h.set_id == id && !h.lost)))
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
