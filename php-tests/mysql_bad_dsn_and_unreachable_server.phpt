@@ -53,13 +53,18 @@ foreach ($malformed as $what => $dsn) {
     check("a DSN with $what: the message does not show the password", !str_contains($result, $secret), $result);
 }
 // Passwords with characters a URL reserves, written without percent-encoding:
-// the DSN does not parse, and no piece of the password may show.
+// the credentials end at the last "@", so the DSN parses and the server is
+// asked with that (wrong) password; no piece of it may show.
 [$head, $tail] = ['Ab3-' . bin2hex(random_bytes(3)), 'Cd4-' . bin2hex(random_bytes(3))];
 foreach (['/', '?'] as $reserved) {
-    $result = attempt(fn () => new Lock($name, Lock::MYSQL, ['dsn' => "mysql://user:$head$reserved$tail@$server/db"]));
-    check("a DSN whose password holds an unencoded \"$reserved\" is a ValueError naming \$options and \"dsn\"", str_starts_with($result, 'ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options)') && str_contains($result, '"dsn"'), $result);
+    $result = attempt(fn () => (new Lock($name, Lock::MYSQL, ['dsn' => "mysql://{$url['user']}:$head$reserved$tail@$server/"]))->acquire());
+    check("a DSN whose password holds an unencoded \"$reserved\" reaches the server, which refuses it", str_starts_with($result, 'ExakatLock\LockException: ') && str_contains($result, 'Access denied'), $result);
     check("a DSN whose password holds an unencoded \"$reserved\": the message shows no piece of the password", !str_contains($result, $head) && !str_contains($result, $tail), $result);
 }
+// A malformed part after the host names no piece of the password either.
+$result = attempt(fn () => new Lock($name, Lock::MYSQL, ['dsn' => "mysql://user:$head/$tail@$server:0/db"]));
+check('a bad port after a password with "/" is a ValueError naming "dsn"', str_starts_with($result, 'ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options)') && str_contains($result, '"dsn"'), $result);
+check('that shows no piece of the password', !str_contains($result, $head) && !str_contains($result, $tail), $result);
 $result = attempt(fn () => exakat_lock($name, 0.0, 'mysql', ['dsn' => "postgres://user:$secret@$server/db"]));
 check('exakat_lock() with a malformed DSN is a ValueError naming $options', str_starts_with($result, 'ValueError: exakat_lock(): Argument #4 ($options)') && !str_contains($result, $secret), $result);
 
@@ -125,10 +130,12 @@ ok a DSN with an unknown parameter is a ValueError naming $options and "dsn"
 ok a DSN with an unknown parameter: the message does not show the password
 ok a DSN with an empty string is a ValueError naming $options and "dsn"
 ok a DSN with an empty string: the message does not show the password
-ok a DSN whose password holds an unencoded "/" is a ValueError naming $options and "dsn"
+ok a DSN whose password holds an unencoded "/" reaches the server, which refuses it
 ok a DSN whose password holds an unencoded "/": the message shows no piece of the password
-ok a DSN whose password holds an unencoded "?" is a ValueError naming $options and "dsn"
+ok a DSN whose password holds an unencoded "?" reaches the server, which refuses it
 ok a DSN whose password holds an unencoded "?": the message shows no piece of the password
+ok a bad port after a password with "/" is a ValueError naming "dsn"
+ok that shows no piece of the password
 ok exakat_lock() with a malformed DSN is a ValueError naming $options
 ok a wrong password makes acquire() throw a LockException
 ok which names the lock, the backend and the refusal

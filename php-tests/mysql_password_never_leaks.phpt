@@ -105,7 +105,7 @@ check('php --ri does not show the password', clean($text, $password));
 // without a piece of its password.
 ini_set('exakat_lock.mysql_dsn', '');
 [$head, $tail] = ['Ab3-' . bin2hex(random_bytes(3)), 'Cd4-' . bin2hex(random_bytes(3))];
-putenv("EXAKAT_LOCK_MYSQL_DSN=mysql://{$url['user']}:$head/$tail@$server/");
+putenv("EXAKAT_LOCK_MYSQL_DSN=mysql://{$url['user']}:$head/$tail@$server:0/");
 $message = failure(fn () => new Lock($name, Lock::MYSQL));
 check('a malformed EXAKAT_LOCK_MYSQL_DSN is a LockException', str_starts_with($message, 'ExakatLock\LockException: '), $message);
 check('that shows no piece of its password', clean($message, $head, $tail), $message);

@@ -31,10 +31,12 @@ impl Dsn {
             .strip_prefix("mysql://")
             .or_else(|| text.strip_prefix("mariadb://"))
             .ok_or("must start with \"mysql://\" (mysql://user:password@host:port/database)")?;
-        let (rest, query) = rest.split_once('?').map_or((rest, None), |(r, q)| (r, Some(q)));
-        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        // The last '@' ends the credentials: passwords may contain '@' unencoded.
-        let (credentials, host_port) = authority.rsplit_once('@').map_or((None, authority), |(c, h)| (Some(c), h));
+        // Passwords are often written unencoded and may contain '/', '?',
+        // ':' or '@'; the host part never contains '@'. So the credentials
+        // end at the last '@', and only then do '/' and '?' delimit.
+        let (credentials, location) = rest.rsplit_once('@').map_or((None, rest), |(c, l)| (Some(c), l));
+        let (location, query) = location.split_once('?').map_or((location, None), |(l, q)| (l, Some(q)));
+        let (host_port, path) = location.split_once('/').map_or((location, ""), |(h, p)| (h, p));
         let (user, password) = match credentials {
             None => (String::new(), None),
             Some(c) => match c.split_once(':') {
@@ -140,11 +142,8 @@ fn split_host_port(text: &str) -> Result<(String, u16), String> {
     };
     let port = match port {
         None => Dsn::DEFAULT_PORT,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| format!("has an invalid port \"{}\"", p.escape_debug()))?,
+        // Not quoted: a malformed DSN may have put part of the password here.
+        Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or("has an invalid port (1 to 65535 expected)")?,
     };
     Ok((decode(host, "host")?, port))
 }
@@ -188,10 +187,13 @@ mod tests {
     }
 
     #[test]
-    fn passwords_may_contain_at_signs_and_colons() {
+    fn passwords_may_contain_at_signs_colons_slashes_and_question_marks() {
         let dsn = Dsn::parse("mysql://u:p@ss:w0rd@127.0.0.1").unwrap();
         assert_eq!(dsn.password(), Some("p@ss:w0rd"));
         assert_eq!(dsn.host, "127.0.0.1");
+        let dsn = Dsn::parse("mysql://u:Ab/Cd?3f@G@db.example:3307/app?socket=/s").unwrap();
+        assert_eq!((dsn.password(), dsn.host.as_str(), dsn.port), (Some("Ab/Cd?3f@G"), "db.example", 3307));
+        assert_eq!(dsn.database.as_deref(), Some("app"));
     }
 
     #[test]
@@ -212,6 +214,8 @@ mod tests {
             "mysql://app:hunter2@/x",
             "postgres://app:hunter2@db/x",
             "mysql://app:hunter2%zz@db/x",
+            "mysql://app:hun/ter2@db:x/y",
+            "mysql://app:hunter2:99@",
         ] {
             let e = Dsn::parse(bad).unwrap_err();
             assert!(!e.contains("hunter2"), "{e}");

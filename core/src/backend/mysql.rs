@@ -146,10 +146,17 @@ impl Mysql {
     /// `operation` reads "connect to" or "wait for the lock on": the DSN
     /// (password masked) follows it.
     fn server_error(&self, operation: &str, error: &mysql::Error) -> Error {
+        let silent =
+            |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
         let mut message = match error {
             mysql::Error::MySqlError(e) => format!("ERROR {} ({}): {}", e.code, e.state, e.message),
             mysql::Error::DriverError(e) => e.to_string(),
+            mysql::Error::IoError(e) if silent(e) => "the server did not answer in time".to_owned(),
             mysql::Error::IoError(e) => format!("the connection failed: {e}"),
+            mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(e)) if silent(e) => {
+                "the server did not answer in time".to_owned()
+            }
+            mysql::Error::CodecError(e) => format!("the connection failed: {e}"),
             other => other.to_string(),
         };
         // Belt and braces: no server or driver message may echo the password.
