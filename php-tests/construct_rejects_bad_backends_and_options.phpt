@@ -57,7 +57,7 @@ ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "path"
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) must not give both "path" and "dir": "path" names the lock file itself
 TypeError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dir" must be of type string, array given
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" must start with "mysql://" (mysql://user:password@host:port/database)
-ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has an invalid port "0"
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has an invalid port (1 to 65535 expected)
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "connect_timeout" must be a positive number of seconds, 0 given
 TypeError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "connect_timeout" must be of type int|float, string given
 string(3) "tcp"

@@ -181,6 +181,19 @@ impl Flock {
     }
 }
 
+impl Flock {
+    /// One non-blocking try on a separate open of the file, undone at once.
+    fn held_elsewhere(&self) -> Result<bool> {
+        let probe = match self.open() {
+            Ok(file) => file,
+            Err(_) => return Ok(false), // gone or unreadable: nothing to report
+        };
+        let free = flock(&probe, libc::LOCK_EX | libc::LOCK_NB)
+            .map_err(|e| self.context.os(format!("test {}", self.config.describe()), e))?;
+        Ok(!free)
+    }
+}
+
 /// Whether `path` still names `file`: someone may have deleted or replaced
 /// the file, and a lock on an unlinked file excludes nobody.
 fn still_at_path(path: &Path, file: &File) -> bool {
@@ -251,10 +264,16 @@ impl Backend for Flock {
             Err(e) => return Err(self.context.os(format!("stat {}", self.config.describe()), e)),
         };
         let (major, minor) = (u64::from(libc::major(meta.dev())), u64::from(libc::minor(meta.dev())));
-        Ok(proc_scan::flock_on(major, minor, meta.ino()).map(|lock| Holder {
-            pid: lock.pid,
-            // A pid from another PID namespace reads as 0: then the host is unknown too.
-            host: lock.pid.and_then(|_| proc_scan::hostname()),
+        let pid = match proc_scan::flock_on(major, minor, meta.ino()) {
+            Some(lock) => lock.pid,
+            // /proc/locks lists only locks of our PID namespace: a holder in
+            // another container (a shared volume) is found by trying.
+            None if self.held_elsewhere()? => None,
+            None => return Ok(None),
+        };
+        Ok(Some(Holder {
+            pid,
+            host: pid.and_then(proc_scan::host_of),
             since: None,
             extra: vec![("path", HolderValue::Str(self.config.path.display().to_string()))],
         }))

@@ -13,22 +13,33 @@ pub(crate) fn hostname() -> Option<String> {
     HOSTNAME.get_or_init(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok())).clone()
 }
 
+/// The host name of process `pid`, as far as we can tell: ours when it
+/// shares our UTS namespace (a container with its own host name does not).
+pub(crate) fn host_of(pid: u32) -> Option<String> {
+    let ours = fs::read_link("/proc/self/ns/uts").ok()?;
+    (fs::read_link(format!("/proc/{pid}/ns/uts")).ok()? == ours).then(hostname).flatten()
+}
+
 /// The processes with a descriptor open on socket `inode`. Processes of other
 /// users are invisible unless we are root; an empty result means "unknown".
 pub(crate) fn pids_with_socket(inode: u64) -> Vec<u32> {
-    let target = format!("socket:[{inode}]");
     let Ok(processes) = fs::read_dir("/proc") else { return Vec::new() };
     let mut pids: Vec<u32> = processes
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-            fds.filter_map(Result::ok)
-                .any(|fd| fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()))
-        })
+        .filter(|&pid| process_has_socket(pid, inode))
         .collect();
     pids.sort_unstable();
     pids
+}
+
+/// Whether process `pid` has a descriptor open on socket `inode`.
+pub(crate) fn process_has_socket(pid: u32, inode: u64) -> bool {
+    let target = format!("socket:[{inode}]");
+    fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.filter_map(Result::ok)
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()))
+    })
 }
 
 /// The inode of the unix socket bound to abstract address `name` (without
@@ -38,15 +49,18 @@ pub(crate) fn abstract_socket_inode(name: &[u8]) -> Option<u64> {
     find_unix_inode(&listing, name)
 }
 
+/// Connections accepted from (or queued on) a listener are listed under its
+/// name too; the bound socket itself is the one not connected (state 01).
 fn find_unix_inode(listing: &[u8], name: &[u8]) -> Option<u64> {
+    const UNCONNECTED: &[u8] = b"01";
     let mut wanted = Vec::with_capacity(name.len() + 1);
     wanted.push(b'@');
     wanted.extend_from_slice(name);
     listing.split(|&b| b == b'\n').skip(1).find_map(|line| {
         // Num RefCount Protocol Flags Type St Inode Path
-        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
-        let inode = fields.nth(6)?;
-        (fields.next()? == wanted.as_slice()).then(|| std::str::from_utf8(inode).ok()?.parse().ok())?
+        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
+        (fields.get(7) == Some(&wanted.as_slice()) && fields.get(5) == Some(&UNCONNECTED))
+            .then(|| std::str::from_utf8(fields.get(6)?).ok()?.parse().ok())?
     })
 }
 
@@ -131,6 +145,7 @@ mod tests {
     #[test]
     fn finds_abstract_sockets_by_name() {
         let listing = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00000000 0001 03 4141 @exakat_lock/job\n\
             0000000000000000: 00000002 00000000 00010000 0001 01 4242 @exakat_lock/job\n\
             0000000000000000: 00000002 00000000 00010000 0001 01 4343 @exakat_lock/job2\n\
             0000000000000000: 00000003 00000000 00000000 0001 03 99 /run/x.sock\n";

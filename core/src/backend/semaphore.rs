@@ -275,7 +275,7 @@ impl Backend for Semaphore {
             .then(|| info.sem_otime as f64);
         Ok(Some(Holder {
             pid,
-            host: proc_scan::hostname(),
+            host: pid.and_then(proc_scan::host_of),
             since,
             extra: vec![("key", HolderValue::Int(i64::from(self.config.key)))],
         }))

@@ -3,8 +3,8 @@
 //! Abstract addresses live in the network namespace, not the file system:
 //! nothing to create, nothing to clean up, and the kernel frees the address
 //! the moment the last descriptor closes, whatever ends the process.
-//! Waiters connect to the holder to be woken (see `wake`), and the holder's
-//! pid comes from `SO_PEERCRED` on such a connection.
+//! Waiters queue on the lock socket itself, and the holder hands it over on
+//! release (see `wake`).
 
 use std::{
     io,
@@ -14,14 +14,14 @@ use std::{
 use nix::{
     errno::Errno,
     sys::socket::{
-        bind, connect, getsockopt, listen, socket, sockopt::PeerCredentials, AddressFamily, Backlog, SockFlag,
-        SockType, UnixAddr,
+        bind, connect, getsockname, getsockopt, listen, socket, sockopt::PeerCredentials, AddressFamily, Backlog,
+        SockFlag, SockType, UnixAddr,
     },
 };
 
 use super::{
     proc_scan,
-    wake::{self, Watch, Watchable},
+    wake::{self, HeldSockets, SocketLock},
     Backend, Context, Holder, HolderValue,
 };
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe, LockName};
@@ -49,16 +49,15 @@ impl Config {
 pub(crate) struct Socket {
     context: Context,
     config: Config,
-    listener: Option<ForkSafe<OwnedFd>>,
+    address: UnixAddr,
+    held: Option<HeldSockets>,
 }
 
 impl Socket {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, listener: None }
-    }
-
-    fn address(&self) -> Result<UnixAddr> {
-        UnixAddr::new_abstract(&self.config.address).map_err(|e| self.context.os("build the socket address", e))
+        // A valid abstract address: at most 107 bytes, which `Config` guarantees.
+        let address = UnixAddr::new_abstract(&config.address).expect("abstract addresses fit");
+        Self { context, config, address, held: None }
     }
 
     fn new_socket(&self) -> Result<OwnedFd> {
@@ -69,65 +68,81 @@ impl Socket {
     fn holder_facts(&self, pid: Option<u32>) -> Holder {
         Holder {
             pid,
-            host: proc_scan::hostname(),
+            host: pid.and_then(proc_scan::host_of),
             since: None,
             extra: vec![("address", HolderValue::Str(format!("@{}", String::from_utf8_lossy(&self.config.address))))],
         }
     }
+
+    /// Which process holds the socket with this inode. `SO_PEERCRED` names
+    /// whoever called `listen()`, which is no longer the holder once the
+    /// lock has been handed over, so the candidate is checked in /proc.
+    fn holding_pid(&self, candidate: Option<u32>) -> Option<u32> {
+        let inode = proc_scan::abstract_socket_inode(&self.config.address)?;
+        if let Some(pid) = candidate.filter(|&pid| proc_scan::process_has_socket(pid, inode)) {
+            return Some(pid);
+        }
+        match proc_scan::pids_with_socket(inode).as_slice() {
+            [pid] => Some(*pid),
+            _ => None,
+        }
+    }
 }
 
-impl Watchable for Socket {
+impl SocketLock for Socket {
     /// One attempt: bind and listen. `EADDRINUSE` is contention.
-    fn try_take(&mut self) -> Result<bool> {
+    fn try_take(&mut self) -> Result<Option<HeldSockets>> {
         let socket = self.new_socket()?;
-        let address = self.address()?;
-        match bind(socket.as_raw_fd(), &address) {
+        match bind(socket.as_raw_fd(), &self.address) {
             Ok(()) => {}
-            Err(Errno::EADDRINUSE) => return Ok(false),
+            Err(Errno::EADDRINUSE) => return Ok(None),
             Err(e) => return Err(self.context.os(format!("bind {}", self.config.describe()), e)),
         }
         listen(&socket, Backlog::MAXCONN)
             .map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
-        self.listener = Some(ForkSafe::new(socket));
-        Ok(true)
+        Ok(Some(HeldSockets { channel: None, lock: ForkSafe::new(socket) }))
     }
 
-    fn watch(&self) -> Result<Watch> {
-        let socket = self.new_socket()?;
-        match connect(socket.as_raw_fd(), &self.address()?) {
-            Ok(()) => Ok(Watch::Connected(socket)),
-            Err(e) if wake::is_unwatchable(&io::Error::from(e)) => Ok(Watch::Unwatchable),
-            Err(e) => Err(self.context.os(format!("connect to {}", self.config.describe()), e)),
-        }
+    fn channel_address(&self) -> &UnixAddr {
+        &self.address
+    }
+
+    fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
+        let [lock] = fds.as_mut_slice() else { return None };
+        let bound_here = getsockname::<UnixAddr>(lock.as_raw_fd()).is_ok_and(|a| a == self.address);
+        (bound_here && wake::is_listening(lock))
+            .then(|| HeldSockets { channel: None, lock: ForkSafe::new(fds.remove(0)) })
+    }
+
+    fn context(&self) -> &Context {
+        &self.context
     }
 }
 
 impl Backend for Socket {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
-        wake::wait_until_taken(self, deadline)
+        self.held = wake::acquire(self, deadline)?;
+        Ok(self.held.is_some())
     }
 
     fn release(&mut self) -> Result<bool> {
-        Ok(self.listener.take().is_some())
+        Ok(self.held.take().map(|held| held.release(true)).is_some())
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
         let socket = self.new_socket()?;
-        match connect(socket.as_raw_fd(), &self.address()?) {
-            Ok(()) => {
-                // The credentials a listener had when it called listen(): the holder's.
-                let pid = getsockopt(&socket, PeerCredentials)
-                    .ok()
-                    .and_then(|c| u32::try_from(c.pid()).ok())
-                    .filter(|&p| p > 0);
-                Ok(Some(self.holder_facts(pid)))
-            }
+        let listening = match connect(socket.as_raw_fd(), &self.address) {
+            // The credentials a listener had when it called listen().
+            Ok(()) => Some(getsockopt(&socket, PeerCredentials).ok().and_then(|c| u32::try_from(c.pid()).ok())),
+            Err(_) => None,
+        };
+        drop(socket);
+        match listening {
+            Some(candidate) => Ok(Some(self.holder_facts(self.holding_pid(candidate.filter(|&p| p > 0))))),
             // Not listening: free, unless another program bound the address
             // without listening. /proc/net/unix tells which.
-            Err(_) => Ok(proc_scan::abstract_socket_inode(&self.config.address).map(|inode| {
-                let pids = proc_scan::pids_with_socket(inode);
-                self.holder_facts(if pids.len() == 1 { Some(pids[0]) } else { None })
-            })),
+            None => Ok(proc_scan::abstract_socket_inode(&self.config.address)
+                .map(|_| self.holder_facts(self.holding_pid(None)))),
         }
     }
 

@@ -8,9 +8,13 @@
 //! or without), and no other socket can bind or listen while it does: it
 //! excludes PHP's `stream_socket_server()` on the same port both ways.
 //!
-//! Waiters connect to the holder to be woken (see `wake`): when the holder's
-//! socket closes, the kernel resets the queued connections. Every socket
-//! here is `SOCK_CLOEXEC`, so an `exec()`ed daemon never inherits the port.
+//! A holder also listens on a companion unix socket in the abstract
+//! namespace, named after the address; waiters queue there and the lock is
+//! handed over on release (see `wake`). A holder that is not this extension
+//! (a plain `stream_socket_server()`) has no companion: waiters then connect
+//! to the port itself and wake when the kernel resets the connection as the
+//! listener closes. Every socket here is `SOCK_CLOEXEC`, so an `exec()`ed
+//! daemon never inherits the port.
 
 use std::{
     io,
@@ -23,15 +27,15 @@ use nix::{
     errno::Errno,
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::socket::{
-        bind, connect, getsockopt, listen, setsockopt, socket,
-        sockopt::{Linger, SocketError},
-        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage,
+        bind, connect, getsockname, getsockopt, listen, setsockopt, socket,
+        sockopt::{KeepAlive, Linger, SocketError, TcpKeepCount, TcpKeepIdle, TcpKeepInterval},
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr,
     },
 };
 
 use super::{
     option_error, proc_scan,
-    wake::{self, Watch, Watchable},
+    wake::{self, HeldSockets, SocketLock, Watch},
     Backend, Context, Holder, HolderValue,
 };
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe, options::Options, LockName, Settings};
@@ -89,12 +93,17 @@ impl Config {
 pub(crate) struct Tcp {
     context: Context,
     config: Config,
-    listener: Option<ForkSafe<OwnedFd>>,
+    /// The companion unix listener's address, where waiters queue.
+    channel: UnixAddr,
+    held: Option<HeldSockets>,
 }
 
 impl Tcp {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, listener: None }
+        let name = format!("exakat_lock/tcp/{}", config.address);
+        // At most 16 + 47 bytes ("[ipv6]:port"): always a valid abstract address.
+        let channel = UnixAddr::new_abstract(name.as_bytes()).expect("abstract addresses fit");
+        Self { context, config, channel, held: None }
     }
 
     fn new_socket(&self) -> Result<OwnedFd> {
@@ -113,10 +122,22 @@ impl Tcp {
         }
     }
 
+    /// The companion listener waiters queue on; `None` if another program
+    /// took its name: waiters then watch the port.
+    fn open_channel(&self) -> Result<Option<OwnedFd>> {
+        let channel =
+            socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+                .map_err(|e| self.context.os("create a unix socket", e))?;
+        if bind(channel.as_raw_fd(), &self.channel).is_err() || listen(&channel, Backlog::MAXCONN).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(channel))
+    }
+
     fn facts(&self, pid: Option<u32>) -> Holder {
         Holder {
             pid,
-            host: proc_scan::hostname(),
+            host: pid.and_then(proc_scan::host_of),
             since: None,
             extra: vec![
                 ("address", HolderValue::Str(self.config.address.ip().to_string())),
@@ -126,26 +147,37 @@ impl Tcp {
     }
 }
 
-impl Watchable for Tcp {
-    fn try_take(&mut self) -> Result<bool> {
-        let Some(socket) = self.bind_probe()? else { return Ok(false) };
+impl SocketLock for Tcp {
+    fn try_take(&mut self) -> Result<Option<HeldSockets>> {
+        let Some(socket) = self.bind_probe()? else { return Ok(None) };
         match listen(&socket, Backlog::MAXCONN) {
-            Ok(()) => {
-                self.listener = Some(ForkSafe::new(socket));
-                Ok(true)
-            }
-            Err(Errno::EADDRINUSE) => Ok(false),
-            Err(e) => Err(self.context.os(format!("listen on {}", self.config.address), e)),
+            Ok(()) => {}
+            Err(Errno::EADDRINUSE) => return Ok(None),
+            Err(e) => return Err(self.context.os(format!("listen on {}", self.config.address), e)),
         }
+        let channel = self.open_channel()?;
+        Ok(Some(HeldSockets { channel: channel.map(ForkSafe::new), lock: ForkSafe::new(socket) }))
     }
 
-    fn watch(&self) -> Result<Watch> {
+    fn channel_address(&self) -> &UnixAddr {
+        &self.channel
+    }
+
+    /// A holder without a companion (another program, or one of ours that
+    /// is closing): connect to the port, and wake when the connection resets.
+    fn watch_without_queue(&self) -> Result<Watch> {
         let socket = self.new_socket()?;
         // A reset instead of a FIN when this waiter gives up, so no
         // connection state outlives the wait on either side.
         let _ = setsockopt(&socket, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+        // A connection whose far end vanished without a reset (seen under
+        // heavy churn on loopback) is found by keepalive probes in ~3 s.
+        let _ = setsockopt(&socket, KeepAlive, &true);
+        let _ = setsockopt(&socket, TcpKeepIdle, &1);
+        let _ = setsockopt(&socket, TcpKeepInterval, &1);
+        let _ = setsockopt(&socket, TcpKeepCount, &2);
         match connect(socket.as_raw_fd(), &SockaddrStorage::from(self.config.watch_address())) {
-            Ok(()) => return Ok(Watch::Connected(socket)),
+            Ok(()) => return Ok(Watch::Port(socket)),
             Err(Errno::EINPROGRESS) => {}
             Err(e) if wake::is_unwatchable(&io::Error::from(e)) => return Ok(Watch::Unwatchable),
             Err(e) => return Err(self.context.os(format!("connect to {}", self.config.watch_address()), e)),
@@ -153,17 +185,34 @@ impl Watchable for Tcp {
         let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
         let ready = poll(&mut fds, PollTimeout::try_from(CONNECT_GRACE).unwrap_or(PollTimeout::ZERO)).unwrap_or(0);
         let connected = ready > 0 && getsockopt(&socket, SocketError).is_ok_and(|error| error == 0);
-        Ok(if connected { Watch::Connected(socket) } else { Watch::Unwatchable })
+        Ok(if connected { Watch::Port(socket) } else { Watch::Unwatchable })
+    }
+
+    fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
+        let [lock, channel] = fds.as_mut_slice() else { return None };
+        let port_is_ours = getsockname::<SockaddrStorage>(lock.as_raw_fd())
+            .is_ok_and(|a| a == SockaddrStorage::from(self.config.address));
+        let channel_is_ours = getsockname::<UnixAddr>(channel.as_raw_fd()).is_ok_and(|a| a == self.channel);
+        if !(port_is_ours && channel_is_ours && wake::is_listening(lock) && wake::is_listening(channel)) {
+            return None;
+        }
+        let channel = fds.pop().map(ForkSafe::new);
+        Some(HeldSockets { channel, lock: ForkSafe::new(fds.pop()?) })
+    }
+
+    fn context(&self) -> &Context {
+        &self.context
     }
 }
 
 impl Backend for Tcp {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
-        wake::wait_until_taken(self, deadline)
+        self.held = wake::acquire(self, deadline)?;
+        Ok(self.held.is_some())
     }
 
     fn release(&mut self) -> Result<bool> {
-        Ok(self.listener.take().is_some())
+        Ok(self.held.take().map(|held| held.release(false)).is_some())
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {

@@ -1,94 +1,284 @@
-//! Prompt waiting for the socket-based backends.
+//! Waiting and hand-over for the backends whose lock is a listening socket
+//! (`socket`, `tcp`).
 //!
-//! The kernel keeps no wait queue for "this address becomes free". But a
-//! holder listens on its address, and a waiter can connect to it: the
-//! connection sits in the holder's accept queue, never accepted, and when the
-//! holder's listening socket closes (release, exit, `kill -9`) the kernel
-//! resets every queued connection at once. The waiter sleeps in `poll(2)`
-//! on that connection and wakes within microseconds of the release, using
-//! no CPU meanwhile.
+//! The kernel keeps no wait queue for "this address becomes free", so the
+//! holder keeps one: it listens on a unix socket (for `socket` the lock
+//! socket itself, for `tcp` a companion in the abstract namespace), and a
+//! waiter connects to it. The connection waits in the holder's accept queue,
+//! in arrival order, and the waiter sleeps in `poll(2)` on it.
 //!
-//! Only a holder that is not listening (another program's bind-only socket,
-//! or the instant between a holder's `bind` and `listen`) cannot be watched;
-//! then, and only then, the waiter re-checks with an exponential backoff
-//! capped at [`BACKOFF_CAP`].
+//! On release the holder accepts the longest-waiting connection and passes
+//! the lock's sockets through it (`SCM_RIGHTS`): the waiter now holds the
+//! very same bound socket, so the lock changes hands without ever being
+//! free, in FIFO order, and a releaser that loops back to `acquire()` queues
+//! behind the others instead of barging in. With nobody waiting, release is
+//! one `accept4` that finds nothing, then `close`.
+//!
+//! When the holder dies instead (`exit`, `kill -9`), the kernel closes its
+//! sockets and resets every queued connection: waiters wake at once and race
+//! for the address. A waiter whose wait ends while a hand-over is in flight
+//! reads it before giving up; if it gave up first, closing its connection
+//! drops the passed sockets, which frees the lock for the others.
+//!
+//! Only a holder that does not speak this protocol (another program's
+//! bind-only socket, or a plain `stream_socket_server()` on a tcp port)
+//! cannot be queued on; then the waiter watches the port itself if it can
+//! (re-checking at least every [`PORT_RECHECK`]: under heavy churn on
+//! loopback, a connection to a listener that is closing can be left
+//! half-open, with no reset ever coming), or re-checks with an exponential
+//! backoff capped at [`BACKOFF_CAP`].
 
 use std::{
-    io,
-    os::fd::{AsFd, OwnedFd},
+    io::{self, IoSlice, IoSliceMut},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
     thread,
     time::Duration,
 };
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::{
+    cmsg_space,
+    errno::Errno,
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+    sys::socket::{
+        accept4, connect, getsockopt, recvmsg, sendmsg, socket, sockopt::AcceptConn, AddressFamily, ControlMessage,
+        ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+    },
+};
 
-use crate::{deadline::Deadline, error::Result};
+use crate::{deadline::Deadline, error::Result, fork::ForkSafe};
 
 const BACKOFF_START: Duration = Duration::from_micros(50);
 pub(crate) const BACKOFF_CAP: Duration = Duration::from_millis(10);
+pub(crate) const PORT_RECHECK: Duration = Duration::from_millis(100);
 
-/// What connecting to the holder's address gave.
+/// The sockets that make up a held lock.
+///
+/// Field order is drop order: a companion channel closes before the lock
+/// socket, so whoever binds the lock next always finds the channel's name
+/// free again, and its waiters can queue.
+pub(crate) struct HeldSockets {
+    /// The unix listener waiters queue on, when it is not `lock` itself.
+    pub channel: Option<ForkSafe<OwnedFd>>,
+    /// The socket whose bound address is the lock.
+    pub lock: ForkSafe<OwnedFd>,
+}
+
+impl HeldSockets {
+    /// The unix listener waiters queue on: the lock socket itself when it
+    /// is one (the socket backend), else the companion, if it could be bound.
+    fn queue(&self, lock_is_unix: bool) -> Option<BorrowedFd<'_>> {
+        match &self.channel {
+            Some(channel) => Some(channel.as_fd()),
+            None => lock_is_unix.then(|| self.lock.as_fd()),
+        }
+    }
+
+    /// Hands the lock to the longest-waiting waiter, or, with nobody
+    /// waiting, lets it go. Either way this process holds nothing after.
+    /// `lock_is_unix`: whether waiters queue on the lock socket itself.
+    pub fn release(self, lock_is_unix: bool) {
+        let Some(queue) = self.queue(lock_is_unix).map(|q| q.as_raw_fd()) else { return };
+        let mut fds: Vec<RawFd> = vec![self.lock.as_raw_fd()];
+        fds.extend(self.channel.as_ref().map(|c| c.as_raw_fd()));
+        loop {
+            let waiter = match accept4(queue, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+                // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+                Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+                Err(_) => return, // EAGAIN: nobody waits; dropping self closes
+            };
+            let message = [IoSlice::new(b"L")];
+            let rights = [ControlMessage::ScmRights(&fds)];
+            // MSG_NOSIGNAL: a waiter that just gave up must not SIGPIPE us.
+            if sendmsg::<()>(
+                waiter.as_raw_fd(),
+                &message,
+                &rights,
+                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                None,
+            )
+            .is_ok()
+            {
+                return; // the waiter holds the sockets now; our copies close
+            }
+        }
+    }
+}
+
+/// What a waiter can wait on.
 pub(crate) enum Watch {
-    /// A connection in the holder's accept queue: it ends when the holder lets go.
-    Connected(OwnedFd),
-    /// Nothing listens there (a bind-only holder, or a holder between `bind`
-    /// and `listen`), or its queue is full.
+    /// A connection in the holder's queue (see the module documentation).
+    Queued(OwnedFd),
+    /// A TCP connection to a holder that does not queue: it is reset when
+    /// that holder's listening socket closes.
+    Port(OwnedFd),
+    /// Nothing to wait on: re-check now and then.
     Unwatchable,
 }
 
-/// A lock whose holder listens on an address.
-pub(crate) trait Watchable {
-    /// One attempt to take the lock; `Ok(false)` is contention.
-    fn try_take(&mut self) -> Result<bool>;
-    /// Connects to the current holder, to be told when it lets go.
-    fn watch(&self) -> Result<Watch>;
+/// A lock that is a listening socket.
+pub(crate) trait SocketLock {
+    /// One attempt to take the lock; `None` is contention.
+    fn try_take(&mut self) -> Result<Option<HeldSockets>>;
+    /// Where this lock's holders queue waiters.
+    fn channel_address(&self) -> &UnixAddr;
+    /// How to wait on a holder that does not queue waiters.
+    fn watch_without_queue(&self) -> Result<Watch> {
+        Ok(Watch::Unwatchable)
+    }
+    /// Checks that the sockets a holder passed over really are this lock.
+    fn adopt(&self, fds: Vec<OwnedFd>) -> Option<HeldSockets>;
+    /// Names the lock in errors.
+    fn context(&self) -> &super::Context;
 }
 
-/// Runs the take / watch / sleep cycle until the lock is taken or the
-/// deadline passes. The lock is tried once more after the deadline, so a
-/// release at the last moment still counts.
-pub(crate) fn wait_until_taken(lock: &mut impl Watchable, deadline: &Deadline) -> Result<bool> {
+/// Takes the lock, waiting until `deadline` if it allows. The lock is tried
+/// once more after the deadline, so a release at the last moment counts.
+pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result<Option<HeldSockets>> {
     let mut backoff = BACKOFF_START;
+    let mut refusals = 0;
     loop {
-        if lock.try_take()? {
-            return Ok(true);
+        if let Some(held) = lock.try_take()? {
+            return Ok(Some(held));
         }
         if !deadline.may_wait() || deadline.expired() {
-            return Ok(false);
+            return Ok(None);
         }
-        let holder_went_away = match lock.watch()? {
-            Watch::Connected(connection) => until_hangup(&connection, deadline),
-            Watch::Unwatchable => false,
+        let outcome = match queue_on(lock, &mut refusals)? {
+            Watch::Queued(connection) => wait_in_queue(&connection, deadline),
+            Watch::Port(connection) => until_reset(&connection, deadline),
+            Watch::Unwatchable => Outcome::NothingToWaitOn,
         };
-        if holder_went_away {
-            backoff = BACKOFF_START;
-        } else if !deadline.expired() {
-            // Either nothing could be watched, or the peer sent data or
-            // closed politely instead of vanishing: it is not one of our
-            // holders, so fall back to re-checking now and then.
-            sleep_at_most(backoff, deadline);
-            backoff = (backoff * 2).min(BACKOFF_CAP);
+        match outcome {
+            Outcome::HandedOver(fds) => {
+                if let Some(held) = lock.adopt(fds) {
+                    return Ok(Some(held));
+                }
+                backoff = BACKOFF_START;
+            }
+            Outcome::HolderGone => backoff = BACKOFF_START,
+            Outcome::TimeUp => {}
+            // A first refusal mostly means the lock just became free: try
+            // again at once. Sleeping here would let a releaser that loops
+            // take it again and again while this waiter is away.
+            Outcome::NothingToWaitOn if refusals == 1 => {}
+            Outcome::NothingToWaitOn => {
+                sleep_at_most(backoff, deadline);
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+            }
         }
     }
 }
 
-/// Sleeps in `poll(2)` until the holder's end of `connection` is gone (true),
-/// or something else happens: data, a polite close, the deadline (false).
-/// Signals are absorbed: the wait resumes with the time left.
-fn until_hangup(connection: &OwnedFd, deadline: &Deadline) -> bool {
-    loop {
-        let mut fds = [PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
-        let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(None)).unwrap_or(PollTimeout::NONE);
-        match poll(&mut fds, timeout) {
-            Ok(0) => return false,
-            Ok(_) => {
-                let events = fds[0].revents().unwrap_or(PollFlags::empty());
-                return events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR);
+/// A refused queue is most often one of ours between two holders: a few
+/// microseconds, or a scheduler time slice on a busy machine. Only after this
+/// many refusals in a row (about 13 ms of backoff) is the holder taken for
+/// one that does not queue.
+const REFUSALS_BEFORE_WATCHING_THE_PORT: u32 = 8;
+
+fn queue_on(lock: &impl SocketLock, refusals: &mut u32) -> Result<Watch> {
+    let connection =
+        socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+            .map_err(|e| lock.context().os("create a unix socket", e))?;
+    match connect(connection.as_raw_fd(), lock.channel_address()) {
+        Ok(()) => {
+            *refusals = 0;
+            Ok(Watch::Queued(connection))
+        }
+        Err(e) if is_unwatchable(&io::Error::from(e)) => {
+            *refusals += 1;
+            if *refusals < REFUSALS_BEFORE_WATCHING_THE_PORT {
+                Ok(Watch::Unwatchable)
+            } else {
+                lock.watch_without_queue()
             }
-            Err(nix::errno::Errno::EINTR) if !deadline.expired() => {}
-            Err(_) => return false,
+        }
+        Err(e) => Err(lock.context().os("queue for the lock", e)),
+    }
+}
+
+enum Outcome {
+    /// The holder passed us the lock's sockets.
+    HandedOver(Vec<OwnedFd>),
+    /// The holder let go without passing the lock (it died, or does not
+    /// queue): try to take it.
+    HolderGone,
+    /// The deadline passed.
+    TimeUp,
+    /// No way to wait (or a peer that sends data we do not expect): back off.
+    NothingToWaitOn,
+}
+
+/// Sleeps until the holder passes the lock, goes away, or the time is up.
+/// Signals are absorbed: the wait resumes with the time left.
+fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
+    loop {
+        match poll_readable(connection, deadline) {
+            Ok(true) | Err(Errno::EINTR) if !deadline.expired() => {}
+            _ => return read_hand_over(connection).unwrap_or(Outcome::TimeUp),
+        }
+        if let Some(outcome) = read_hand_over(connection) {
+            return outcome;
         }
     }
+}
+
+/// Reads what the holder sent, if anything: `None` when nothing is there yet.
+fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
+    let mut byte = [0u8; 1];
+    let mut buffers = [IoSliceMut::new(&mut byte)];
+    let mut space = cmsg_space!([RawFd; 2]);
+    let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
+    match recvmsg::<()>(connection.as_raw_fd(), &mut buffers, Some(&mut space), flags) {
+        Ok(message) if message.bytes == 0 => Some(Outcome::HolderGone),
+        Ok(message) => {
+            let mut fds = Vec::new();
+            for control in message.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::ScmRights(received) = control {
+                    // SAFETY: SCM_RIGHTS installed these descriptors for us alone.
+                    fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
+            Some(if fds.is_empty() { Outcome::NothingToWaitOn } else { Outcome::HandedOver(fds) })
+        }
+        Err(Errno::EAGAIN | Errno::EINTR) => None,
+        Err(_) => Some(Outcome::HolderGone), // ECONNRESET: the holder's socket closed
+    }
+}
+
+/// Sleeps until a TCP connection to a holder is reset (its listener closed),
+/// or [`PORT_RECHECK`] passes.
+fn until_reset(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
+    loop {
+        match poll_readable_within(connection, deadline, Some(PORT_RECHECK)) {
+            Ok(true) => {
+                let mut probe = [PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut probe, PollTimeout::ZERO);
+                let events = probe[0].revents().unwrap_or(PollFlags::empty());
+                // A reset is a hang-up; data or a polite close is a holder
+                // that is a real server, not a lock: back off instead.
+                return if events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    Outcome::HolderGone
+                } else {
+                    Outcome::NothingToWaitOn
+                };
+            }
+            Err(Errno::EINTR) if !deadline.expired() => {}
+            // The re-check is due (or the deadline passed): try again.
+            _ => return Outcome::HolderGone,
+        }
+    }
+}
+
+/// `Ok(true)` when readable (or hung up), `Ok(false)` on timeout.
+fn poll_readable(connection: &OwnedFd, deadline: &Deadline) -> nix::Result<bool> {
+    poll_readable_within(connection, deadline, None)
+}
+
+fn poll_readable_within(connection: &OwnedFd, deadline: &Deadline, cap: Option<Duration>) -> nix::Result<bool> {
+    let mut fds = [PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(cap)).unwrap_or(PollTimeout::NONE);
+    poll(&mut fds, timeout).map(|ready| ready > 0)
 }
 
 fn sleep_at_most(duration: Duration, deadline: &Deadline) {
@@ -97,7 +287,7 @@ fn sleep_at_most(duration: Duration, deadline: &Deadline) {
     thread::sleep(duration);
 }
 
-/// Errors of `connect(2)` that mean "nobody is listening to be watched".
+/// Errors of `connect(2)` that mean "nobody is listening to be queued on".
 pub(crate) fn is_unwatchable(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
@@ -105,77 +295,112 @@ pub(crate) fn is_unwatchable(error: &io::Error) -> bool {
     )
 }
 
+/// Whether `fd` is a listening socket: the state a handed-over lock must be in.
+pub(crate) fn is_listening(fd: &OwnedFd) -> bool {
+    getsockopt(fd, AcceptConn).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deadline::Timeout;
-    use std::{cell::Cell, time::Instant};
+    use crate::{backend::Context, deadline::Timeout, BackendKind};
+    use nix::sys::socket::{bind, listen, Backlog};
+    use std::time::Instant;
 
-    /// Taken on attempt `taken_on`; hands out `watches` in turn, then nothing.
-    struct Scripted {
-        attempts: u32,
-        taken_on: u32,
-        watches: Cell<Vec<OwnedFd>>,
+    /// A lock that is an abstract unix listener, as the socket backend's.
+    struct TestLock {
+        address: UnixAddr,
+        context: Context,
+        tries: u32,
     }
 
-    impl Watchable for Scripted {
-        fn try_take(&mut self) -> Result<bool> {
-            self.attempts += 1;
-            Ok(self.attempts == self.taken_on)
+    impl TestLock {
+        fn new(tag: &str) -> Self {
+            let name = format!("exakat_lock-test/{tag}/{}", std::process::id());
+            Self {
+                address: UnixAddr::new_abstract(name.as_bytes()).unwrap(),
+                context: Context { lock: tag.into(), backend: BackendKind::Socket },
+                tries: 0,
+            }
         }
-        fn watch(&self) -> Result<Watch> {
-            let mut watches = self.watches.take();
-            let next = watches.pop();
-            self.watches.set(watches);
-            Ok(next.map_or(Watch::Unwatchable, Watch::Connected))
+    }
+
+    impl SocketLock for TestLock {
+        fn try_take(&mut self) -> Result<Option<HeldSockets>> {
+            self.tries += 1;
+            let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+            if bind(fd.as_raw_fd(), &self.address).is_err() {
+                return Ok(None);
+            }
+            listen(&fd, Backlog::MAXCONN).unwrap();
+            Ok(Some(HeldSockets { channel: None, lock: ForkSafe::new(fd) }))
+        }
+        fn channel_address(&self) -> &UnixAddr {
+            &self.address
+        }
+        fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
+            (fds.len() == 1 && is_listening(&fds[0]))
+                .then(|| HeldSockets { channel: None, lock: ForkSafe::new(fds.remove(0)) })
+        }
+        fn context(&self) -> &Context {
+            &self.context
         }
     }
 
     #[test]
-    fn a_single_try_never_watches() {
-        let mut lock = Scripted { attempts: 0, taken_on: 0, watches: Cell::default() };
-        assert!(!wait_until_taken(&mut lock, &Deadline::start(Timeout::NoWait)).unwrap());
-        assert_eq!(lock.attempts, 1);
+    fn a_single_try_never_waits() {
+        let mut holder = TestLock::new("single");
+        let _held = holder.try_take().unwrap().unwrap();
+        let mut waiter = TestLock::new("single");
+        assert!(acquire(&mut waiter, &Deadline::start(Timeout::NoWait)).unwrap().is_none());
+        assert_eq!(waiter.tries, 1);
     }
 
     #[test]
-    fn an_unwatchable_holder_is_rechecked_until_the_deadline() {
-        let mut lock = Scripted { attempts: 0, taken_on: 0, watches: Cell::default() };
+    fn release_hands_the_very_same_socket_to_the_waiter() {
+        let mut holder = TestLock::new("handover");
+        let held = holder.try_take().unwrap().unwrap();
+        let inode = |fd: &OwnedFd| nix::sys::stat::fstat(fd.as_fd()).unwrap().st_ino;
+        let original = inode(&held.lock);
+        let waiter = thread::spawn(|| {
+            let mut waiter = TestLock::new("handover");
+            let held = acquire(&mut waiter, &Deadline::start(Timeout::For(Duration::from_secs(5)))).unwrap().unwrap();
+            (nix::sys::stat::fstat(held.lock.as_fd()).unwrap().st_ino, waiter.tries)
+        });
+        thread::sleep(Duration::from_millis(50)); // let the waiter queue
+        held.release(true);
+        let (received, tries) = waiter.join().unwrap();
+        assert_eq!(received, original, "the lock socket itself moved");
+        assert_eq!(tries, 1, "handed over, not raced for");
+    }
+
+    #[test]
+    fn a_dead_holder_wakes_the_queue_at_once() {
+        let mut holder = TestLock::new("dead");
+        let held = holder.try_take().unwrap().unwrap();
+        let dropper = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(30));
+            drop(held); // closing without a hand-over, as an exiting process does
+        });
+        let mut waiter = TestLock::new("dead");
         let started = Instant::now();
-        let taken = wait_until_taken(&mut lock, &Deadline::start(Timeout::For(Duration::from_millis(60)))).unwrap();
+        assert!(acquire(&mut waiter, &Deadline::start(Timeout::For(Duration::from_secs(5)))).unwrap().is_some());
+        dropper.join().unwrap();
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn an_unwatchable_holder_is_rechecked_with_backoff_until_the_deadline() {
+        // Bound but not listening: nothing to queue on.
+        let address = TestLock::new("unwatchable").address;
+        let squatter = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+        bind(squatter.as_raw_fd(), &address).unwrap();
+        let mut waiter = TestLock::new("unwatchable");
+        let started = Instant::now();
+        assert!(acquire(&mut waiter, &Deadline::start(Timeout::For(Duration::from_millis(60)))).unwrap().is_none());
         let waited = started.elapsed();
-        assert!(!taken);
         assert!(waited >= Duration::from_millis(60) && waited < Duration::from_millis(90), "{waited:?}");
         // 50µs doubling to a 10ms cap: a handful of checks, not a spin.
-        assert!((4..=20).contains(&lock.attempts), "{} attempts", lock.attempts);
-    }
-
-    #[test]
-    fn a_hang_up_wakes_the_waiter_at_once() {
-        let (holder_end, waiter_end) = std::os::unix::net::UnixStream::pair().unwrap();
-        let mut lock = Scripted { attempts: 0, taken_on: 2, watches: Cell::new(vec![OwnedFd::from(waiter_end)]) };
-        let dropper = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
-            drop(holder_end);
-        });
-        let started = Instant::now();
-        let taken = wait_until_taken(&mut lock, &Deadline::start(Timeout::For(Duration::from_secs(5)))).unwrap();
-        let waited = started.elapsed();
-        dropper.join().unwrap();
-        assert!(taken);
-        assert!(waited >= Duration::from_millis(20) && waited < Duration::from_millis(200), "{waited:?}");
-    }
-
-    #[test]
-    fn data_from_a_foreign_peer_is_not_mistaken_for_a_release() {
-        use std::io::Write;
-        let (mut peer, waiter_end) = std::os::unix::net::UnixStream::pair().unwrap();
-        peer.write_all(b"220 welcome\n").unwrap();
-        let mut lock = Scripted { attempts: 0, taken_on: 0, watches: Cell::new(vec![OwnedFd::from(waiter_end)]) };
-        let deadline = Deadline::start(Timeout::For(Duration::from_millis(30)));
-        assert!(!wait_until_taken(&mut lock, &deadline).unwrap());
-        // Woken by the data once, then backed off instead of spinning.
-        assert!(lock.attempts < 15, "{} attempts", lock.attempts);
-        drop(peer);
+        assert!((4..=20).contains(&waiter.tries), "{} tries", waiter.tries);
     }
 }
