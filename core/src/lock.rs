@@ -11,34 +11,35 @@ use crate::{
     fork, LockName,
 };
 
-/// Resources held by `Lock` objects of this process, with the fork
-/// generation that holds them. Two objects of one process contend like two
-/// processes would, which is right for bounded waits; an unbounded wait for
-/// a lock the same single-threaded process holds could never end, so it is
-/// refused instead of hanging.
-static HELD_HERE: Mutex<Vec<(u64, BackendKind, String)>> = Mutex::new(Vec::new());
+/// Resources held by `Lock` objects of this process, by fork generation and
+/// resource key. Two objects of one process contend like two processes
+/// would, which is right for bounded waits; an unbounded wait for a lock the
+/// same single-threaded process holds could never end, so it is refused
+/// instead of hanging.
+static HELD_HERE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
-fn held_here(kind: BackendKind, resource: &str) -> bool {
+fn held_here(key: u64) -> bool {
     let generation = fork::generation();
-    HELD_HERE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .any(|(g, k, r)| *g == generation && *k == kind && r == resource)
+    HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|&(g, k)| g == generation && k == key)
 }
 
-fn note_held(kind: BackendKind, resource: String) {
-    HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner).push((fork::generation(), kind, resource));
+fn note_held(key: u64) {
+    HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner).push((fork::generation(), key));
 }
 
-fn note_released(kind: BackendKind, resource: &str) {
+fn note_released(key: u64) {
     let generation = fork::generation();
     let mut held = HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner);
-    // Entries of earlier generations belong to a parent process: drop them too.
-    held.retain(|(g, _, _)| *g == generation);
-    if let Some(at) = held.iter().position(|(_, k, r)| *k == kind && r == resource) {
+    if let Some(at) = held.iter().position(|&(g, k)| g == generation && k == key) {
         held.swap_remove(at);
     }
+    // Entries of earlier generations belong to a parent process.
+    held.retain(|&(g, _)| g == generation);
+}
+
+/// One number per backend resource, computed once per object.
+fn resource_key(kind: BackendKind, resource: &str) -> u64 {
+    crate::name::fnv1a64(format!("{kind}\0{resource}").as_bytes())
 }
 
 /// A named lock on one backend, owned by one object.
@@ -50,8 +51,9 @@ pub struct Lock {
     backend: Box<dyn Backend>,
     /// The fork generation the backend was opened in.
     generation: u64,
-    /// The resource, while this object holds it.
-    held: Option<String>,
+    /// Identifies the backend resource among those this process holds.
+    key: u64,
+    held: bool,
 }
 
 impl Lock {
@@ -60,7 +62,8 @@ impl Lock {
     pub fn new(spec: LockSpec) -> Self {
         fork::watch_forks();
         let backend = spec.open();
-        Self { spec, backend, generation: fork::generation(), held: None }
+        let key = resource_key(spec.kind, &backend.resource());
+        Self { spec, backend, generation: fork::generation(), key, held: false }
     }
 
     #[must_use]
@@ -83,7 +86,7 @@ impl Lock {
     /// dropping it touches nothing.
     fn adopt_process(&mut self) {
         if self.generation != fork::generation() {
-            self.held = None;
+            self.held = false;
             self.backend = self.spec.open();
             self.generation = fork::generation();
         }
@@ -93,7 +96,7 @@ impl Lock {
     /// without asking anyone (a server may have dropped it since).
     #[must_use]
     pub fn is_held_locally(&self) -> bool {
-        self.held.is_some() && self.generation == fork::generation()
+        self.held && self.generation == fork::generation()
     }
 
     /// Takes the lock. `Ok(true)` once held (holding already counts, once),
@@ -105,14 +108,13 @@ impl Lock {
     /// another object of this process holds, which could never end.
     pub fn acquire(&mut self, timeout: Timeout) -> Result<bool> {
         self.adopt_process();
-        if self.held.is_some() {
+        if self.held {
             return Ok(true);
         }
-        let resource = self.backend.resource();
         let deadline = Deadline::start(timeout);
-        if deadline.is_forever() && held_here(self.kind(), &resource) {
+        if deadline.is_forever() && held_here(self.key) {
             return Err(self.spec.context().failed(
-                format!("wait for {resource}"),
+                format!("wait for {}", self.backend.resource()),
                 Cause::Refused(
                     "another Lock object of this process holds it, so waiting without a timeout would never end".into(),
                 ),
@@ -120,8 +122,8 @@ impl Lock {
         }
         let taken = self.backend.acquire(&deadline)?;
         if taken {
-            note_held(self.kind(), resource.clone());
-            self.held = Some(resource);
+            note_held(self.key);
+            self.held = true;
         }
         Ok(taken)
     }
@@ -135,8 +137,10 @@ impl Lock {
     /// Only when the OS or server refuses the release itself.
     pub fn release(&mut self) -> Result<bool> {
         self.adopt_process();
-        let Some(resource) = self.held.take() else { return Ok(false) };
-        note_released(self.kind(), &resource);
+        if !std::mem::take(&mut self.held) {
+            return Ok(false);
+        }
+        note_released(self.key);
         self.backend.release()
     }
 
@@ -148,12 +152,14 @@ impl Lock {
     /// When the question cannot be asked (local backends never fail here).
     pub fn is_held(&mut self) -> Result<bool> {
         self.adopt_process();
-        let Some(resource) = &self.held else { return Ok(false) };
+        if !self.held {
+            return Ok(false);
+        }
         if self.backend.still_held()? {
             return Ok(true);
         }
-        note_released(self.kind(), resource);
-        self.held = None;
+        note_released(self.key);
+        self.held = false;
         Ok(false)
     }
 

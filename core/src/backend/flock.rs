@@ -194,13 +194,11 @@ impl Flock {
     }
 }
 
-/// Whether `path` still names `file`: someone may have deleted or replaced
-/// the file, and a lock on an unlinked file excludes nobody.
-fn still_at_path(path: &Path, file: &File) -> bool {
-    match (file.metadata(), fs::symlink_metadata(path)) {
-        (Ok(ours), Ok(now)) => ours.dev() == now.dev() && ours.ino() == now.ino(),
-        _ => false,
-    }
+/// Whether the file we locked is still in the file system: someone may have
+/// deleted it, or renamed another file over it, and a lock on an unlinked
+/// file excludes nobody. One `fstat`, no path lookup.
+fn still_linked(file: &File) -> bool {
+    file.metadata().is_ok_and(|meta| meta.nlink() > 0)
 }
 
 /// `flock(2)`; `Ok(false)` on contention, retried on `EINTR` only when asked.
@@ -220,23 +218,21 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
 impl Backend for Flock {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         loop {
-            let describe = self.config.describe();
             let file = self.file()?;
-            let taken = match flock(file, libc::LOCK_EX | libc::LOCK_NB) {
-                Ok(true) => true,
+            let outcome = match flock(file, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(true) => Ok(true),
                 Ok(false) if !deadline.may_wait() => return Ok(false),
-                Ok(false) => match wait_for_flock(file, deadline) {
-                    Ok(taken) => taken,
-                    Err(e) => return Err(self.context.os(format!("wait for {describe}"), e)),
-                },
+                Ok(false) => wait_for_flock(file, deadline).map_err(|e| ("wait for", e)),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                Err(e) => return Err(self.context.os(format!("lock {describe}"), e)),
+                Err(e) => Err(("lock", e)),
             };
+            // Messages are formatted only on failure: this is the hot path.
+            let taken = outcome
+                .map_err(|(operation, e)| self.context.os(format!("{operation} {}", self.config.describe()), e))?;
             if !taken {
                 return Ok(false);
             }
-            let path = self.config.path.clone();
-            if still_at_path(&path, self.file()?) {
+            if still_linked(self.file()?) {
                 return Ok(true);
             }
             // Locked a file that is no longer at the path: drop it and lock
@@ -246,13 +242,12 @@ impl Backend for Flock {
     }
 
     fn release(&mut self) -> Result<bool> {
-        let describe = self.config.describe();
         let Some(file) = self.file.as_deref() else { return Ok(false) };
         loop {
             match flock(file, libc::LOCK_UN) {
                 Ok(_) => return Ok(true),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(e) => return Err(self.context.os(format!("unlock {describe}"), e)),
+                Err(e) => return Err(self.context.os(format!("unlock {}", self.config.describe()), e)),
             }
         }
     }

@@ -21,7 +21,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use mysql::{prelude::Queryable, Conn, OptsBuilder};
+use mysql::{prelude::Queryable, Conn, OptsBuilder, Row, Value};
 
 use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
 use crate::{
@@ -169,8 +169,10 @@ impl Mysql {
     fn session(&mut self) -> Result<&mut Session> {
         if self.session.is_none() {
             let mut conn = Conn::new(self.config.opts()).map_err(|e| self.server_error("connect to", &e))?;
-            let version: Option<String> =
-                conn.query_first("SELECT VERSION()").map_err(|e| self.server_error("query the version of", &e))?;
+            let version = conn
+                .query_first::<Row, _>("SELECT VERSION()")
+                .map_err(|e| self.server_error("query the version of", &e))?
+                .and_then(|row| text(&row));
             let fractional_waits = version.is_some_and(|v| v.contains("MariaDB"));
             self.session = Some(Session { conn: ForkSafe::new(conn), fractional_waits });
         }
@@ -182,11 +184,11 @@ impl Mysql {
         let name = self.config.server_name.clone();
         let session = self.session()?;
         let answer = match arg {
-            Some(arg) => session.conn.exec_first::<Option<i64>, _, _>(sql, (name, arg)),
-            None => session.conn.exec_first::<Option<i64>, _, _>(sql, (name,)),
+            Some(arg) => session.conn.exec_first::<Row, _, _>(sql, (name, arg)),
+            None => session.conn.exec_first::<Row, _, _>(sql, (name,)),
         };
         match answer {
-            Ok(row) => Ok(row.flatten()),
+            Ok(row) => Ok(row.and_then(|row| integer(&row))),
             Err(e) => {
                 // The session is unusable (or gone, and with it any lock).
                 self.session = None;
@@ -269,22 +271,24 @@ impl Backend for Mysql {
         let mine = i64::from(session.conn.connection_id()) == connection;
         // The client host as the server saw it ("10.0.0.5:41234"); needs the
         // PROCESS privilege for other users' sessions.
-        let host: Option<String> = session
+        let host = session
             .conn
-            .exec_first("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = ?", (connection,))
+            .exec_first::<Row, _, _>("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = ?", (connection,))
             .ok()
-            .flatten();
+            .flatten()
+            .and_then(|row| text(&row));
         // The holder's pid, sent as a connection attribute; readable only
         // where performance_schema is on (MySQL's default, not MariaDB's).
-        let pid: Option<String> = session
+        let pid = session
             .conn
-            .exec_first(
+            .exec_first::<Row, _, _>(
                 "SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs \
                  WHERE PROCESSLIST_ID = ? AND ATTR_NAME = '_pid'",
                 (connection,),
             )
             .ok()
-            .flatten();
+            .flatten()
+            .and_then(|row| text(&row));
         let pid = if mine {
             Some(std::process::id())
         } else {
@@ -322,6 +326,29 @@ impl Mysql {
             [pid] => Some(*pid),
             _ => None,
         }
+    }
+}
+
+// Rows are read as raw values: mysql_common's typed conversions pull in a
+// regex engine (for date parsing) that would be a fifth of the .so.
+
+/// The first column as an integer (NULL: `None`).
+fn integer(row: &Row) -> Option<i64> {
+    match row.as_ref(0)? {
+        Value::Int(i) => Some(*i),
+        Value::UInt(u) => i64::try_from(*u).ok(),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The first column as text (NULL: `None`).
+fn text(row: &Row) -> Option<String> {
+    match row.as_ref(0)? {
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        _ => None,
     }
 }
 

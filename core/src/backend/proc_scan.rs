@@ -81,6 +81,7 @@ fn find_tcp_listener(listing: &str, address: SocketAddr) -> Option<u64> {
 /// The inode of this host's TCP connection from `local` to some address on
 /// `remote_port`: how a database server's view of a client ("10.0.0.5:41234")
 /// leads back to a local process.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 pub(crate) fn tcp_connection_inode(local: SocketAddr, remote_port: u16) -> Option<u64> {
     const ESTABLISHED: &str = "01";
     let wanted = format!("{}:{:04X}", kernel_hex(local.ip()), local.port());

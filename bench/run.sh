@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One command for the whole benchmark: builds the extension (with and
+# without the mysql backend, for the size figures) and the C floor, starts
+# a throwaway MariaDB unless EXAKAT_LOCK_TEST_MYSQL_DSN names a server,
+# installs the PHP libraries compared against, and runs bench/bench.php.
+#   bench/run.sh [ROUNDS] [SECONDS_PER_CONTENDED_RUN]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+need_packages php-symfony-lock php-malkusch-lock php-mysql mariadb-server mariadb-client gcc
+build_extension
+say "building the extension without the mysql backend (size only)"
+(cd "$ROOT" && cargo build --release --locked -p exakat_lock --no-default-features --target-dir "$ROOT/target/no-mysql" >&2)
+sizes=$(printf '{"with_mysql": %d, "without_mysql": %d}' \
+    "$(stat -c %s "$BUILD/exakat_lock.so")" "$(stat -c %s "$ROOT/target/no-mysql/release/libexakat_lock.so")")
+
+work=$(mktemp -d /tmp/exakat_lock-bench.XXXXXX)
+cleanup() {
+    [ -n "${own_mariadb:-}" ] && "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+if [ -z "${EXAKAT_LOCK_TEST_MYSQL_DSN:-}" ]; then
+    own_mariadb=1
+    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mariadb.sh" start "$work/mariadb")
+    export EXAKAT_LOCK_TEST_MYSQL_DSN
+fi
+
+gcc -O2 -Wall -Wextra -o "$work/floor" "$ROOT/bench/floor.c"
+floor=$("$work/floor" 7 300000 "$work")
+
+ext=$(php-config --extension-dir)
+php=(php -n -d memory_limit=1G -d extension_dir="$BUILD" -d extension=exakat_lock
+    -d "extension=$ext/sysvsem.so" -d "extension=$ext/pdo.so" -d "extension=$ext/mysqlnd.so" -d "extension=$ext/pdo_mysql.so")
+BENCH_PHP=$(printf '%s\n' "${php[@]}" | php -n -r 'echo json_encode(file("php://stdin", FILE_IGNORE_NEW_LINES));') \
+BENCH_ROUNDS=${1:-5} BENCH_SECONDS=${2:-1.5} BENCH_FLOOR="$floor" BENCH_SIZES="$sizes" \
+    "${php[@]}" "$ROOT/bench/bench.php"
+say "written: bench/results/latest.json, latest.md, chart.svg"
