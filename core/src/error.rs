@@ -76,10 +76,9 @@ impl fmt::Display for Error {
 
 /// `name` becomes `$name` (a parameter); `option "port"` stays as it is.
 fn describe_argument(argument: &str) -> String {
-    if argument.starts_with("option ") {
-        format!("Option {}", &argument["option ".len()..])
-    } else {
-        format!("Argument ${argument}")
+    match argument.strip_prefix("option ") {
+        Some(option) => format!("Option {option}"),
+        None => format!("Argument ${argument}"),
     }
 }
 

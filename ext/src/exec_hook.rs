@@ -17,13 +17,14 @@ type Handler = unsafe extern "C" fn(*mut zend_execute_data, *mut zval);
 static ORIGINAL: OnceLock<Handler> = OnceLock::new();
 
 unsafe extern "C" fn pcntl_exec_giving_back_semaphores(execute_data: *mut zend_execute_data, return_value: *mut zval) {
-    exakat_lock_core::backend::give_back_before_exec();
+    // No panic may unwind into the engine; these only make system calls.
+    let _ = std::panic::catch_unwind(exakat_lock_core::backend::give_back_before_exec);
     if let Some(original) = ORIGINAL.get() {
         // SAFETY: the engine's own arguments, passed on to the handler we replaced.
         unsafe { original(execute_data, return_value) };
     }
     // Only reached when the exec failed: this process goes on.
-    exakat_lock_core::backend::take_back_after_failed_exec();
+    let _ = std::panic::catch_unwind(exakat_lock_core::backend::take_back_after_failed_exec);
 }
 
 /// Wraps `pcntl_exec()` once per process, if pcntl is loaded. Called at

@@ -109,7 +109,7 @@ impl Flock {
             self.check_directory()?;
             self.file = Some(ForkSafe::new(self.open()?));
         }
-        Ok(self.file.as_ref().map(|f| &**f).expect("opened above"))
+        Ok(self.file.as_deref().expect("opened above"))
     }
 
     /// Refuses directories that another user could use to swap lock files.
@@ -136,7 +136,7 @@ impl Flock {
             ));
         }
         let writable_by_others = meta.mode() & 0o022 != 0;
-        let sticky = meta.mode() & u32::from(libc::S_ISVTX) != 0;
+        let sticky = meta.mode() & libc::S_ISVTX != 0;
         if writable_by_others && !sticky {
             return Err(self.refuse(
                 "use",

@@ -272,7 +272,7 @@ impl Backend for Semaphore {
         // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth argument.
         let since = (unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) } == 0
             && info.sem_otime > 0)
-            .then(|| info.sem_otime as f64);
+            .then_some(info.sem_otime as f64);
         Ok(Some(Holder {
             pid,
             host: pid.and_then(proc_scan::host_of),
