@@ -27,6 +27,9 @@ impl Dsn {
     ///
     /// A message that says what is wrong, never quoting the password.
     pub fn parse(text: &str) -> Result<Self, String> {
+        if text.contains('\0') {
+            return Err("must not contain any null bytes".into());
+        }
         let rest = text
             .strip_prefix("mysql://")
             .or_else(|| text.strip_prefix("mariadb://"))
@@ -158,6 +161,9 @@ fn decode(text: &str, part: &str) -> Result<String, String> {
             let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
             let byte =
                 hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(format!("has a bad %-escape in its {part}"))?;
+            if byte == 0 {
+                return Err(format!("has a null byte in its {part}"));
+            }
             out.push(byte);
             i += 3;
         } else {
@@ -214,6 +220,8 @@ mod tests {
             "mysql://app:hunter2@/x",
             "postgres://app:hunter2@db/x",
             "mysql://app:hunter2%zz@db/x",
+            "mysql://app:hunter2@db/x%00y",
+            "mysql://app:hunter2@d\0b/x",
             "mysql://app:hun/ter2@db:x/y",
             "mysql://app:hunter2:99@",
         ] {

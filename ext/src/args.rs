@@ -23,7 +23,7 @@ use exakat_lock_core::{OptionValue, Options};
 use ext_php_rs::{
     convert::{FromZvalMut, IntoZval, StubLiteral},
     flags::DataType,
-    types::{ArrayKey, ZendStr, Zval},
+    types::{ZendStr, Zval},
 };
 
 use crate::ffi;
@@ -179,12 +179,13 @@ impl<'a, const N: u32> FromZvalMut<'a> for OptionsArg<N> {
             return None;
         };
         let mut options = Options::new();
-        for (key, value) in array {
-            let key = match key {
-                ArrayKey::Long(i) => i.to_string(),
-                ArrayKey::String(s) => s,
-                ArrayKey::Str(s) => s.to_owned(),
-                ArrayKey::ZendString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        // Raw keys: ext-php-rs's iterator panics on a key that is not UTF-8,
+        // and an unknown key must be a \ValueError like any other.
+        let mut entries = array.iter();
+        while let Some((key, value)) = entries.next_zval() {
+            let key = match key.zend_str() {
+                Some(bytes) => String::from_utf8_lossy(bytes.as_bytes()).into_owned(),
+                None => key.long().unwrap_or_default().to_string(),
             };
             options.push(key, option_value(value));
         }

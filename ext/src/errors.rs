@@ -64,7 +64,17 @@ pub fn to_php(error: Error, signature: Signature) -> PhpException {
             throw_type_error(position, &format!("{subject}must be of type {expected}, {given} given"));
             already_thrown()
         }
-        other => PhpException::new(other.to_string(), 0, lock_exception()),
+        other => PhpException::new(without_nul(other.to_string()), 0, lock_exception()),
+    }
+}
+
+/// PHP messages are C strings here: a NUL byte (from a server's error
+/// echoing input, say) would make the exception impossible to build.
+fn without_nul(message: String) -> String {
+    if message.contains('\0') {
+        message.replace('\0', "\\0")
+    } else {
+        message
     }
 }
 

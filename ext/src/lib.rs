@@ -14,6 +14,7 @@ mod ffi;
 mod functions;
 mod ini;
 mod lock;
+mod sensitive;
 
 use ext_php_rs::{info_table_end, info_table_row, info_table_start, prelude::*, zend::ModuleEntry};
 
@@ -27,9 +28,13 @@ pub fn startup(_type: i32, module_number: i32) -> i32 {
     }
 }
 
-/// RINIT: every extension is loaded by now, so pcntl_exec() can be wrapped.
+/// RINIT, once per process in effect: every extension and class is
+/// registered by now, so pcntl_exec() can be wrapped and parameters marked.
 unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
-    let _ = std::panic::catch_unwind(exec_hook::install);
+    let _ = std::panic::catch_unwind(|| {
+        exec_hook::install();
+        sensitive::mark_options_parameters();
+    });
     ffi::SUCCESS
 }
 

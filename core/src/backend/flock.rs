@@ -106,14 +106,19 @@ impl Flock {
 
     fn file(&mut self) -> Result<&File> {
         if self.file.is_none() {
-            self.check_directory()?;
-            self.file = Some(ForkSafe::new(self.open()?));
+            let shared_directory = self.check_directory()?;
+            let file = self.open()?;
+            if shared_directory {
+                self.refuse_foreign_file(&file)?;
+            }
+            self.file = Some(ForkSafe::new(file));
         }
         Ok(self.file.as_deref().expect("opened above"))
     }
 
     /// Refuses directories that another user could use to swap lock files.
-    fn check_directory(&self) -> Result<()> {
+    /// `Ok(true)` for a shared (sticky, writable by others) directory.
+    fn check_directory(&self) -> Result<bool> {
         let dir = match self.config.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -146,7 +151,27 @@ impl Flock {
                 ),
             ));
         }
-        Ok(())
+        Ok(writable_by_others)
+    }
+
+    /// In a shared directory, the owner of a file may delete it at any time;
+    /// the next process would then lock a new file while we still hold the
+    /// old one. So there, only our own files and root's are lock files.
+    fn refuse_foreign_file(&self, file: &File) -> Result<()> {
+        let meta = file.metadata().map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() == me || meta.uid() == 0 {
+            return Ok(());
+        }
+        Err(self.refuse(
+            "use",
+            format!(
+                "it belongs to uid {}, who can delete it from this shared directory and so break the lock; \
+                 use a directory of your own (the \"dir\" option or exakat_lock.dir)",
+                meta.uid()
+            ),
+        ))
     }
 
     fn open(&self) -> Result<File> {
@@ -239,6 +264,11 @@ impl Backend for Flock {
             // the one that is.
             self.file = None;
         }
+    }
+
+    /// A lock file deleted while held no longer excludes anyone.
+    fn still_held(&mut self) -> Result<bool> {
+        Ok(self.file.as_deref().is_some_and(still_linked))
     }
 
     fn release(&mut self) -> Result<bool> {
