@@ -88,13 +88,25 @@ function mysql_dsn(): string
     return env('STRESS_MYSQL_DSN');
 }
 
-/** A TCP port the kernel just handed out (free now). */
+/**
+ * A TCP port that is free now and outside the kernel's ephemeral range
+ * (ip_local_port_range): a port from that range can become any outgoing
+ * connection's source port at any moment, and a tcp lock on it is then
+ * rightly busy.
+ */
 function free_port(): int
 {
-    $probe = stream_socket_server('tcp://127.0.0.1:0');
-    $port = (int) substr(strrchr(stream_socket_get_name($probe, false), ':'), 1);
-    fclose($probe);
-    return $port;
+    [$low, $high] = array_map('intval', preg_split('/\s+/', trim((string) @file_get_contents('/proc/sys/net/ipv4/ip_local_port_range'))) + [32768, 60999]);
+    [$from, $to] = $high < 65000 ? [$high + 1, 65535] : [10000, $low - 1];
+    for ($try = 0; $try < 1000; $try++) {
+        $port = random_int($from, $to);
+        $probe = @stream_socket_server("tcp://127.0.0.1:$port");
+        if ($probe !== false) {
+            fclose($probe);
+            return $port;
+        }
+    }
+    throw new RuntimeException("no free port in $from-$to");
 }
 
 /** Options that keep a backend's lock inside this run's sandbox. */

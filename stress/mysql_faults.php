@@ -315,7 +315,9 @@ function partition_scenario(Section $s): void
             $serverGone = $sample['t'] - $down;
         }
     }
-    $heldOnServer = fn (string $which) => array_reduce($samples, fn ($carry, $x) => $x['t'] > $down && $x[$which] !== null ? $x['t'] - $down : $carry, null);
+    // The last sample in which the server still listed the partitioned holder's own session as the holder.
+    $heldOnServer = fn (string $which) => array_reduce($samples, fn ($carry, $x) => $x['t'] > $down
+        && str_starts_with((string) $x[$which], $ids[$which] . '@') ? round($x['t'] - $down, 2) : $carry, null);
     $s->figure('partition', [
         'cut_s' => $cut, 'observed_after_reconnect_s' => $after,
         'checking_holder_first_false_after_s' => $firstFalse === null ? null : round($firstFalse['t'] - $down, 2),
