@@ -22,8 +22,14 @@ pub fn unique_name(test: &str) -> String {
 pub fn options_for(kind: BackendKind) -> Vec<(String, String)> {
     match kind {
         BackendKind::Tcp => {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            vec![("port".into(), probe.local_addr().unwrap().port().to_string())]
+            // Above the ephemeral range (32768-60999), where a kernel-chosen
+            // port could meet the source port of an outgoing connection.
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let port = (0..4536)
+                .map(|_| 61000 + (std::process::id() * 31 + NEXT.fetch_add(97, Ordering::Relaxed)) % 4536)
+                .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok())
+                .expect("a free port in 61000-65535");
+            vec![("port".into(), port.to_string())]
         }
         BackendKind::Mysql => vec![("dsn".into(), test_mysql_dsn())],
         _ => Vec::new(),
