@@ -59,9 +59,9 @@ function lock_name(string $what): string
 }
 
 /** PHP with the extension under test (and posix, for setsid/kill), nothing else. */
-function php_cmd(): array
+function php_cmd(?string $extDir = null): array
 {
-    $cmd = [PHP_BINARY, '-n', '-d', 'extension_dir=' . env('STRESS_EXT_DIR'), '-d', 'extension=exakat_lock'];
+    $cmd = [PHP_BINARY, '-n', '-d', 'extension_dir=' . ($extDir ?? env('STRESS_EXT_DIR')), '-d', 'extension=exakat_lock'];
     $posix = PHP_EXTENSION_DIR . '/posix.so';
     if (is_file($posix)) {
         $cmd[] = '-d';
@@ -70,10 +70,14 @@ function php_cmd(): array
     return array_merge($cmd, ['-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', 'memory_limit=1G']);
 }
 
-/** The command line running one of the stress scripts with a JSON config. */
-function php_script(string $script, array $config = []): array
+/**
+ * The command line running one of the stress scripts with a JSON config;
+ * from a staged copy of the scripts (with the .so in its ext/) when $stage is given.
+ */
+function php_script(string $script, array $config = [], ?string $stage = null): array
 {
-    return array_merge(php_cmd(), [__DIR__ . "/$script", base64_encode(json_encode($config, JSON_THROW_ON_ERROR))]);
+    return array_merge(php_cmd($stage === null ? null : "$stage/ext"),
+        [($stage ?? __DIR__) . "/$script", base64_encode(json_encode($config, JSON_THROW_ON_ERROR))]);
 }
 
 /** The config a worker was started with (see php_script()). */
