@@ -49,4 +49,4 @@ string(5) "mysql"
 string(6) "socket"
 string(5) "flock"
 string(5) "flock"
-The mysql backend cannot be used here: no server configured: give the "dsn" option, or set exakat_lock.mysql_dsn or EXAKAT_LOCK_MYSQL_DSN
+Lock "x" (mysql backend): the backend cannot be used here: no server configured: give the "dsn" option, or set exakat_lock.mysql_dsn or EXAKAT_LOCK_MYSQL_DSN

@@ -19,7 +19,23 @@ try {
 } catch (ExakatLock\LockException $e) {
     echo $e->getMessage(), "\n";
 }
+var_dump(exakat_unlock($name));
+
+// The same name on another resource of the same backend is another lock, not "held already".
+$dirs = [sys_get_temp_dir() . '/' . getmypid() . '-a', sys_get_temp_dir() . '/' . getmypid() . '-b'];
+array_map('mkdir', $dirs);
+var_dump(exakat_lock($name, 0.0, 'flock', ['dir' => $dirs[0]]));
+try {
+    exakat_lock($name, 0.0, 'flock', ['dir' => $dirs[1]]);
+} catch (ExakatLock\LockException $e) {
+    echo $e->getMessage(), "\n";
+}
+var_dump(exakat_unlock($name), exakat_lock($name, 0.0, 'flock', ['dir' => $dirs[1]]));
+
 var_dump(exakat_unlock($name), exakat_unlock($name), exakat_unlock('never-taken'));
+array_map('unlink', glob("{$dirs[0]}/*.lock"));
+array_map('unlink', glob("{$dirs[1]}/*.lock"));
+array_map('rmdir', $dirs);
 var_dump(exakat_lock_holder($name));
 
 // Discarding the return value never releases: nothing holds an object to destroy.
@@ -36,7 +52,12 @@ bool(true)
 bool(true)
 bool(false)
 bool(true)
-Lock "%s" (flock backend): cannot take it with exakat_lock(): this process already holds it through exakat_lock() with the socket backend; call exakat_unlock() first
+Lock "%s" (flock backend): cannot take it with exakat_lock(): this process already holds it through exakat_lock() on abstract socket @%s (socket backend); call exakat_unlock() first
+bool(true)
+bool(true)
+Lock "%s" (flock backend): cannot take it with exakat_lock(): this process already holds it through exakat_lock() on lock file %s-a/%s (flock backend); call exakat_unlock() first
+bool(true)
+bool(true)
 bool(true)
 bool(false)
 bool(false)

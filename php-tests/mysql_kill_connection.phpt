@@ -1,5 +1,5 @@
 --TEST--
-A mysql lock whose connection is killed on the server reads as lost: isHeld() and release() are false, others take it at once
+A mysql lock whose connection is killed on the server reads as lost: isHeld(), release(), acquire() and exakat_lock() know it, others take it at once
 --EXTENSIONS--
 exakat_lock
 --SKIPIF--
@@ -64,6 +64,31 @@ $other = Child::withLock($name, Lock::MYSQL, $options, 'echo $lock->acquire() ? 
 check('another process takes it at once', $other->line() === 'taken');
 $other->wait();
 
+// acquire() on an object that believes it holds the lock asks the server:
+// after the kill, with another process holding it, the answer is false.
+$lock = new Lock($name, Lock::MYSQL, $options);
+check('acquire() takes it once more', $lock->acquire() === true);
+check('KILL ends its session once more', kill_holder($lock, $killer));
+$other = Child::withLock($name, Lock::MYSQL, $options, '
+    echo $lock->acquire() ? "taken" : "busy", "\n";
+    fgets(STDIN);');
+check('another process takes it at once', $other->line() === 'taken');
+check('acquire() again is false: the lock was lost, not held already', $lock->acquire() === false);
+$other->send('exit');
+$other->wait();
+
+// exakat_lock() asks the server the same way.
+check('exakat_lock() takes it', exakat_lock($name, 0.0, Lock::MYSQL, $options));
+test_mysql_query('KILL CONNECTION ' . exakat_lock_holder($name, Lock::MYSQL, $options)['connection_id'], $killer);
+$other = Child::withLock($name, Lock::MYSQL, $options, '
+    echo $lock->acquire(10.0) ? "taken" : "busy", "\n";
+    fgets(STDIN);');
+check('another process takes it once the session is gone', $other->line() === 'taken');
+check('exakat_lock() again is false, not "held already"', exakat_lock($name, 0.0, Lock::MYSQL, $options) === false);
+$other->send('exit');
+$other->wait();
+check('and true once the other process is gone', exakat_lock($name, 0.0, Lock::MYSQL, $options) && exakat_unlock($name));
+
 // Destroying an object whose connection was killed is quiet too.
 $lock = new Lock($name, Lock::MYSQL, $options);
 check('acquire() takes it a third time', $lock->acquire() === true);
@@ -86,6 +111,14 @@ ok KILL ends its session again
 ok release() right after the kill is false, without throwing
 ok isHeld() is false
 ok another process takes it at once
+ok acquire() takes it once more
+ok KILL ends its session once more
+ok another process takes it at once
+ok acquire() again is false: the lock was lost, not held already
+ok exakat_lock() takes it
+ok another process takes it once the session is gone
+ok exakat_lock() again is false, not "held already"
+ok and true once the other process is gone
 ok acquire() takes it a third time
 ok KILL ends its session a third time
 destroyed quietly

@@ -10,27 +10,24 @@ require __DIR__ . '/lib.php';
 use ExakatLock\Lock;
 
 $c = worker_config();
-$say = function (string $event, array $more = []): void {
-    echo json_encode(['t' => hrtime(true) / 1e9, 'event' => $event] + $more), "\n";
-};
 /** What the object believes without asking the server (var_dump's "held"). */
 $believes = fn (Lock $lock): bool => str_contains(print_r($lock, true), '[held] => 1');
 $lock = new Lock($c['name'], 'mysql', ['dsn' => $c['dsn']]);
 try {
     $took = $lock->acquire(10.0);
-    $say($took ? 'held' : 'not held', ['connection_id' => $took ? $lock->holder()['connection_id'] : null]);
+    say_event($took ? 'held' : 'not held', ['connection_id' => $took ? $lock->holder()['connection_id'] : null]);
 } catch (Throwable $e) {
-    $say('error', ['message' => $e->getMessage()]);
+    say_event('error', ['message' => $e->getMessage()]);
     exit(1);
 }
-$check = function () use ($lock, $say, $believes): void {
+$check = function () use ($lock, $believes): void {
     $before = $believes($lock);
     $t0 = hrtime(true);
     try {
         $held = $lock->isHeld();
-        $say('isHeld', ['result' => $held, 'took' => (hrtime(true) - $t0) / 1e9, 'believed_before' => $before]);
+        say_event('isHeld', ['result' => $held, 'took' => (hrtime(true) - $t0) / 1e9, 'believed_before' => $before]);
     } catch (Throwable $e) {
-        $say('isHeld', ['result' => 'exception', 'message' => $e->getMessage(), 'took' => (hrtime(true) - $t0) / 1e9, 'believed_before' => $before]);
+        say_event('isHeld', ['result' => 'exception', 'message' => $e->getMessage(), 'took' => (hrtime(true) - $t0) / 1e9, 'believed_before' => $before]);
     }
 };
 $next = $c['check_every'] > 0 ? hrtime(true) + (int) ($c['check_every'] * 1e9) : PHP_INT_MAX;
@@ -44,12 +41,12 @@ while (true) {
         if ($command === 'check') {
             $check();
         } elseif ($command === 'believes') {
-            $say('believes', ['result' => $believes($lock)]);
+            say_event('believes', ['result' => $believes($lock)]);
         } elseif ($command === 'release') {
             try {
-                $say('release', ['result' => $lock->release()]);
+                say_event('release', ['result' => $lock->release()]);
             } catch (Throwable $e) {
-                $say('release', ['result' => 'exception', 'message' => $e->getMessage()]);
+                say_event('release', ['result' => 'exception', 'message' => $e->getMessage()]);
             }
         } elseif ($command === 'quit') {
             exit(0);

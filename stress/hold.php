@@ -9,9 +9,6 @@ require __DIR__ . '/lib.php';
 use ExakatLock\Lock;
 
 $c = worker_config();
-foreach ($c['ini'] ?? [] as $key => $value) {
-    ini_set($key, $value);
-}
 try {
     $lock = new Lock($c['name'], $c['backend'], $c['options']);
     echo $lock->acquire((float) ($c['timeout'] ?? 5.0)) ? 'held ' . getmypid() : 'busy', "\n";

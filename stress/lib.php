@@ -87,6 +87,12 @@ function worker_config(): array
     return json_decode(base64_decode($argv[1] ?? ''), true, 512, JSON_THROW_ON_ERROR);
 }
 
+/** One event of a fault-test worker, as a JSON line: {"t": hrtime seconds, "event": ..., ...more}. */
+function say_event(string $event, array $more = []): void
+{
+    echo json_encode(['t' => hrtime(true) / 1e9, 'event' => $event] + $more), "\n";
+}
+
 function mysql_dsn(): string
 {
     return env('STRESS_MYSQL_DSN');

@@ -8,9 +8,6 @@ require __DIR__ . '/lib.php';
 use ExakatLock\Lock;
 
 $c = worker_config();
-foreach ($c['ini'] ?? [] as $key => $value) {
-    ini_set($key, $value);
-}
 $out = ['taken' => false, 'holder' => null, 'error' => null, 'pid' => getmypid()];
 try {
     $lock = new Lock($c['name'], $c['backend'], $c['options']);

@@ -12,8 +12,9 @@ pub enum Error {
     /// A value the caller chose has the wrong type (PHP: `\TypeError`). The
     /// core meets untyped values only in option arrays.
     InvalidType { argument: String, expected: &'static str, given: String },
-    /// The backend cannot be used on this system, or with this configuration.
-    Unavailable { backend: BackendKind, reason: String },
+    /// The backend cannot be used on this system, or with this configuration;
+    /// `lock` is the lock being opened, when there is one.
+    Unavailable { lock: Option<String>, backend: BackendKind, reason: String },
     /// An operation on a lock failed for a reason other than contention.
     Failed {
         lock: String,
@@ -42,15 +43,17 @@ impl Error {
     }
 
     pub fn unavailable(backend: BackendKind, reason: impl Into<String>) -> Self {
-        Self::Unavailable { backend, reason: reason.into() }
+        Self::Unavailable { lock: None, backend, reason: reason.into() }
     }
 
-    /// The OS error behind this error, if there is one.
+    /// Names the lock in an [`Error::Unavailable`] that did not know it.
     #[must_use]
-    pub fn os_error(&self) -> Option<&io::Error> {
+    pub fn for_lock(self, name: &str) -> Self {
         match self {
-            Self::Failed { cause: Cause::Os(e), .. } => Some(e),
-            _ => None,
+            Self::Unavailable { lock: None, backend, reason } => {
+                Self::Unavailable { lock: Some(name.to_owned()), backend, reason }
+            }
+            other => other,
         }
     }
 }
@@ -64,7 +67,10 @@ impl fmt::Display for Error {
             Self::InvalidType { argument, expected, given } => {
                 write!(f, "{} must be of type {expected}, {given} given", describe_argument(argument))
             }
-            Self::Unavailable { backend, reason } => {
+            Self::Unavailable { lock: Some(lock), backend, reason } => {
+                write!(f, "Lock \"{lock}\" ({backend} backend): the backend cannot be used here: {reason}")
+            }
+            Self::Unavailable { lock: None, backend, reason } => {
                 write!(f, "The {backend} backend cannot be used here: {reason}")
             }
             Self::Failed { lock, backend, operation, cause } => {
@@ -74,7 +80,7 @@ impl fmt::Display for Error {
     }
 }
 
-/// `name` becomes `$name` (a parameter); `option "port"` stays as it is.
+/// `name` becomes `Argument $name`; `option "port"` becomes `Option "port"`.
 fn describe_argument(argument: &str) -> String {
     match argument.strip_prefix("option ") {
         Some(option) => format!("Option {option}"),
@@ -116,8 +122,8 @@ mod tests {
             e.to_string(),
             "Lock \"import\" (flock backend): cannot open lock file /nope/x.lock: Permission denied (os error 13)"
         );
-        assert_eq!(e.os_error().and_then(io::Error::raw_os_error), Some(libc::EACCES));
-        assert!(std::error::Error::source(&e).is_some());
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.and_then(io::Error::raw_os_error), Some(libc::EACCES));
 
         let e = Error::invalid_argument("option \"port\"", "must be between 1 and 65535, 0 given");
         assert_eq!(e.to_string(), "Option \"port\" must be between 1 and 65535, 0 given");

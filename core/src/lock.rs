@@ -62,7 +62,7 @@ impl Lock {
     pub fn new(spec: LockSpec) -> Self {
         fork::watch_forks();
         let backend = spec.open();
-        let key = resource_key(spec.kind, &backend.resource());
+        let key = resource_key(spec.kind, &spec.describe());
         Self { spec, backend, generation: fork::generation(), key, held: false }
     }
 
@@ -107,14 +107,15 @@ impl Lock {
     /// Failures that are not contention; and an unbounded wait for a lock
     /// another object of this process holds, which could never end.
     pub fn acquire(&mut self, timeout: Timeout) -> Result<bool> {
-        self.adopt_process();
-        if self.held {
+        // A server may have dropped a lock this object took: asking it here
+        // keeps `true` meaning "held now".
+        if self.is_held()? {
             return Ok(true);
         }
         let deadline = Deadline::start(timeout);
         if deadline.is_forever() && held_here(self.key) {
             return Err(self.spec.context().failed(
-                format!("wait for {}", self.backend.resource()),
+                format!("wait for {}", self.spec.describe()),
                 Cause::Refused(
                     "another Lock object of this process holds it, so waiting without a timeout would never end".into(),
                 ),

@@ -131,8 +131,16 @@ impl Default for Settings {
             lock_dir: None,
             temp_dir: std::env::temp_dir(),
             tcp_port_range: PortRange::DEFAULT,
-            mysql_dsn: std::env::var("EXAKAT_LOCK_MYSQL_DSN").ok().filter(|dsn| !dsn.is_empty()),
+            mysql_dsn: Self::mysql_dsn_from_env(),
         }
+    }
+}
+
+impl Settings {
+    /// `EXAKAT_LOCK_MYSQL_DSN`, the DSN used when none is configured; empty means unset.
+    #[must_use]
+    pub fn mysql_dsn_from_env() -> Option<String> {
+        std::env::var("EXAKAT_LOCK_MYSQL_DSN").ok().filter(|dsn| !dsn.is_empty())
     }
 }
 

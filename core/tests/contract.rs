@@ -224,3 +224,26 @@ contract! {
     #[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
     mysql => BackendKind::Mysql,
 }
+
+/// A lock file deleted under its holder (a /tmp cleaner) leaves a lost lock:
+/// not held, not released twice, and not blocking a waiter on the old file.
+#[test]
+fn flock_a_deleted_lock_file_is_a_lost_lock() {
+    let dir = std::env::temp_dir().join(support::unique_name("flock-deleted"));
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("app.lock");
+    let mut target = Target::new(BackendKind::Flock, "deleted");
+    target.options = vec![("path".into(), path.to_str().unwrap().into())];
+    let (mut first, mut old_file_waiter) = (target.lock(), target.lock());
+    assert!(first.acquire(Timeout::NoWait).unwrap());
+    assert!(!old_file_waiter.acquire(Timeout::NoWait).unwrap(), "opened the file while it was there");
+    std::fs::remove_file(&path).unwrap();
+    assert!(!first.is_held().unwrap());
+    assert!(!first.release().unwrap(), "lost, not released");
+    assert!(old_file_waiter.acquire(Timeout::NoWait).unwrap(), "the lost lock's file was closed");
+    assert!(path.exists(), "the waiter moved on to a new file at the path");
+    assert!(!target.lock().acquire(Timeout::NoWait).unwrap(), "which excludes");
+    std::fs::remove_file(&path).unwrap();
+    assert!(!old_file_waiter.release().unwrap(), "deleted under its holder again: lost, not released");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

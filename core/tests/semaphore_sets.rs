@@ -62,3 +62,29 @@ fn many_names_leave_no_sets_behind() {
     }
     assert!(keys.iter().all(|&key| !set_exists(key)));
 }
+
+#[test]
+fn asking_who_holds_neither_takes_the_lock_nor_removes_the_set() {
+    let key = fresh_key(3);
+    let target = explicit_key_target("asking", key);
+    let mut user = target.lock();
+    assert!(user.acquire(Timeout::NoWait).unwrap());
+    assert!(user.release().unwrap());
+    let mut asker = target.lock();
+    assert!(asker.holder().unwrap().is_none());
+    drop(asker);
+    assert!(set_exists(key), "only an object that held the lock removes its set");
+    drop(user);
+    assert!(!set_exists(key));
+}
+
+#[test]
+fn a_set_made_by_another_program_is_refused() {
+    let key = fresh_key(4);
+    // The shape of ext-sysvsem's sem_get() sets: three semaphores.
+    let id = unsafe { libc::semget(key, 3, libc::IPC_CREAT | 0o600) };
+    assert!(id >= 0);
+    let error = explicit_key_target("foreign", key).lock().acquire(Timeout::NoWait).unwrap_err().to_string();
+    unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+    assert!(error.contains("the set has 3 semaphores, so another program"), "{error}");
+}

@@ -33,8 +33,11 @@ pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: Op
     let wait = self::timeout(timeout.0, EXAKAT_LOCK)?;
     let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(at) = registry.iter().position(|held| held.name() == &spec.name) {
-        let held = &registry[at];
-        if held.is_held_locally() && held.kind() == spec.kind {
+        let held = &mut registry[at];
+        let same_lock = held.kind() == spec.kind && held.spec().describe() == spec.describe();
+        // is_held() asks a server whether the lock is still ours; a forked
+        // child's copy of the parent's entry reads as not held.
+        if same_lock && held.is_held().map_err(|e| to_php(e, EXAKAT_LOCK))? {
             return Ok(true);
         }
         if held.is_held_locally() {
@@ -44,14 +47,14 @@ pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: Op
                     backend: spec.kind,
                     operation: "take it with exakat_lock()".into(),
                     cause: core::Cause::Refused(format!(
-                        "this process already holds it through exakat_lock() with the {} backend; call exakat_unlock() first",
+                        "this process already holds it through exakat_lock() on {} ({} backend); call exakat_unlock() first",
+                        held.spec().describe(),
                         held.kind()
                     )),
                 },
                 EXAKAT_LOCK,
             ));
         }
-        // The parent's entry, seen in a forked child: it holds nothing here.
         registry.swap_remove(at);
     }
     let mut lock = core::Lock::new(spec);

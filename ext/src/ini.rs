@@ -6,7 +6,8 @@
 //! clone, not an INI lookup.
 
 use std::{
-    ffi::{c_int, c_void, CStr},
+    ffi::{c_int, c_void, CStr, OsStr},
+    os::unix::ffi::OsStrExt,
     path::PathBuf,
     sync::{Mutex, PoisonError},
 };
@@ -44,10 +45,7 @@ pub fn settings() -> Settings {
         lock_dir: current.dir.clone(),
         temp_dir: temp_dir(),
         tcp_port_range: current.tcp_port_range,
-        mysql_dsn: current
-            .mysql_dsn
-            .clone()
-            .or_else(|| std::env::var("EXAKAT_LOCK_MYSQL_DSN").ok().filter(|dsn| !dsn.is_empty())),
+        mysql_dsn: current.mysql_dsn.clone().or_else(Settings::mysql_dsn_from_env),
     }
 }
 
@@ -57,14 +55,15 @@ fn temp_dir() -> PathBuf {
     if dir.is_null() {
         return std::env::temp_dir();
     }
-    let bytes = unsafe { CStr::from_ptr(dir) }.to_bytes();
-    PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+    PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(dir) }.to_bytes()))
 }
 
-/// Reads a new INI value; `None` (reject) when it is invalid.
-type Apply = fn(&mut Current, &str) -> Option<()>;
+/// Reads a new INI value; `None` (reject) when it is invalid. Values are
+/// bytes, as paths are; text settings refuse what is not UTF-8.
+type Apply = fn(&mut Current, &[u8]) -> Option<()>;
 
-fn apply_default_backend(current: &mut Current, value: &str) -> Option<()> {
+fn apply_default_backend(current: &mut Current, value: &[u8]) -> Option<()> {
+    let value = std::str::from_utf8(value).ok()?;
     current.default_backend = match BackendChoice::parse(value.trim().as_bytes(), "exakat_lock.default_backend") {
         Ok(BackendChoice::Auto) => None,
         Ok(BackendChoice::Kind(kind)) => Some(kind),
@@ -74,17 +73,18 @@ fn apply_default_backend(current: &mut Current, value: &str) -> Option<()> {
     Some(())
 }
 
-fn apply_dir(current: &mut Current, value: &str) -> Option<()> {
-    current.dir = (!value.is_empty()).then(|| PathBuf::from(value));
+fn apply_dir(current: &mut Current, value: &[u8]) -> Option<()> {
+    current.dir = (!value.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(value)));
     Some(())
 }
 
-fn apply_tcp_port_range(current: &mut Current, value: &str) -> Option<()> {
-    current.tcp_port_range = PortRange::parse(value).ok()?;
+fn apply_tcp_port_range(current: &mut Current, value: &[u8]) -> Option<()> {
+    current.tcp_port_range = PortRange::parse(std::str::from_utf8(value).ok()?).ok()?;
     Some(())
 }
 
-fn apply_mysql_dsn(current: &mut Current, value: &str) -> Option<()> {
+fn apply_mysql_dsn(current: &mut Current, value: &[u8]) -> Option<()> {
+    let value = std::str::from_utf8(value).ok()?;
     if !value.is_empty() {
         dsn::Dsn::parse(value).ok()?;
     }
@@ -105,14 +105,14 @@ unsafe extern "C" fn on_modify(
     std::panic::catch_unwind(|| {
         // SAFETY: `apply` is one of the `Apply` fns stored in INI_ENTRIES.
         let apply: Apply = unsafe { std::mem::transmute::<*mut c_void, Apply>(apply) };
-        let value = if new_value.is_null() {
-            String::new()
+        let value: &[u8] = if new_value.is_null() {
+            &[]
         } else {
             // SAFETY: the engine passes a valid zend_string.
-            String::from_utf8_lossy(unsafe { &*new_value.cast::<ZendStr>() }.as_bytes()).into_owned()
+            unsafe { &*new_value.cast::<ZendStr>() }.as_bytes()
         };
         let mut current = current();
-        if apply(&mut current, &value).is_some() {
+        if apply(&mut current, value).is_some() {
             SUCCESS
         } else {
             FAILURE

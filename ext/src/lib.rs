@@ -2,8 +2,12 @@
 //!
 //! The whole PHP surface is here and in four small files: `lock.rs` (the
 //! `ExakatLock\Lock` class), `functions.rs` (the `exakat_lock*()`
-//! functions), `errors.rs` (exceptions) and `ini.rs` (INI entries).
-//! Everything else, backends included, lives in the core crate.
+//! functions), `errors.rs` (exceptions) and `ini.rs` (INI entries). Their
+//! helpers: `args.rs` (PHP's argument coercion and messages), `ffi.rs` (the
+//! few engine symbols ext-php-rs does not bind), `exec_hook.rs` (semaphores
+//! given back around `pcntl_exec()`) and `sensitive.rs`
+//! (`#[\SensitiveParameter]` on `$options`). Everything else, backends
+//! included, lives in the core crate.
 
 #![cfg_attr(windows, feature(abi_vectorcall))]
 

@@ -2,7 +2,10 @@
 //! call's arguments in exception traces and `debug_backtrace()`, so the
 //! parameters get the `#[\SensitiveParameter]` attribute, as PDO's
 //! `$password` has: from PHP 8.2 on, traces show a `SensitiveParameterValue`
-//! instead (PHP 8.1 keeps the attribute and ignores it).
+//! instead. PHP 8.1 has no such attribute, so nothing is marked there:
+//! without the class, the attribute's name would be a request-scoped
+//! interned string, freed at the end of the first request while the
+//! persistent functions still point at it.
 
 use std::{ffi::c_void, sync::Once};
 
@@ -27,7 +30,12 @@ const ZEND_ATTRIBUTE_PERSISTENT: u32 = 1 << 0;
 
 /// Marks the parameters once per process.
 pub fn mark_options_parameters() {
+    /// PHP 8.2's module API number, the first with `SensitiveParameter`.
+    const PHP_8_2_API: u32 = 20220829;
     static ONCE: Once = Once::new();
+    if ext_php_rs::ffi::ZEND_MODULE_API_NO < PHP_8_2_API {
+        return;
+    }
     ONCE.call_once(|| {
         let globals = ExecutorGlobals::get();
         let Some(functions) = globals.function_table() else { return };

@@ -15,8 +15,8 @@
 //!
 //! Waiting sleeps in the kernel in a blocking `flock(LOCK_EX)`, which wakes
 //! the moment the holder unlocks, whoever the holder is. A bounded wait arms
-//! a one-shot POSIX timer aimed at this thread, whose signal interrupts the
-//! call at the deadline; see `WakeTimer`.
+//! a POSIX timer aimed at this thread, whose signal interrupts the call at
+//! the deadline; see `WakeTimer`.
 
 use std::{
     ffi::OsStr,
@@ -226,7 +226,7 @@ fn still_linked(file: &File) -> bool {
     file.metadata().is_ok_and(|meta| meta.nlink() > 0)
 }
 
-/// `flock(2)`; `Ok(false)` on contention, retried on `EINTR` only when asked.
+/// `flock(2)`; `Ok(false)` on contention. `EINTR` is the caller's to retry.
 fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
     // SAFETY: plain syscall on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
@@ -266,13 +266,23 @@ impl Backend for Flock {
         }
     }
 
-    /// A lock file deleted while held no longer excludes anyone.
+    /// A lock file deleted while held no longer excludes anyone: the lock
+    /// is lost, and closing the file frees whoever still waits on it.
     fn still_held(&mut self) -> Result<bool> {
-        Ok(self.file.as_deref().is_some_and(still_linked))
+        let linked = self.file.as_deref().is_some_and(still_linked);
+        if !linked {
+            self.file = None;
+        }
+        Ok(linked)
     }
 
+    /// `false` for a lock lost with its deleted file, as for any lost lock.
     fn release(&mut self) -> Result<bool> {
         let Some(file) = self.file.as_deref() else { return Ok(false) };
+        if !still_linked(file) {
+            self.file = None;
+            return Ok(false);
+        }
         loop {
             match flock(file, libc::LOCK_UN) {
                 Ok(_) => return Ok(true),
@@ -296,16 +306,7 @@ impl Backend for Flock {
             None if self.held_elsewhere()? => None,
             None => return Ok(None),
         };
-        Ok(Some(Holder {
-            pid,
-            host: pid.and_then(proc_scan::host_of),
-            since: None,
-            extra: vec![("path", HolderValue::Str(self.config.path.display().to_string()))],
-        }))
-    }
-
-    fn resource(&self) -> String {
-        self.config.describe()
+        Ok(Some(Holder::local(pid, None, vec![("path", HolderValue::Str(self.config.path.display().to_string()))])))
     }
 }
 

@@ -20,8 +20,6 @@ mod socket;
 mod tcp;
 mod wake;
 
-#[cfg(feature = "mysql")]
-pub use mysql::server_lock_name;
 pub use semaphore::{give_back_before_exec, take_back_after_failed_exec};
 
 /// The mechanisms a lock can use.
@@ -112,10 +110,10 @@ impl BackendChoice {
             Self::Kind(kind) => Ok(kind),
             Self::Auto => match settings.default_backend {
                 Some(kind) => Ok(kind),
-                None => usable_local_backends().first().copied().ok_or_else(|| Error::Unavailable {
-                    backend: BackendKind::Socket,
-                    reason: "no local backend works on this system".into(),
-                }),
+                None => usable_local_backends()
+                    .first()
+                    .copied()
+                    .ok_or_else(|| Error::unavailable(BackendKind::Socket, "no local backend works on this system")),
             },
         }
     }
@@ -130,6 +128,14 @@ pub struct Holder {
     pub since: Option<f64>,
     /// Backend-specific facts, in a stable order.
     pub extra: Vec<(&'static str, HolderValue)>,
+}
+
+impl Holder {
+    /// A holder on this machine, known by pid when `pid` is given; its host
+    /// is ours when it shares our UTS namespace.
+    pub(crate) fn local(pid: Option<u32>, since: Option<f64>, extra: Vec<(&'static str, HolderValue)>) -> Self {
+        Self { pid, host: pid.and_then(proc_scan::host_of), since, extra }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -161,10 +167,6 @@ pub trait Backend: Send {
 
     /// Who holds the lock now, as far as the system can tell.
     fn holder(&mut self) -> Result<Option<Holder>>;
-
-    /// The OS or server resource behind the lock, for messages and for
-    /// recognising two objects of one process that contend for the same lock.
-    fn resource(&self) -> String;
 }
 
 /// Names a lock and its backend in every error a backend reports.
@@ -213,24 +215,35 @@ impl LockSpec {
     ///   unknown keys included;
     /// - [`Error::Unavailable`] when the backend cannot work here.
     pub fn new(name: LockName, choice: BackendChoice, options: &Options, settings: &Settings) -> Result<Self> {
+        Self::configure(&name, choice, options, settings)
+            .map(|(kind, config)| Self { name: name.clone(), kind, config })
+            .map_err(|e| e.for_lock(&name.to_string()))
+    }
+
+    fn configure(
+        name: &LockName,
+        choice: BackendChoice,
+        options: &Options,
+        settings: &Settings,
+    ) -> Result<(BackendKind, Config)> {
         let kind = choice.resolve(settings)?;
         options.check_keys(kind)?;
         if kind.is_local() && !usable_local_backends().contains(&kind) {
             return Err(Error::unavailable(kind, unusable_reason(kind)));
         }
         let config = match kind {
-            BackendKind::Socket => Config::Socket(socket::Config::new(&name)),
-            BackendKind::Tcp => Config::Tcp(tcp::Config::new(&name, options, settings)?),
-            BackendKind::Semaphore => Config::Semaphore(semaphore::Config::new(&name, options)?),
-            BackendKind::Flock => Config::Flock(flock::Config::new(&name, options, settings)?),
+            BackendKind::Socket => Config::Socket(socket::Config::new(name)),
+            BackendKind::Tcp => Config::Tcp(tcp::Config::new(name, options, settings)?),
+            BackendKind::Semaphore => Config::Semaphore(semaphore::Config::new(name, options)?),
+            BackendKind::Flock => Config::Flock(flock::Config::new(name, options, settings)?),
             #[cfg(feature = "mysql")]
-            BackendKind::Mysql => Config::Mysql(mysql::Config::new(&name, options, settings)?),
+            BackendKind::Mysql => Config::Mysql(mysql::Config::new(name, options, settings)?),
             #[cfg(not(feature = "mysql"))]
             BackendKind::Mysql => {
                 return Err(Error::unavailable(kind, "this build of exakat_lock was compiled without MySQL support"))
             }
         };
-        Ok(Self { name, kind, config })
+        Ok((kind, config))
     }
 
     #[must_use]
@@ -253,7 +266,9 @@ impl LockSpec {
         }
     }
 
-    /// Describes the configuration without secrets, for `var_dump()`-like output.
+    /// The OS or server resource behind the lock, without secrets: for
+    /// messages, `var_dump()`, and recognising two objects of one process
+    /// that contend for the same lock.
     #[must_use]
     pub fn describe(&self) -> String {
         match &self.config {
@@ -283,7 +298,8 @@ pub fn usable_local_backends() -> &'static [BackendKind] {
 
 /// Every backend usable with the current settings, best first: the local
 /// ones, then `mysql` when it is compiled in and a DSN is configured. A
-/// configured default backend comes first, so `auto` is always the first.
+/// configured default backend comes first when it is usable, so `auto` is
+/// the first (an unusable default makes `auto` fail instead; see DESIGN §5).
 #[must_use]
 pub fn usable_backends(settings: &Settings) -> Vec<BackendKind> {
     let mut all = usable_local_backends().to_vec();

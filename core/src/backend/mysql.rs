@@ -225,7 +225,7 @@ impl Backend for Mysql {
         loop {
             let seconds = match deadline.remaining() {
                 None => FOREVER_SLICE_SECS,
-                Some(left) if fractional => left.as_secs_f64(),
+                Some(left) if fractional => left.as_secs_f64().min(FOREVER_SLICE_SECS),
                 // MySQL rounds a timeout to whole seconds: wait the whole
                 // seconds on the server, and the last fraction in short tries.
                 Some(left) if left >= Duration::from_secs(1) => left.as_secs().min(FOREVER_SLICE_SECS as u64) as f64,
@@ -305,10 +305,6 @@ impl Backend for Mysql {
             ],
         }))
     }
-
-    fn resource(&self) -> String {
-        self.config.describe()
-    }
 }
 
 impl Mysql {
@@ -322,10 +318,7 @@ impl Mysql {
         let (ip, port) = client.rsplit_once(':')?;
         let address = SocketAddr::new(ip.trim_matches(|c| c == '[' || c == ']').parse().ok()?, port.parse().ok()?);
         let inode = proc_scan::tcp_connection_inode(address, self.config.dsn.port)?;
-        match proc_scan::pids_with_socket(inode).as_slice() {
-            [pid] => Some(*pid),
-            _ => None,
-        }
+        proc_scan::sole_pid_with_socket(inode)
     }
 }
 

@@ -33,6 +33,15 @@ pub(crate) fn pids_with_socket(inode: u64) -> Vec<u32> {
     pids
 }
 
+/// The one process with a descriptor open on socket `inode`; `None` when
+/// there is none or several (after a fork, before the child closed its copy).
+pub(crate) fn sole_pid_with_socket(inode: u64) -> Option<u32> {
+    match pids_with_socket(inode).as_slice() {
+        [pid] => Some(*pid),
+        _ => None,
+    }
+}
+
 /// Whether process `pid` has a descriptor open on socket `inode`.
 pub(crate) fn process_has_socket(pid: u32, inode: u64) -> bool {
     let target = format!("socket:[{inode}]");

@@ -20,18 +20,21 @@
 //! [`take_back_after_failed_exec`] if the exec fails.
 //!
 //! Sets are created `0600`: other users can neither take nor reset them. A
-//! set is removed by the last object that used it, while that object holds
-//! the lock and sees no waiter, so a set is never removed under a holder;
+//! set is removed by the last object that held it, on destruction, while it
+//! can take the lock and sees no waiter, so a set is never removed under a holder;
 //! anyone who still had its id gets `EIDRM`/`EINVAL` and starts over on a new
 //! set. Only a crash can leave a set behind, never a held one.
 
 use std::{
     io,
-    sync::{Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
     time::Duration,
 };
 
-use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
+use super::{option_error, Backend, Context, Holder, HolderValue};
 use crate::{
     deadline::Deadline,
     error::{Cause, Result},
@@ -91,14 +94,18 @@ fn key_for(name: &LockName) -> libc::key_t {
     }
 }
 
-/// Every set this process holds, by fork generation, for the exec hooks;
-/// `lost` marks a lock given back for an exec that then failed, and taken
-/// by someone else before it could be taken back.
+/// Every set this process holds, by fork generation and holding object, for
+/// the exec hooks; `lost` marks a lock given back for an exec that then
+/// failed, and taken by someone else before it could be taken back.
 struct HeldSet {
     generation: u64,
+    owner: u64,
     set_id: libc::c_int,
     lost: bool,
 }
+
+/// Tells apart the objects of one process in [`HELD_SETS`].
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(0);
 
 static HELD_SETS: Mutex<Vec<HeldSet>> = Mutex::new(Vec::new());
 
@@ -111,7 +118,7 @@ fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
 pub fn give_back_before_exec() {
     let generation = fork::generation();
     for held in held_sets().iter().filter(|h| h.generation == generation && !h.lost) {
-        let mut give_back = [op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT)];
+        let mut give_back = [GIVE_BACK];
         // SAFETY: plain syscall; failure means the set is gone already.
         unsafe { semtimedop(held.set_id, give_back.as_mut_ptr(), 1, std::ptr::null()) };
     }
@@ -122,7 +129,7 @@ pub fn give_back_before_exec() {
 pub fn take_back_after_failed_exec() {
     let generation = fork::generation();
     for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
-        let mut take = [op(0, libc::IPC_NOWAIT), op(1, libc::SEM_UNDO)];
+        let mut take = TRY_TAKE;
         // SAFETY: plain syscall.
         held.lost = unsafe { semtimedop(held.set_id, take.as_mut_ptr(), 2, std::ptr::null()) } != 0;
     }
@@ -135,6 +142,11 @@ pub(crate) struct Semaphore {
     /// id is only a cache: `EIDRM`/`EINVAL` send us back to `semget`.
     set_id: Option<libc::c_int>,
     generation: u64,
+    owner: u64,
+    /// Only an object that took the lock removes its set when dropped: one
+    /// that merely asked (`holder()`) must not take the lock, even briefly,
+    /// from under a process trying it at that moment.
+    ever_held: bool,
 }
 
 /// The outcome of one `semop` call.
@@ -149,7 +161,8 @@ enum Outcome {
 
 impl Semaphore {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, set_id: None, generation: fork::generation() }
+        let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+        Self { context, config, set_id: None, generation: fork::generation(), owner, ever_held: false }
     }
 
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
@@ -159,19 +172,50 @@ impl Semaphore {
         let flags = if create { libc::IPC_CREAT | SET_MODE } else { 0 };
         // SAFETY: plain syscall wrapper.
         let id = unsafe { libc::semget(self.config.key, 1, flags) };
-        if id >= 0 {
-            self.set_id = Some(id);
-            return Ok(Some(id));
+        if id < 0 {
+            let error = io::Error::last_os_error();
+            return match error.raw_os_error() {
+                Some(libc::ENOENT) if !create => Ok(None),
+                Some(libc::EACCES) => Err(self.context.failed(
+                    format!("open {}", self.config.describe()),
+                    Cause::Refused(format!(
+                        "{error}: the set belongs to another user, who holds or shares this lock name"
+                    )),
+                )),
+                _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
+            };
         }
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::ENOENT) if !create => Ok(None),
-            Some(libc::EACCES) => Err(self.context.failed(
-                format!("open {}", self.config.describe()),
-                Cause::Refused(format!("{error}: the set belongs to another user, who holds or shares this lock name")),
-            )),
-            _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
+        // semget() accepts any existing set of at least one semaphore. A set
+        // of another size is someone else's (ext-sysvsem's sem_get() makes
+        // sets of three, whose first semaphore counts free slots: the
+        // opposite of ours), and sharing it would let both sides hold the lock.
+        match self.semaphore_count(id) {
+            Some(1) | None => {}
+            Some(count) => {
+                return Err(self.context.failed(
+                    format!("open {}", self.config.describe()),
+                    Cause::Refused(format!(
+                        "the set has {count} semaphores, so another program (ext-sysvsem's sem_get()?) made it; exakat_lock's sets have one: choose another key"
+                    )),
+                ))
+            }
         }
+        self.set_id = Some(id);
+        Ok(Some(id))
+    }
+
+    /// The number of semaphores in the set, if it still exists.
+    fn semaphore_count(&self, id: libc::c_int) -> Option<u64> {
+        // The field's type differs between glibc and musl.
+        #[allow(clippy::useless_conversion)]
+        self.set_info(id).map(|info| u64::from(info.sem_nsems))
+    }
+
+    fn set_info(&self, id: libc::c_int) -> Option<libc::semid_ds> {
+        // SAFETY: all-zero is a valid semid_ds; IPC_STAT fills it.
+        let mut info: libc::semid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth argument.
+        (unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) } == 0).then_some(info)
     }
 
     fn semop(&self, id: libc::c_int, ops: &mut [libc::sembuf], wait: Option<Duration>) -> Result<Outcome> {
@@ -194,12 +238,27 @@ impl Semaphore {
         }
     }
 
-    /// Drops this object's entry from the held sets; true if it had been lost.
-    fn forget_held(&self, id: libc::c_int) -> bool {
+    /// Drops this object's entry from the held sets; true if it still
+    /// held the semaphore (false if it was given back for an exec, then lost).
+    fn forget_held(&self) -> bool {
         let mut held = held_sets();
-        match held.iter().position(|h| h.generation == self.generation && h.set_id == id) {
-            Some(at) => held.swap_remove(at).lost,
+        match held.iter().position(|h| h.owner == self.owner) {
+            Some(at) => !held.swap_remove(at).lost,
             None => false,
+        }
+    }
+
+    /// Gives the semaphore back; false if the set was removed or reset meanwhile.
+    fn give_back(&mut self, id: libc::c_int) -> Result<bool> {
+        loop {
+            return match self.semop(id, &mut [GIVE_BACK], None)? {
+                Outcome::Done => Ok(true),
+                Outcome::Busy | Outcome::Gone => {
+                    self.set_id = None;
+                    Ok(false)
+                }
+                Outcome::Interrupted => continue,
+            };
         }
     }
 
@@ -214,6 +273,11 @@ const fn op(sem_op: libc::c_short, flags: libc::c_int) -> libc::sembuf {
     libc::sembuf { sem_num: 0, sem_op, sem_flg: flags as libc::c_short }
 }
 
+/// Taking without waiting: "wait until zero" then "add one", atomically.
+const TRY_TAKE: [libc::sembuf; 2] = [op(0, libc::IPC_NOWAIT), op(1, libc::SEM_UNDO)];
+/// Giving back never waits: the value is 1 while we hold it.
+const GIVE_BACK: libc::sembuf = op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT);
+
 impl Backend for Semaphore {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         loop {
@@ -224,7 +288,10 @@ impl Backend for Semaphore {
             let limit = if deadline.may_wait() { deadline.remaining() } else { None };
             match self.semop(id, &mut take, limit)? {
                 Outcome::Done => {
-                    held_sets().push(HeldSet { generation: self.generation, set_id: id, lost: false });
+                    let mut held = held_sets();
+                    held.retain(|h| h.owner != self.owner); // a lost entry of an earlier take
+                    held.push(HeldSet { generation: self.generation, owner: self.owner, set_id: id, lost: false });
+                    self.ever_held = true;
                     return Ok(true);
                 }
                 Outcome::Busy => return Ok(false),
@@ -237,52 +304,46 @@ impl Backend for Semaphore {
 
     fn release(&mut self) -> Result<bool> {
         let Some(id) = self.set_id else { return Ok(false) };
-        if self.forget_held(id) {
+        if !self.forget_held() {
             return Ok(false);
         }
-        let mut give_back = [op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT)];
-        loop {
-            return match self.semop(id, &mut give_back, None)? {
-                Outcome::Done => Ok(true),
-                // Removed or reset by an administrator while we held it.
-                Outcome::Busy | Outcome::Gone => {
-                    self.set_id = None;
-                    Ok(false)
-                }
-                Outcome::Interrupted => continue,
-            };
-        }
+        // False when an administrator removed or reset the set while we held it.
+        self.give_back(id)
     }
 
     fn still_held(&mut self) -> Result<bool> {
-        let generation = self.generation;
-        Ok(self
-            .set_id
-            .is_some_and(|id| held_sets().iter().any(|h| h.generation == generation && h.set_id == id && !h.lost)))
+        let owner = self.owner;
+        let mut held = held_sets();
+        let Some(at) = held.iter().position(|h| h.owner == owner) else { return Ok(false) };
+        if held[at].lost {
+            held.swap_remove(at);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let Some(id) = self.set_id(false)? else { return Ok(None) };
-        if self.stat(id, libc::GETVAL) != 1 {
-            return Ok(None);
+        // A cached id can name a set removed since (EIDRM/EINVAL): look it up
+        // again once, as acquire() does.
+        let mut id = None;
+        for _ in 0..2 {
+            let Some(found) = self.set_id(false)? else { return Ok(None) };
+            let value = self.stat(found, libc::GETVAL);
+            if value == 1 {
+                id = Some(found);
+                break;
+            }
+            let stale =
+                value < 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EIDRM | libc::EINVAL));
+            if !stale {
+                return Ok(None);
+            }
+            self.set_id = None;
         }
+        let Some(id) = id else { return Ok(None) };
         let pid = u32::try_from(self.stat(id, libc::GETPID)).ok().filter(|&p| p > 0);
-        // SAFETY: all-zero is a valid semid_ds; IPC_STAT fills it.
-        let mut info: libc::semid_ds = unsafe { std::mem::zeroed() };
-        // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth argument.
-        let since = (unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) } == 0
-            && info.sem_otime > 0)
-            .then_some(info.sem_otime as f64);
-        Ok(Some(Holder {
-            pid,
-            host: pid.and_then(proc_scan::host_of),
-            since,
-            extra: vec![("key", HolderValue::Int(i64::from(self.config.key)))],
-        }))
-    }
-
-    fn resource(&self) -> String {
-        self.config.describe()
+        let since = self.set_info(id).filter(|info| info.sem_otime > 0).map(|info| info.sem_otime as f64);
+        Ok(Some(Holder::local(pid, since, vec![("key", HolderValue::Int(i64::from(self.config.key)))])))
     }
 }
 
@@ -290,17 +351,17 @@ impl Drop for Semaphore {
     /// The last user of a set removes it, while holding it and seeing no waiter.
     fn drop(&mut self) {
         let Some(id) = self.set_id else { return };
-        if self.generation != fork::generation() {
+        if !self.ever_held || self.generation != fork::generation() {
             return;
         }
-        let mut take = [op(0, libc::IPC_NOWAIT), op(1, libc::SEM_UNDO)];
+        let mut take = TRY_TAKE;
         if !matches!(self.semop(id, &mut take, None), Ok(Outcome::Done)) {
             return; // held by someone else, who will clean up in turn
         }
         let nobody_waits = self.stat(id, libc::GETZCNT) == 0;
         // SAFETY: IPC_RMID takes no fourth argument. EPERM (another user's set) leaves it be.
         if !(nobody_waits && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0) {
-            let _ = self.release();
+            let _ = self.give_back(id);
         }
     }
 }

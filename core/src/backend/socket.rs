@@ -60,18 +60,9 @@ impl Socket {
         Self { context, config, address, held: None }
     }
 
-    fn new_socket(&self) -> Result<OwnedFd> {
-        socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-            .map_err(|e| self.context.os("create a unix socket", e))
-    }
-
     fn holder_facts(&self, pid: Option<u32>) -> Holder {
-        Holder {
-            pid,
-            host: pid.and_then(proc_scan::host_of),
-            since: None,
-            extra: vec![("address", HolderValue::Str(format!("@{}", String::from_utf8_lossy(&self.config.address))))],
-        }
+        let address = format!("@{}", String::from_utf8_lossy(&self.config.address));
+        Holder::local(pid, None, vec![("address", HolderValue::Str(address))])
     }
 
     /// Which process holds the socket with this inode. `SO_PEERCRED` names
@@ -82,17 +73,14 @@ impl Socket {
         if let Some(pid) = candidate.filter(|&pid| proc_scan::process_has_socket(pid, inode)) {
             return Some(pid);
         }
-        match proc_scan::pids_with_socket(inode).as_slice() {
-            [pid] => Some(*pid),
-            _ => None,
-        }
+        proc_scan::sole_pid_with_socket(inode)
     }
 }
 
 impl SocketLock for Socket {
     /// One attempt: bind and listen. `EADDRINUSE` is contention.
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
-        let socket = self.new_socket()?;
+        let socket = wake::unix_socket(&self.context)?;
         match bind(socket.as_raw_fd(), &self.address) {
             Ok(()) => {}
             Err(Errno::EADDRINUSE) => return Ok(None),
@@ -130,7 +118,7 @@ impl Backend for Socket {
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let socket = self.new_socket()?;
+        let socket = wake::unix_socket(&self.context)?;
         let listening = match connect(socket.as_raw_fd(), &self.address) {
             // The credentials a listener had when it called listen().
             Ok(()) => Some(getsockopt(&socket, PeerCredentials).ok().and_then(|c| u32::try_from(c.pid()).ok())),
@@ -144,10 +132,6 @@ impl Backend for Socket {
             None => Ok(proc_scan::abstract_socket_inode(&self.config.address)
                 .map(|_| self.holder_facts(self.holding_pid(None)))),
         }
-    }
-
-    fn resource(&self) -> String {
-        self.config.describe()
     }
 }
 

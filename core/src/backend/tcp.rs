@@ -125,9 +125,7 @@ impl Tcp {
     /// The companion listener waiters queue on; `None` if another program
     /// took its name: waiters then watch the port.
     fn open_channel(&self) -> Result<Option<OwnedFd>> {
-        let channel =
-            socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-                .map_err(|e| self.context.os("create a unix socket", e))?;
+        let channel = wake::unix_socket(&self.context)?;
         if bind(channel.as_raw_fd(), &self.channel).is_err() || listen(&channel, Backlog::MAXCONN).is_err() {
             return Ok(None);
         }
@@ -135,15 +133,14 @@ impl Tcp {
     }
 
     fn facts(&self, pid: Option<u32>) -> Holder {
-        Holder {
+        Holder::local(
             pid,
-            host: pid.and_then(proc_scan::host_of),
-            since: None,
-            extra: vec![
+            None,
+            vec![
                 ("address", HolderValue::Str(self.config.address.ip().to_string())),
                 ("port", HolderValue::Int(i64::from(self.config.address.port()))),
             ],
-        }
+        )
     }
 }
 
@@ -217,8 +214,7 @@ impl Backend for Tcp {
 
     fn holder(&mut self) -> Result<Option<Holder>> {
         if let Some(inode) = proc_scan::tcp_listener_inode(self.config.address) {
-            let pids = proc_scan::pids_with_socket(inode);
-            return Ok(Some(self.facts(if pids.len() == 1 { Some(pids[0]) } else { None })));
+            return Ok(Some(self.facts(proc_scan::sole_pid_with_socket(inode))));
         }
         // Nobody listens; a bind-only socket (the seed article's lock) may
         // still hold the port. A bind that is undone at once tells.
@@ -226,10 +222,6 @@ impl Backend for Tcp {
             Some(_probe) => None,
             None => Some(self.facts(None)),
         })
-    }
-
-    fn resource(&self) -> String {
-        self.config.describe()
     }
 }
 

@@ -45,11 +45,12 @@ use nix::{
     },
 };
 
+use super::Context;
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe};
 
 const BACKOFF_START: Duration = Duration::from_micros(50);
-pub(crate) const BACKOFF_CAP: Duration = Duration::from_millis(10);
-pub(crate) const PORT_RECHECK: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_millis(10);
+const PORT_RECHECK: Duration = Duration::from_millis(100);
 
 /// The sockets that make up a held lock.
 ///
@@ -129,7 +130,7 @@ pub(crate) trait SocketLock {
     /// Checks that the sockets a holder passed over really are this lock.
     fn adopt(&self, fds: Vec<OwnedFd>) -> Option<HeldSockets>;
     /// Names the lock in errors.
-    fn context(&self) -> &super::Context;
+    fn context(&self) -> &Context;
 }
 
 /// Takes the lock, waiting until `deadline` if it allows. The lock is tried
@@ -172,14 +173,19 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
 
 /// A refused queue is most often one of ours between two holders: a few
 /// microseconds, or a scheduler time slice on a busy machine. Only after this
-/// many refusals in a row (about 13 ms of backoff) is the holder taken for
+/// many refusals in a row (about 3 ms of backoff) is the holder taken for
 /// one that does not queue.
 const REFUSALS_BEFORE_WATCHING_THE_PORT: u32 = 8;
 
+/// A unix stream socket, close-on-exec and non-blocking, as every socket of
+/// the socket-based backends is.
+pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
+    socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+        .map_err(|e| context.os("create a unix socket", e))
+}
+
 fn queue_on(lock: &impl SocketLock, refusals: &mut u32) -> Result<Watch> {
-    let connection =
-        socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-            .map_err(|e| lock.context().os("create a unix socket", e))?;
+    let connection = unix_socket(lock.context())?;
     match connect(connection.as_raw_fd(), lock.channel_address()) {
         Ok(()) => {
             *refusals = 0;
