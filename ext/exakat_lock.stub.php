@@ -8,7 +8,7 @@
  * @generate-class-entries
  *
  * INI entries (all PHP_INI_ALL):
- * @ini exakat_lock.default_backend "auto"         what Lock::AUTO means; also first in exakat_lock_backends()
+ * @ini exakat_lock.default_backend "auto"         what Lock::AUTO means; also first in exakat_lock_backends() when usable
  * @ini exakat_lock.dir ""                         lock file directory for flock; empty: sys_get_temp_dir()
  * @ini exakat_lock.tcp_port_range "61000-65535"   where tcp ports derived from names fall
  * @ini exakat_lock.mysql_dsn ""                   default DSN for mysql; empty: env EXAKAT_LOCK_MYSQL_DSN

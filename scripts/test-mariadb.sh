@@ -39,16 +39,22 @@ start_server() {
 stop_server() {
     [ -f "$dir/mysqld.pid" ] || return 0
     local pid; pid=$(cat "$dir/mysqld.pid")
+    rm -f "$dir/mysqld.pid" # a stale one could name a reused pid later
+    # Only a mariadbd of this data directory: never whatever now has that pid.
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--datadir=$dir/data" || return 0
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 }
 
 case "$command" in
 start)
     mkdir -p "$dir"
-    # A free port: let the kernel pick one, then hand it to the server.
-    php -n -r '$s = stream_socket_server("tcp://127.0.0.1:0"); echo substr(strrchr(stream_socket_get_name($s, false), ":"), 1);' >"$dir/port"
+    # A free port below the ephemeral range (32768-60999) and the tcp
+    # backend's (61000-65535): the port stays the server's across restarts,
+    # and while it is down no outgoing connection can take it as source port.
+    php -n -r 'do { $p = random_int(20000, 32767); } while (!@stream_socket_server("tcp://127.0.0.1:$p")); echo $p;' >"$dir/port"
     mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=socket \
         --skip-test-db $([ "$(id -u)" = 0 ] && echo --user=root) >"$dir/install.log" 2>&1 \
         || { cat "$dir/install.log" >&2; exit 1; }

@@ -15,7 +15,7 @@ need_packages mariadb-server mariadb-client util-linux procps
 
 work=$(mktemp -d /tmp/exakat_lock-test.XXXXXX)
 cleanup() {
-    [ -n "${own_mariadb:-}" ] && "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb"
+    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb" || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT

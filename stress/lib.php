@@ -80,6 +80,15 @@ function php_script(string $script, array $config = [], ?string $stage = null): 
         [($stage ?? __DIR__) . "/$script", base64_encode(json_encode($config, JSON_THROW_ON_ERROR))]);
 }
 
+/**
+ * The copy of the worker scripts (and of the .so, in its ext/) that run.sh
+ * makes under the run's directory, for workers that cannot see the checkout.
+ */
+function stage(): string
+{
+    return env('STRESS_STAGE');
+}
+
 /** The config a worker was started with (see php_script()). */
 function worker_config(): array
 {

@@ -35,14 +35,8 @@ run_server() {
     ready
 }
 
-stop_server() {
-    [ -f "$dir/mysqld.pid" ] || return 0
-    local pid
-    pid=$(cat "$dir/mysqld.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-}
+# The same server directory layout as test-mariadb.sh's, so its stop fits.
+stop_server() { "$root/scripts/test-mariadb.sh" stop "$dir"; }
 
 case "$command" in
 start)

@@ -58,7 +58,14 @@ fi
 
 RUN_ID="$(date +%H%M%S)$$"
 WORK=$(mktemp -d /var/tmp/exakat-stress.XXXXXX)
-chmod 700 "$WORK"
+# Workers that cannot see the checkout run from a copy (lib.php's stage()):
+# a private /tmp (unshare --mount) hides a checkout under /tmp, and the user
+# nobody may not enter one under a home directory. 0711: nobody can reach
+# the copy by its path, and list nothing.
+chmod 711 "$WORK"
+STAGE=$WORK/stage
+mkdir -p "$STAGE/ext" && cp "$HERE"/*.php "$STAGE/" && cp "$BUILD/exakat_lock.so" "$STAGE/ext/" \
+    && chmod -R a+rX "$STAGE"
 NS="exs$RUN_ID"
 VETH_HOST="exh$$"
 VETH_NS="exc$$"
@@ -99,7 +106,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export STRESS_MODE=$mode STRESS_WORK=$WORK STRESS_EXT_DIR=$BUILD STRESS_ROOT=$ROOT STRESS_ONLY=$only
+export STRESS_MODE=$mode STRESS_WORK=$WORK STRESS_STAGE=$STAGE STRESS_EXT_DIR=$BUILD STRESS_ROOT=$ROOT STRESS_ONLY=$only
 # The figures must all come from one build: the report fails the run if the .so changed meanwhile.
 export STRESS_EXT_SHA_START=$(ext_sha)
 mkdir -p "$WORK/results"
@@ -114,8 +121,8 @@ else
     say "could not set up the network namespace: the scopes and mysql_faults sections will report it"
 fi
 export STRESS_MDB2_DIR=$MDB2 STRESS_MDB2_BIND="127.0.0.1${STRESS_VETH_HOST_IP:+,$STRESS_VETH_HOST_IP}"
+mdb2_started=1 # before start: a start that fails half-way still leaves a server to stop
 if "$HERE/mariadb2.sh" start "$MDB2" "$STRESS_MDB2_BIND"; then
-    mdb2_started=1
     port=$(cat "$MDB2/port")
     export STRESS_MDB2_DSN="mysql://exakat:lock-secret-42@127.0.0.1:$port/"
     [ -n "${STRESS_VETH_HOST_IP:-}" ] && export STRESS_MDB2_VETH_DSN="mysql://exakat:lock-secret-42@$STRESS_VETH_HOST_IP:$port/"
@@ -151,6 +158,11 @@ for section in "${SECTIONS[@]}"; do
             "mode" => $argv[3], "figures" => [], "tables" => [], "violations" => [$argv[4]], "known_bugs" => [],
             "notes" => [], "checks" => 1, "seconds" => (float) $argv[5]]));' \
             "$WORK/results/$section.json" "$section" "$mode" "the section did not complete: $reason" "$(($(date +%s) - t0))"
+    elif [ "$rc" != 0 ] && [ "$rc" != 1 ]; then
+        # Results written, then the process died: a crash at shutdown or in a destructor.
+        "${php_cmd[@]}" -r '$r = json_decode(file_get_contents($argv[1]), true);
+            $r["violations"][] = "the section wrote its results, then ended with status $argv[2] (a crash at exit?)";
+            file_put_contents($argv[1], json_encode($r));' "$WORK/results/$section.json" "$rc"
     fi
     left=$(kill_marked)
     if [ "$left" != 0 ]; then

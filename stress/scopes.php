@@ -57,28 +57,10 @@ function across(string $boundary, array $command, bool $veth): array
         ? array_merge(['ip', 'netns', 'exec', env('STRESS_NETNS')], $inner) : $inner;
 }
 
-/**
- * The holder and the prober run from a copy in the run's directory: --mount
- * hides /tmp behind a private tmpfs, and with it a checkout or a build that
- * lives under /tmp. The run's directory, under /var/tmp, is seen from every side.
- */
-function stage(): string
-{
-    static $stage = null;
-    if ($stage === null) {
-        $stage = env('STRESS_WORK') . '/scopes-stage';
-        mkdir("$stage/ext", 0700, true);
-        foreach (['lib.php', 'hold.php', 'probe.php'] as $file) {
-            copy(__DIR__ . "/$file", "$stage/$file");
-        }
-        copy(env('STRESS_EXT_DIR') . '/exakat_lock.so', "$stage/ext/exakat_lock.so");
-    }
-    return $stage;
-}
-
 /** One direction: a holder on one side, a prober on the other. */
 function one_way(array $config, bool $holderInside, string $boundary, bool $veth): array
 {
+    // From the staged copy: --mount hides a checkout under /tmp.
     $hold = php_script('hold.php', $config, stage());
     $probe = php_script('probe.php', $config, stage());
     $holder = new Proc($holderInside ? across($boundary, $hold, $veth) : $hold);

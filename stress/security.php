@@ -43,7 +43,7 @@ function root_holds(array $config): array
 /** A holder running as nobody; returns [Proc, pid] once it holds the lock. */
 function nobody_holds(array $config, bool $nobody = true): array
 {
-    $command = php_script('hold.php', $config);
+    $command = php_script('hold.php', $config, stage()); // nobody may not enter the checkout
     $p = new Proc($nobody ? as_nobody($command) : $command);
     $line = $p->line(20.0);
     if ($line === null || !str_starts_with($line, 'held ')) {
@@ -199,7 +199,7 @@ section('security', 'Security', function (Section $s): void {
         $set = semaphore_sets()[semaphore_key($name)] ?? null;
         $perms = $set === null ? null : $set['perms'] & 0o777;
         $s->check('SysV sets are created 0600 (never world-writable)', $perms === 0o600, $perms === null ? 'no set' : sprintf('%04o', $perms));
-        [, $out] = run(as_nobody(php_script('probe.php', ['name' => $name, 'backend' => 'semaphore', 'options' => []])));
+        [, $out] = run(as_nobody(php_script('probe.php', ['name' => $name, 'backend' => 'semaphore', 'options' => []], stage())));
         $probe = json_decode(trim($out), true);
         $s->check("nobody trying root's semaphore lock gets a LockException saying why", str_contains((string) ($probe['error'] ?? ''), 'another user'), trim($out));
         [$code, , $err] = run(as_nobody(['ipcrm', '-s', (string) $set['id']]));
