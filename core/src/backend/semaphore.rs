@@ -19,11 +19,11 @@
 //! binding calls it just before such an exec, and
 //! [`take_back_after_failed_exec`] if the exec fails.
 //!
-//! Sets are created `0600`: other users can neither take nor reset them. A
-//! set is removed by the last object that held it, on destruction, while it
-//! can take the lock and sees no waiter, so a set is never removed under a holder;
-//! anyone who still had its id gets `EIDRM`/`EINVAL` and starts over on a new
-//! set. Only a crash can leave a set behind, never a held one.
+//! Sets are created `0600`: other users can neither take nor reset them. An
+//! object that held the lock removes the set when it is destroyed, if it can
+//! take the lock then and sees no waiter, so a set is never removed under a
+//! holder; anyone who still had its id gets `EIDRM`/`EINVAL` and starts over
+//! on a new set. Only a crash can leave a set behind, never a held one.
 
 use std::{
     io,
@@ -348,7 +348,8 @@ impl Backend for Semaphore {
 }
 
 impl Drop for Semaphore {
-    /// The last user of a set removes it, while holding it and seeing no waiter.
+    /// Removes the set if this object held the lock and, taking it once
+    /// more, sees no waiter: the last user of a name leaves nothing behind.
     fn drop(&mut self) {
         let Some(id) = self.set_id else { return };
         if !self.ever_held || self.generation != fork::generation() {
