@@ -221,9 +221,10 @@ impl Flock {
 
 /// Whether the file we locked is still in the file system: someone may have
 /// deleted it, or renamed another file over it, and a lock on an unlinked
-/// file excludes nobody. One `fstat`, no path lookup.
+/// file excludes nobody. One `fstat(2)`, no path lookup: on the hot path,
+/// and cheaper than `File::metadata()`, which asks `statx(2)` for every field.
 fn still_linked(file: &File) -> bool {
-    file.metadata().is_ok_and(|meta| meta.nlink() > 0)
+    nix::sys::stat::fstat(file).is_ok_and(|stat| stat.st_nlink > 0)
 }
 
 /// `flock(2)`; `Ok(false)` on contention. `EINTR` is the caller's to retry.
