@@ -40,16 +40,14 @@ pub fn mark_options_parameters() {
         let globals = ExecutorGlobals::get();
         let Some(functions) = globals.function_table() else { return };
         let methods = &Lock::get_metadata().ce().function_table;
+        // SAFETY: a class's method table is a HashTable of IS_PTR zvals.
+        let methods = unsafe { &*std::ptr::from_ref(methods).cast::<ext_php_rs::types::ZendHashTable>() };
         let name = ZendStr::new_interned("SensitiveParameter", true).into_raw();
         let targets = [
             (functions.get("exakat_lock"), 3),
             (functions.get("exakat_lock_holder"), 2),
-            // SAFETY: a class's method table is a HashTable of IS_PTR zvals.
-            (unsafe { &*std::ptr::from_ref(methods).cast::<ext_php_rs::types::ZendHashTable>() }.get("__construct"), 2),
-            (
-                unsafe { &*std::ptr::from_ref(methods).cast::<ext_php_rs::types::ZendHashTable>() }.get("synchronized"),
-                4,
-            ),
+            (methods.get("__construct"), 2),
+            (methods.get("synchronized"), 4),
         ];
         for (function, offset) in targets {
             // SAFETY: entries of function tables point to persistent

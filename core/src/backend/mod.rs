@@ -215,9 +215,10 @@ impl LockSpec {
     ///   unknown keys included;
     /// - [`Error::Unavailable`] when the backend cannot work here.
     pub fn new(name: LockName, choice: BackendChoice, options: &Options, settings: &Settings) -> Result<Self> {
-        Self::configure(&name, choice, options, settings)
-            .map(|(kind, config)| Self { name: name.clone(), kind, config })
-            .map_err(|e| e.for_lock(&name.to_string()))
+        match Self::configure(&name, choice, options, settings) {
+            Ok((kind, config)) => Ok(Self { name, kind, config }),
+            Err(e) => Err(e.for_lock(&name.to_string())),
+        }
     }
 
     fn configure(
