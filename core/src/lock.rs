@@ -2,44 +2,55 @@
 //! the process that acquired, never acting in a forked child, and refusing a
 //! wait that could never end.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Mutex, MutexGuard, PoisonError,
+};
 
 use crate::{
-    backend::{Backend, BackendKind, Holder, LockSpec},
+    backend::{Backend, BackendKind, Holder, LockSpec, ResourceId},
     deadline::{Deadline, Timeout},
     error::{Cause, Result},
     fork, LockName,
 };
 
-/// Resources held by `Lock` objects of this process, by fork generation and
-/// resource key. Two objects of one process contend like two processes
-/// would, which is right for bounded waits; an unbounded wait for a lock the
-/// same single-threaded process holds could never end, so it is refused
-/// instead of hanging.
-static HELD_HERE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
-
-fn held_here(key: u64) -> bool {
-    let generation = fork::generation();
-    HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|&(g, k)| g == generation && k == key)
+/// Resources held by `Lock` objects of this process. Two objects of one
+/// process contend like two processes would, which is right for bounded
+/// waits; an unbounded wait for a resource this process holds could never
+/// end, so it is refused instead of hanging. Resources are compared by
+/// what they are, not how they were spelled (see [`ResourceId`]).
+struct HeldHere {
+    generation: u64,
+    owner: u64,
+    resource: ResourceId,
 }
 
-fn note_held(key: u64) {
-    HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner).push((fork::generation(), key));
-}
+static HELD_HERE: Mutex<Vec<HeldHere>> = Mutex::new(Vec::new());
 
-fn note_released(key: u64) {
-    let generation = fork::generation();
+/// Tells apart the objects of this process in [`HELD_HERE`].
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(0);
+
+fn held_here() -> MutexGuard<'static, Vec<HeldHere>> {
     let mut held = HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(at) = held.iter().position(|&(g, k)| g == generation && k == key) {
+    // Entries of earlier generations belong to a parent process.
+    let generation = fork::generation();
+    held.retain(|h| h.generation == generation);
+    held
+}
+
+fn held_by_another_object(owner: u64, resource: &ResourceId) -> bool {
+    held_here().iter().any(|h| h.owner != owner && h.resource.conflicts_with(resource))
+}
+
+fn note_held(owner: u64, resource: ResourceId) {
+    held_here().push(HeldHere { generation: fork::generation(), owner, resource });
+}
+
+fn note_released(owner: u64) {
+    let mut held = held_here();
+    if let Some(at) = held.iter().position(|h| h.owner == owner) {
         held.swap_remove(at);
     }
-    // Entries of earlier generations belong to a parent process.
-    held.retain(|&(g, _)| g == generation);
-}
-
-/// One number per backend resource, computed once per object.
-fn resource_key(kind: BackendKind, resource: &str) -> u64 {
-    crate::name::fnv1a64(format!("{kind}\0{resource}").as_bytes())
 }
 
 /// A named lock on one backend, owned by one object.
@@ -51,8 +62,8 @@ pub struct Lock {
     backend: Box<dyn Backend>,
     /// The fork generation the backend was opened in.
     generation: u64,
-    /// Identifies the backend resource among those this process holds.
-    key: u64,
+    /// Identifies this object in [`HELD_HERE`].
+    owner: u64,
     held: bool,
 }
 
@@ -62,8 +73,8 @@ impl Lock {
     pub fn new(spec: LockSpec) -> Self {
         fork::watch_forks();
         let backend = spec.open();
-        let key = resource_key(spec.kind, &spec.describe());
-        Self { spec, backend, generation: fork::generation(), key, held: false }
+        let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+        Self { spec, backend, generation: fork::generation(), owner, held: false }
     }
 
     #[must_use]
@@ -113,7 +124,7 @@ impl Lock {
             return Ok(true);
         }
         let deadline = Deadline::start(timeout);
-        if deadline.is_forever() && held_here(self.key) {
+        if deadline.is_forever() && held_by_another_object(self.owner, &self.backend.resource()?) {
             return Err(self.spec.context().failed(
                 format!("wait for {}", self.spec.describe()),
                 Cause::Refused(
@@ -123,8 +134,8 @@ impl Lock {
         }
         let taken = self.backend.acquire(&deadline)?;
         if taken {
-            note_held(self.key);
             self.held = true;
+            note_held(self.owner, self.backend.resource()?);
         }
         Ok(taken)
     }
@@ -141,7 +152,7 @@ impl Lock {
         if !std::mem::take(&mut self.held) {
             return Ok(false);
         }
-        note_released(self.key);
+        note_released(self.owner);
         self.backend.release()
     }
 
@@ -159,7 +170,7 @@ impl Lock {
         if self.backend.still_held()? {
             return Ok(true);
         }
-        note_released(self.key);
+        note_released(self.owner);
         self.held = false;
         Ok(false)
     }

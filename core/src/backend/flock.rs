@@ -19,18 +19,18 @@
 //! the deadline; see `WakeTimer`.
 
 use std::{
-    ffi::OsStr,
-    fs::{self, File},
+    ffi::{CStr, CString, OsStr, OsString},
+    fs::File,
     io,
     os::{
-        fd::{AsRawFd, FromRawFd},
-        unix::{ffi::OsStrExt, fs::MetadataExt},
+        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        unix::ffi::{OsStrExt, OsStringExt},
     },
-    path::{Path, PathBuf},
+    path::{Component, Path, PathBuf},
     time::Duration,
 };
 
-use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
+use super::{is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
     deadline::Deadline,
     error::{Cause, Error, Result},
@@ -43,33 +43,62 @@ const FILE_MODE: libc::mode_t = 0o644;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
+    /// Absolute, so that it means the same file whatever the working
+    /// directory is when the lock is used.
     path: PathBuf,
+    file_name: CString,
 }
 
 impl Config {
     pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings) -> Result<Self> {
-        let path = match (options.bytes("path")?, options.bytes("dir")?) {
+        let (key, path) = match (options.bytes("path")?, options.bytes("dir")?) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid_argument(
                     "options",
                     "must not give both \"path\" and \"dir\": \"path\" names the lock file itself",
                 ))
             }
-            (Some(path), None) => non_empty_path("path", path)?,
+            (Some(path), None) => ("path", non_empty_path("path", path)?),
             (None, dir) => {
                 let dir = match dir {
                     Some(dir) => non_empty_path("dir", dir)?,
                     None => settings.lock_dir.clone().unwrap_or_else(|| settings.temp_dir.clone()),
                 };
-                lock_file_path(&dir, name)
+                ("dir", lock_file_path(&dir, name))
             }
         };
-        Ok(Self { path })
+        let path = absolute(&path).map_err(|e| option_error(key, format!("is relative and {e}")))?;
+        let file_name = match path.file_name() {
+            // "." and ".." have no file name: they name directories.
+            Some(file_name) if !path.as_os_str().as_bytes().ends_with(b"/") => file_name,
+            _ => return Err(option_error(key, "must name a file, not a directory")),
+        };
+        let file_name = CString::new(file_name.as_bytes()).expect("checked for null bytes");
+        Ok(Self { path, file_name })
     }
 
     pub(crate) fn describe(&self) -> String {
         format!("lock file {}", self.path.display())
     }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
+    }
+
+    fn file_name(&self) -> &CStr {
+        &self.file_name
+    }
+}
+
+/// `path` made absolute against the working directory, now: a lock must not
+/// change files when the script calls `chdir()`.
+fn absolute(path: &Path) -> io::Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .map_err(|e| io::Error::new(e.kind(), format!("the working directory cannot be read: {e}")))
 }
 
 /// Where the lock file of `name` lives in `dir`.
@@ -88,80 +117,216 @@ fn non_empty_path(key: &str, bytes: &[u8]) -> Result<PathBuf> {
     Ok(PathBuf::from(OsStr::from_bytes(bytes)))
 }
 
+enum DirError {
+    Os(PathBuf, io::Error),
+    Untrusted(String),
+}
+
+/// Symbolic links followed in one directory path before giving up, as the
+/// kernel's own limit.
+const MAX_LINKS: u32 = 40;
+
+/// Opens the lock directory `path` (absolute) one component at a time,
+/// never through a place another user could change: every directory on the
+/// way must belong to us or root and be writable by nobody else unless it
+/// is sticky, and a symbolic link is followed only when it belongs to us or
+/// root (its directory having passed the same test, nobody else can
+/// re-point it). Each step is checked on the descriptor it opened, so a
+/// swap between the check and the use changes nothing. Debian's
+/// `/var/lock -> /run/lock` passes; a link in a directory another user owns
+/// does not.
+fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, path);
+    let mut shown = PathBuf::from("/");
+    let mut current = open_dir_at(libc::AT_FDCWD, c"/").map_err(|e| DirError::Os(shown.clone(), e))?;
+    let mut stat = check_dir(&current, &shown)?;
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        let c_part = CString::new(part.as_bytes()).expect("paths are checked for null bytes");
+        let entry = fstatat(current.as_raw_fd(), &c_part).map_err(|e| DirError::Os(shown.join(&part), e))?;
+        if entry.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(DirError::Os(path.to_path_buf(), io::Error::from_raw_os_error(libc::ELOOP)));
+            }
+            if !is_trusted_owner(entry.st_uid) {
+                return Err(DirError::Untrusted(format!(
+                    "{} is a symbolic link owned by uid {}, who could re-point it",
+                    shown.join(&part).display(),
+                    entry.st_uid
+                )));
+            }
+            let target = readlinkat(current.as_raw_fd(), &c_part).map_err(|e| DirError::Os(shown.join(&part), e))?;
+            if target.is_absolute() {
+                shown = PathBuf::from("/");
+                current = open_dir_at(libc::AT_FDCWD, c"/").map_err(|e| DirError::Os(shown.clone(), e))?;
+            }
+            push_components(&mut pending, &target);
+            continue;
+        }
+        let next = open_dir_at(current.as_raw_fd(), &c_part).map_err(|e| DirError::Os(shown.join(&part), e))?;
+        if part == ".." {
+            shown.pop();
+        } else {
+            shown.push(&part);
+        }
+        stat = check_dir(&next, &shown)?;
+        current = next;
+    }
+    let shared = stat.st_mode & 0o022 != 0;
+    Ok(TrustedDir { fd: ForkSafe::new(current), shared })
+}
+
+/// Pushes the components of `path` so that the first is popped first;
+/// "." and the root are no steps at all.
+fn push_components(pending: &mut Vec<OsString>, path: &Path) {
+    let parts: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    pending.extend(parts.into_iter().rev());
+}
+
+fn open_dir_at(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a valid C string; the result is checked.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just opened, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Refuses a directory that another user could use to swap lock files.
+fn check_dir(dir: &OwnedFd, shown: &Path) -> std::result::Result<libc::stat, DirError> {
+    let stat = fstat(dir.as_raw_fd()).map_err(|e| DirError::Os(shown.to_path_buf(), e))?;
+    if !is_trusted_owner(stat.st_uid) {
+        return Err(DirError::Untrusted(format!(
+            "the directory {} belongs to uid {}, who could replace the lock file",
+            shown.display(),
+            stat.st_uid
+        )));
+    }
+    let writable_by_others = stat.st_mode & 0o022 != 0;
+    let sticky = stat.st_mode & libc::S_ISVTX != 0;
+    if writable_by_others && !sticky {
+        return Err(DirError::Untrusted(format!(
+            "the directory {} is writable by other users and not sticky (chmod +t it, or choose another)",
+            shown.display()
+        )));
+    }
+    Ok(stat)
+}
+
+fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills the whole struct on success.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { stat.assume_init() })
+}
+
+/// `lstat` of `name` relative to `dir`.
+fn fstatat(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstatat fills the whole struct on success.
+    if unsafe { libc::fstatat(dir, name.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { stat.assume_init() })
+}
+
+fn readlinkat(dir: RawFd, name: &CStr) -> io::Result<PathBuf> {
+    let mut buffer = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: the buffer is writable for its whole length.
+    let length = unsafe { libc::readlinkat(dir, name.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len()) };
+    let length = usize::try_from(length).map_err(|_| io::Error::last_os_error())?;
+    buffer.truncate(length);
+    Ok(PathBuf::from(OsString::from_vec(buffer)))
+}
+
 pub(crate) struct Flock {
     context: Context,
     config: Config,
+    /// The lock directory, resolved once and never through a path another
+    /// user could re-point; the file is always reached relative to it.
+    dir: Option<TrustedDir>,
     /// Kept open between acquisitions: one `flock` call per acquire.
-    file: Option<ForkSafe<File>>,
+    file: Option<OpenLockFile>,
+}
+
+struct TrustedDir {
+    fd: ForkSafe<OwnedFd>,
+    /// Sticky and writable by others, as `/tmp` is.
+    shared: bool,
+}
+
+struct OpenLockFile {
+    file: ForkSafe<File>,
+    /// What the file was when opened: the lock is only worth something
+    /// while the path still names this very file.
+    identity: FileIdentity,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(stat: &libc::stat) -> Self {
+        Self { dev: stat.st_dev, ino: stat.st_ino }
+    }
 }
 
 impl Flock {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, file: None }
+        Self { context, config, dir: None, file: None }
     }
 
     fn refuse(&self, operation: &str, why: String) -> Error {
         self.context.failed(format!("{operation} {}", self.config.describe()), Cause::Refused(why))
     }
 
-    fn file(&mut self) -> Result<&File> {
-        if self.file.is_none() {
-            let shared_directory = self.check_directory()?;
-            let file = self.open()?;
-            if shared_directory {
-                self.refuse_foreign_file(&file)?;
-            }
-            self.file = Some(ForkSafe::new(file));
+    fn dir(&mut self) -> Result<&TrustedDir> {
+        if self.dir.is_none() {
+            let dir = match open_trusted_dir(self.config.dir()) {
+                Ok(dir) => dir,
+                Err(DirError::Os(at, e)) => {
+                    return Err(self.context.os(format!("use lock directory {}", at.display()), e))
+                }
+                Err(DirError::Untrusted(why)) => return Err(self.refuse("use", why)),
+            };
+            self.dir = Some(dir);
         }
-        Ok(self.file.as_deref().expect("opened above"))
+        Ok(self.dir.as_ref().expect("resolved above"))
     }
 
-    /// Refuses directories that another user could use to swap lock files.
-    /// `Ok(true)` for a shared (sticky, writable by others) directory.
-    fn check_directory(&self) -> Result<bool> {
-        let dir = match self.config.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let meta =
-            fs::metadata(dir).map_err(|e| self.context.os(format!("use lock directory {}", dir.display()), e))?;
-        if !meta.is_dir() {
-            return Err(self.refuse("use", format!("{} is not a directory", dir.display())));
+    fn file(&mut self) -> Result<&OpenLockFile> {
+        if self.file.is_none() {
+            let shared_directory = self.dir()?.shared;
+            let (file, stat) = self.open()?;
+            if shared_directory {
+                self.refuse_foreign_file(&stat)?;
+            }
+            self.file = Some(OpenLockFile { file: ForkSafe::new(file), identity: FileIdentity::of(&stat) });
         }
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me && meta.uid() != 0 {
-            return Err(self.refuse(
-                "use",
-                format!(
-                    "its directory {} belongs to uid {}, who could replace the lock file",
-                    dir.display(),
-                    meta.uid()
-                ),
-            ));
-        }
-        let writable_by_others = meta.mode() & 0o022 != 0;
-        let sticky = meta.mode() & libc::S_ISVTX != 0;
-        if writable_by_others && !sticky {
-            return Err(self.refuse(
-                "use",
-                format!(
-                    "its directory {} is writable by other users and not sticky (chmod +t it, or choose another)",
-                    dir.display()
-                ),
-            ));
-        }
-        Ok(writable_by_others)
+        Ok(self.file.as_ref().expect("opened above"))
     }
 
     /// In a shared directory, the owner of a file may delete it at any time;
     /// the next process would then lock a new file while we still hold the
     /// old one. So there, only our own files and root's are lock files.
-    fn refuse_foreign_file(&self, file: &File) -> Result<()> {
-        let meta = file.metadata().map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() == me || meta.uid() == 0 {
+    fn refuse_foreign_file(&self, stat: &libc::stat) -> Result<()> {
+        if is_trusted_owner(stat.st_uid) {
             return Ok(());
         }
         Err(self.refuse(
@@ -169,24 +334,39 @@ impl Flock {
             format!(
                 "it belongs to uid {}, who can delete it from this shared directory and so break the lock; \
                  use a directory of your own (the \"dir\" option or exakat_lock.dir)",
-                meta.uid()
+                stat.st_uid
             ),
         ))
     }
 
-    fn open(&self) -> Result<File> {
-        let path = std::ffi::CString::new(self.config.path.as_os_str().as_bytes())
-            .map_err(|_| self.refuse("open", "the path contains a null byte".into()))?;
+    /// What is at the lock file's name now, without following a link.
+    fn stat_at_path(&mut self) -> Result<Option<libc::stat>> {
+        let dir = self.dir()?.fd.as_raw_fd();
+        match fstatat(dir, self.config.file_name()) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(self.context.os(format!("stat {}", self.config.describe()), e)),
+        }
+    }
+
+    fn open(&mut self) -> Result<(File, libc::stat)> {
+        // A device, FIFO or socket planted under the name is refused before
+        // it is opened: opening some devices has effects of its own.
+        if let Some(stat) = self.stat_at_path()? {
+            self.refuse_non_regular(&stat)?;
+        }
+        let dir = self.dir()?.fd.as_raw_fd();
+        let name = self.config.file_name();
         // Read-only is enough for flock(2), and lets other users lock a file
-        // they cannot write. O_NONBLOCK: a FIFO planted under the name must
-        // not block the open.
+        // they cannot write. O_NONBLOCK: a FIFO planted between the check
+        // above and this open must not block it.
         let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
-        // SAFETY: `path` is a valid C string; the mode is read only with O_CREAT.
-        let mut fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CREAT, libc::c_uint::from(FILE_MODE)) };
+        // SAFETY: `name` is a valid C string; the mode is read only with O_CREAT.
+        let mut fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CREAT, libc::c_uint::from(FILE_MODE)) };
         if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) {
             // Another user's file in a sticky directory: fs.protected_regular
             // refuses O_CREAT on it, a plain open may still be allowed.
-            fd = unsafe { libc::open(path.as_ptr(), flags) };
+            fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
         }
         if fd < 0 {
             let error = io::Error::last_os_error();
@@ -198,33 +378,38 @@ impl Flock {
         }
         // SAFETY: `fd` was just opened and is owned by nobody else.
         let file = unsafe { File::from_raw_fd(fd) };
-        let meta = file.metadata().map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
-        if !meta.is_file() {
-            return Err(self.refuse("open", "it is not a regular file".into()));
-        }
-        Ok(file)
+        let stat = fstat(file.as_raw_fd()).map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
+        self.refuse_non_regular(&stat)?;
+        Ok((file, stat))
     }
-}
 
-impl Flock {
+    fn refuse_non_regular(&self, stat: &libc::stat) -> Result<()> {
+        match stat.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Ok(()),
+            libc::S_IFLNK => Err(self.refuse("open", "it is a symbolic link, which is never followed".into())),
+            _ => Err(self.refuse("open", "it is not a regular file".into())),
+        }
+    }
+
+    /// Whether the path still names the file this object has open: the file
+    /// may have been deleted, renamed away or replaced by a rename, and a
+    /// lock on a file that is no longer at the path excludes nobody.
+    fn still_at_path(&mut self) -> bool {
+        let Some(identity) = self.file.as_ref().map(|f| f.identity) else { return false };
+        let Some(dir) = self.dir.as_ref().map(|d| d.fd.as_raw_fd()) else { return false };
+        fstatat(dir, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == identity)
+    }
+
     /// One non-blocking try on a separate open of the file, undone at once.
-    fn held_elsewhere(&self) -> Result<bool> {
+    fn held_elsewhere(&mut self) -> Result<bool> {
         let probe = match self.open() {
-            Ok(file) => file,
+            Ok((file, _)) => file,
             Err(_) => return Ok(false), // gone or unreadable: nothing to report
         };
         let free = flock(&probe, libc::LOCK_EX | libc::LOCK_NB)
             .map_err(|e| self.context.os(format!("test {}", self.config.describe()), e))?;
         Ok(!free)
     }
-}
-
-/// Whether the file we locked is still in the file system: someone may have
-/// deleted it, or renamed another file over it, and a lock on an unlinked
-/// file excludes nobody. One `fstat(2)`, no path lookup: on the hot path,
-/// and cheaper than `File::metadata()`, which asks `statx(2)` for every field.
-fn still_linked(file: &File) -> bool {
-    nix::sys::stat::fstat(file).is_ok_and(|stat| stat.st_nlink > 0)
 }
 
 /// `flock(2)`; `Ok(false)` on contention. `EINTR` is the caller's to retry.
@@ -244,7 +429,7 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
 impl Backend for Flock {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         loop {
-            let file = self.file()?;
+            let file = &self.file()?.file;
             let outcome = match flock(file, libc::LOCK_EX | libc::LOCK_NB) {
                 Ok(true) => Ok(true),
                 Ok(false) if !deadline.may_wait() => return Ok(false),
@@ -258,34 +443,35 @@ impl Backend for Flock {
             if !taken {
                 return Ok(false);
             }
-            if still_linked(self.file()?) {
+            if self.still_at_path() {
                 return Ok(true);
             }
-            // Locked a file that is no longer at the path: drop it and lock
-            // the one that is.
+            // Locked a file that is no longer at the path: drop it (which
+            // frees whoever waits on it too) and lock the one that is.
             self.file = None;
         }
     }
 
-    /// A lock file deleted while held no longer excludes anyone: the lock
-    /// is lost, and closing the file frees whoever still waits on it.
+    /// A lock file deleted, renamed away or replaced while held no longer
+    /// excludes anyone: the lock is lost, and closing the file frees
+    /// whoever still waits on it.
     fn still_held(&mut self) -> Result<bool> {
-        let linked = self.file.as_deref().is_some_and(still_linked);
-        if !linked {
+        let here = self.still_at_path();
+        if !here {
             self.file = None;
         }
-        Ok(linked)
+        Ok(here)
     }
 
-    /// `false` for a lock lost with its deleted file, as for any lost lock.
+    /// `false` for a lock lost with its file, as for any lost lock.
     fn release(&mut self) -> Result<bool> {
-        let Some(file) = self.file.as_deref() else { return Ok(false) };
-        if !still_linked(file) {
+        if !self.still_at_path() {
             self.file = None;
             return Ok(false);
         }
+        let Some(open) = self.file.as_ref() else { return Ok(false) };
         loop {
-            match flock(file, libc::LOCK_UN) {
+            match flock(&open.file, libc::LOCK_UN) {
                 Ok(_) => return Ok(true),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                 Err(e) => return Err(self.context.os(format!("unlock {}", self.config.describe()), e)),
@@ -294,13 +480,9 @@ impl Backend for Flock {
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let meta = match fs::symlink_metadata(&self.config.path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.context.os(format!("stat {}", self.config.describe()), e)),
-        };
-        let (major, minor) = (u64::from(libc::major(meta.dev())), u64::from(libc::minor(meta.dev())));
-        let pid = match proc_scan::flock_on(major, minor, meta.ino()) {
+        let Some(stat) = self.stat_at_path()? else { return Ok(None) };
+        let (major, minor) = (u64::from(libc::major(stat.st_dev)), u64::from(libc::minor(stat.st_dev)));
+        let pid = match proc_scan::flock_on(major, minor, stat.st_ino) {
             Some(lock) => lock.pid,
             // /proc/locks lists only locks of our PID namespace: a holder in
             // another container (a shared volume) is found by trying.
@@ -308,6 +490,11 @@ impl Backend for Flock {
             None => return Ok(None),
         };
         Ok(Some(Holder::local(pid, None, vec![("path", HolderValue::Str(self.config.path.display().to_string()))])))
+    }
+
+    fn resource(&mut self) -> Result<ResourceId> {
+        let FileIdentity { dev, ino } = self.file()?.identity;
+        Ok(ResourceId::File { dev, ino })
     }
 }
 

@@ -2,7 +2,11 @@
 //! backends exist and work here, which options each accepts, and which one
 //! `auto` means.
 
-use std::{fmt, io, sync::OnceLock};
+use std::{
+    fmt, io,
+    net::{IpAddr, Ipv4Addr},
+    sync::OnceLock,
+};
 
 use crate::{
     deadline::Deadline,
@@ -144,6 +148,49 @@ pub enum HolderValue {
     Str(String),
 }
 
+/// What a lock really is underneath its spelling: `dir => "/d"` and
+/// `dir => "/d/."` name one file, tcp hosts `127.0.0.1` and `0.0.0.0` on one
+/// port exclude each other. Two objects of one process contend when their
+/// resources conflict, whatever their options said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResourceId {
+    /// An abstract unix socket address.
+    Socket(Vec<u8>),
+    Tcp { ip: IpAddr, port: u16 },
+    Semaphore(i32),
+    /// A lock file, by device and inode.
+    File { dev: u64, ino: u64 },
+    /// A server lock: the server's own identity and the lock's name there.
+    Server { server: String, name: String },
+}
+
+impl ResourceId {
+    /// Whether holding one makes taking the other impossible.
+    #[must_use]
+    pub fn conflicts_with(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Tcp { ip: a, port: p }, Self::Tcp { ip: b, port: q }) => {
+                // A wildcard bind takes the port on every address of its
+                // family, and Linux's IPv6 wildcard (without IPV6_V6ONLY,
+                // which we never set) takes IPv4's too.
+                let (a, b) = (canonical_ip(*a), canonical_ip(*b));
+                p == q && (a == b || a.is_unspecified() || b.is_unspecified())
+            }
+            _ => self == other,
+        }
+    }
+}
+
+/// `::ffff:127.0.0.1` is `127.0.0.1` to the kernel's bind table, and `::`
+/// covers `0.0.0.0`.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// A lock mechanism bound to one lock name.
 ///
 /// Implementations own their OS resources through [`crate::fork::ForkSafe`],
@@ -167,6 +214,11 @@ pub trait Backend: Send {
 
     /// Who holds the lock now, as far as the system can tell.
     fn holder(&mut self) -> Result<Option<Holder>>;
+
+    /// The resource this object locks, by its real identity. It may open
+    /// the resource (a lock file, a server session) to find out; it is
+    /// asked before an unbounded wait and after each acquisition.
+    fn resource(&mut self) -> Result<ResourceId>;
 }
 
 /// Names a lock and its backend in every error a backend reports.
@@ -329,6 +381,14 @@ fn probe(kind: BackendKind) -> io::Result<()> {
         BackendKind::Semaphore => semaphore::probe(),
         BackendKind::Flock | BackendKind::Mysql => Ok(()),
     }
+}
+
+/// Owners whose files, sets and sockets may stand for our locks: ourselves,
+/// and root, who could break any lock anyway. Anything another user made is
+/// refused or not trusted: its owner could reset, swap or duplicate it.
+pub(crate) fn is_trusted_owner(uid: libc::uid_t) -> bool {
+    // SAFETY: geteuid cannot fail.
+    uid == 0 || uid == unsafe { libc::geteuid() }
 }
 
 /// Reads the common "wrong option" cases once for all backends.

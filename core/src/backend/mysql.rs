@@ -23,7 +23,7 @@ use std::{
 
 use mysql::{prelude::Queryable, Conn, OptsBuilder, Row, Value};
 
-use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
+use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
     deadline::Deadline,
     dsn::Dsn,
@@ -304,6 +304,10 @@ impl Backend for Mysql {
                 ("lock_name", HolderValue::Str(self.config.server_name.clone())),
             ],
         }))
+    }
+
+    fn resource(&mut self) -> Result<ResourceId> {
+        Ok(ResourceId::Server { server: self.config.dsn.server(), name: self.config.server_name.clone() })
     }
 }
 

@@ -34,7 +34,7 @@ use std::{
     time::Duration,
 };
 
-use super::{option_error, Backend, Context, Holder, HolderValue};
+use super::{is_trusted_owner, option_error, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
     deadline::Deadline,
     error::{Cause, Result},
@@ -138,8 +138,8 @@ pub fn take_back_after_failed_exec() {
 pub(crate) struct Semaphore {
     context: Context,
     config: Config,
-    /// The set's id, once known. Sets can be removed and re-created, so an
-    /// id is only a cache: `EIDRM`/`EINVAL` send us back to `semget`.
+    /// The id of the set last checked by [`Self::check_set`]; `semget`
+    /// is asked every time, and a new id is checked before use.
     set_id: Option<libc::c_int>,
     generation: u64,
     owner: u64,
@@ -165,10 +165,10 @@ impl Semaphore {
         Self { context, config, set_id: None, generation: fork::generation(), owner, ever_held: false }
     }
 
+    /// The id of our key's set, asked of the kernel every time: a cached id
+    /// may have been removed and, after enough creations, reused by another
+    /// key's set. A set not seen before is checked before it is used.
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
-        if let Some(id) = self.set_id {
-            return Ok(Some(id));
-        }
         let flags = if create { libc::IPC_CREAT | SET_MODE } else { 0 };
         // SAFETY: plain syscall wrapper.
         let id = unsafe { libc::semget(self.config.key, 1, flags) };
@@ -185,30 +185,55 @@ impl Semaphore {
                 _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
             };
         }
+        if self.set_id != Some(id) {
+            self.check_set(id)?;
+            self.set_id = Some(id);
+        }
+        Ok(Some(id))
+    }
+
+    /// Refuses a set that another user made or may write: its owner could
+    /// reset it (`SETVAL`, `IPC_RMID`) under a holder and so make two.
+    fn check_set(&self, id: libc::c_int) -> Result<()> {
+        let refuse = |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
+        let Some(info) = self.set_info(id) else { return Ok(()) }; // removed meanwhile: the next semop says so
+        let perm = &info.sem_perm;
+        for (role, uid) in [("belongs to", perm.uid), ("was created by", perm.cuid)] {
+            if !is_trusted_owner(uid) {
+                return refuse(format!(
+                    "the set {role} uid {uid}, who could reset or remove it under a holder; choose another key or remove the set (ipcrm -s {id})"
+                ));
+            }
+        }
+        if perm.mode & 0o022 != 0 {
+            return refuse(format!(
+                "the set's mode is {:o}: other users may change it; choose another key or remove the set (ipcrm -s {id})",
+                perm.mode & 0o777
+            ));
+        }
         // semget() accepts any existing set of at least one semaphore. A set
         // of another size is someone else's (ext-sysvsem's sem_get() makes
         // sets of three, whose first semaphore counts free slots: the
         // opposite of ours), and sharing it would let both sides hold the lock.
-        match self.semaphore_count(id) {
-            Some(1) | None => {}
-            Some(count) => {
-                return Err(self.context.failed(
-                    format!("open {}", self.config.describe()),
-                    Cause::Refused(format!(
-                        "the set has {count} semaphores, so another program (ext-sysvsem's sem_get()?) made it; exakat_lock's sets have one: choose another key"
-                    )),
-                ))
-            }
-        }
-        self.set_id = Some(id);
-        Ok(Some(id))
-    }
-
-    /// The number of semaphores in the set, if it still exists.
-    fn semaphore_count(&self, id: libc::c_int) -> Option<u64> {
         // The field's type differs between glibc and musl.
         #[allow(clippy::useless_conversion)]
-        self.set_info(id).map(|info| u64::from(info.sem_nsems))
+        let count = u64::from(info.sem_nsems);
+        if count != 1 {
+            return refuse(format!(
+                "the set has {count} semaphores, so another program (ext-sysvsem's sem_get()?) made it; exakat_lock's sets have one: choose another key"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel agrees that this process holds set `id`: it is
+    /// still our key's set, its value is 1, and we were the last to change
+    /// it. An `ipcrm`, a `SETVAL` or `unshare(CLONE_SYSVSEM)` (which gives
+    /// back every `SEM_UNDO` adjustment) all read as lost.
+    fn kernel_says_held(&self, id: libc::c_int) -> bool {
+        let ours = self.set_info(id).is_some_and(|info| info.sem_perm.__key == self.config.key);
+        ours && self.stat(id, libc::GETVAL) == 1
+            && u32::try_from(self.stat(id, libc::GETPID)).is_ok_and(|pid| pid == std::process::id())
     }
 
     fn set_info(&self, id: libc::c_int) -> Option<libc::semid_ds> {
@@ -238,14 +263,14 @@ impl Semaphore {
         }
     }
 
-    /// Drops this object's entry from the held sets; true if it still
-    /// held the semaphore (false if it was given back for an exec, then lost).
-    fn forget_held(&self) -> bool {
+    /// Drops this object's entry from the held sets; the set's id if it
+    /// still held the semaphore as far as this process knows (not if it was
+    /// given back for an exec, then lost).
+    fn forget_held(&self) -> Option<libc::c_int> {
         let mut held = held_sets();
-        match held.iter().position(|h| h.owner == self.owner) {
-            Some(at) => !held.swap_remove(at).lost,
-            None => false,
-        }
+        let at = held.iter().position(|h| h.owner == self.owner)?;
+        let entry = held.swap_remove(at);
+        (!entry.lost).then_some(entry.set_id)
     }
 
     /// Gives the semaphore back; false if the set was removed or reset meanwhile.
@@ -253,10 +278,7 @@ impl Semaphore {
         loop {
             return match self.semop(id, &mut [GIVE_BACK], None)? {
                 Outcome::Done => Ok(true),
-                Outcome::Busy | Outcome::Gone => {
-                    self.set_id = None;
-                    Ok(false)
-                }
+                Outcome::Busy | Outcome::Gone => Ok(false),
                 Outcome::Interrupted => continue,
             };
         }
@@ -290,12 +312,17 @@ impl Backend for Semaphore {
                 Outcome::Done => {
                     let mut held = held_sets();
                     held.retain(|h| h.owner != self.owner); // a lost entry of an earlier take
+                    // Another object of this process that thought it held this
+                    // set lost it (unshare, SETVAL): only one can hold it now.
+                    for other in held.iter_mut().filter(|h| h.set_id == id && h.generation == self.generation) {
+                        other.lost = true;
+                    }
                     held.push(HeldSet { generation: self.generation, owner: self.owner, set_id: id, lost: false });
                     self.ever_held = true;
                     return Ok(true);
                 }
                 Outcome::Busy => return Ok(false),
-                Outcome::Gone => self.set_id = None,
+                Outcome::Gone => {}
                 Outcome::Interrupted if deadline.expired() => return Ok(false),
                 Outcome::Interrupted => {}
             }
@@ -303,11 +330,12 @@ impl Backend for Semaphore {
     }
 
     fn release(&mut self) -> Result<bool> {
-        let Some(id) = self.set_id else { return Ok(false) };
-        if !self.forget_held() {
+        let Some(id) = self.forget_held() else { return Ok(false) };
+        // Giving back a semaphore we no longer hold would take one from
+        // whoever holds it now.
+        if !self.kernel_says_held(id) {
             return Ok(false);
         }
-        // False when an administrator removed or reset the set while we held it.
         self.give_back(id)
     }
 
@@ -315,7 +343,7 @@ impl Backend for Semaphore {
         let owner = self.owner;
         let mut held = held_sets();
         let Some(at) = held.iter().position(|h| h.owner == owner) else { return Ok(false) };
-        if held[at].lost {
+        if held[at].lost || !self.kernel_says_held(held[at].set_id) {
             held.swap_remove(at);
             return Ok(false);
         }
@@ -323,27 +351,19 @@ impl Backend for Semaphore {
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        // A cached id can name a set removed since (EIDRM/EINVAL): look it up
-        // again once, as acquire() does.
-        let mut id = None;
-        for _ in 0..2 {
-            let Some(found) = self.set_id(false)? else { return Ok(None) };
-            let value = self.stat(found, libc::GETVAL);
-            if value == 1 {
-                id = Some(found);
-                break;
-            }
-            let stale =
-                value < 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EIDRM | libc::EINVAL));
-            if !stale {
-                return Ok(None);
-            }
-            self.set_id = None;
+        let Some(id) = self.set_id(false)? else { return Ok(None) };
+        if self.stat(id, libc::GETVAL) != 1 {
+            return Ok(None);
         }
-        let Some(id) = id else { return Ok(None) };
+        // The last process to operate on the set: the holder, unless an
+        // administrator reset it since (advisory, as the README says).
         let pid = u32::try_from(self.stat(id, libc::GETPID)).ok().filter(|&p| p > 0);
         let since = self.set_info(id).filter(|info| info.sem_otime > 0).map(|info| info.sem_otime as f64);
         Ok(Some(Holder::local(pid, since, vec![("key", HolderValue::Int(i64::from(self.config.key)))])))
+    }
+
+    fn resource(&mut self) -> Result<ResourceId> {
+        Ok(ResourceId::Semaphore(self.config.key))
     }
 }
 
@@ -351,10 +371,11 @@ impl Drop for Semaphore {
     /// Removes the set if this object held the lock and, taking it once
     /// more, sees no waiter: the last user of a name leaves nothing behind.
     fn drop(&mut self) {
-        let Some(id) = self.set_id else { return };
         if !self.ever_held || self.generation != fork::generation() {
             return;
         }
+        // Looked up again: the cached id may name another key's set by now.
+        let Ok(Some(id)) = self.set_id(false) else { return };
         let mut take = TRY_TAKE;
         if !matches!(self.semop(id, &mut take, None), Ok(Outcome::Done)) {
             return; // held by someone else, who will clean up in turn

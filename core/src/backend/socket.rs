@@ -22,7 +22,7 @@ use nix::{
 use super::{
     proc_scan,
     wake::{self, HeldSockets, SocketLock},
-    Backend, Context, Holder, HolderValue,
+    Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe, LockName};
 
@@ -132,6 +132,10 @@ impl Backend for Socket {
             None => Ok(proc_scan::abstract_socket_inode(&self.config.address)
                 .map(|_| self.holder_facts(self.holding_pid(None)))),
         }
+    }
+
+    fn resource(&mut self) -> Result<ResourceId> {
+        Ok(ResourceId::Socket(self.config.address.clone()))
     }
 }
 

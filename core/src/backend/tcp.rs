@@ -36,7 +36,7 @@ use nix::{
 use super::{
     option_error, proc_scan,
     wake::{self, HeldSockets, SocketLock, Watch},
-    Backend, Context, Holder, HolderValue,
+    Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe, options::Options, LockName, Settings};
 
@@ -222,6 +222,10 @@ impl Backend for Tcp {
             Some(_probe) => None,
             None => Some(self.facts(None)),
         })
+    }
+
+    fn resource(&mut self) -> Result<ResourceId> {
+        Ok(ResourceId::Tcp { ip: self.config.address.ip(), port: self.config.address.port() })
     }
 }
 
