@@ -1,5 +1,6 @@
-//! What `/proc` tells about who holds a socket or a file lock. Only
-//! `holder()` reads these files, never the lock paths themselves.
+//! What the kernel tells about who holds a socket or a file lock: `/proc`
+//! where its format cannot be forged, `sock_diag` netlink where it can.
+//! Only `holder()` asks, never the lock paths themselves.
 
 use std::{
     fs,
@@ -51,26 +52,147 @@ pub(crate) fn process_has_socket(pid: u32, inode: u64) -> bool {
     })
 }
 
-/// The inode of the unix socket bound to abstract address `name` (without
-/// its leading NUL), from `/proc/net/unix`, which lists it as `@name`.
-pub(crate) fn abstract_socket_inode(name: &[u8]) -> Option<u64> {
-    let listing = fs::read("/proc/net/unix").ok()?;
-    find_unix_inode(&listing, name)
+/// A unix socket bound to an abstract address, as the kernel reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BoundSocket {
+    pub inode: u64,
+    pub listening: bool,
+    /// Who created the socket (kernels from 5.3 on say).
+    pub uid: Option<u32>,
 }
 
-/// Connections accepted from (or queued on) a listener are listed under its
-/// name too; the bound socket itself is the one not connected (state 01).
-fn find_unix_inode(listing: &[u8], name: &[u8]) -> Option<u64> {
-    const UNCONNECTED: &[u8] = b"01";
+/// The socket bound to abstract address `name` (without its leading NUL),
+/// listening or merely bound, asked of the kernel through `sock_diag`
+/// netlink. `Err` when the kernel does not offer it (no `unix_diag`).
+///
+/// Never `/proc/net/unix`: it prints socket names raw, so a name with a
+/// newline in it can forge whole lines, naming any inode as the holder.
+pub(crate) fn abstract_socket(name: &[u8]) -> std::io::Result<Option<BoundSocket>> {
     let mut wanted = Vec::with_capacity(name.len() + 1);
-    wanted.push(b'@');
+    wanted.push(0);
     wanted.extend_from_slice(name);
-    listing.split(|&b| b == b'\n').skip(1).find_map(|line| {
-        // Num RefCount Protocol Flags Type St Inode Path
-        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
-        (fields.get(7) == Some(&wanted.as_slice()) && fields.get(5) == Some(&UNCONNECTED))
-            .then(|| std::str::from_utf8(fields.get(6)?).ok()?.parse().ok())?
-    })
+    let mut found = None;
+    unix_diag_dump(|socket, socket_name| {
+        if found.is_none() && socket_name == wanted.as_slice() {
+            found = Some(socket);
+        }
+    })?;
+    Ok(found)
+}
+
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const UDIAG_SHOW_NAME: u32 = 0x01;
+const UDIAG_SHOW_UID: u32 = 0x40;
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_UID: u16 = 7;
+/// Socket states as `sock_diag` numbers them (those of TCP).
+const STATE_LISTEN: u8 = 10;
+const STATE_CLOSE: u8 = 7;
+
+/// Lists the unix sockets that are listening or bound without a peer (an
+/// accepted or queued connection also carries its listener's name), with
+/// their names, to `each`.
+fn unix_diag_dump(mut each: impl FnMut(BoundSocket, &[u8])) -> std::io::Result<()> {
+    use std::{io, os::fd::FromRawFd};
+    // SAFETY: plain syscall; the descriptor is owned right after.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just created, owned by nobody else.
+    let netlink = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&netlink);
+
+    // nlmsghdr (16 bytes) + unix_diag_req (24 bytes), native byte order.
+    let mut request = Vec::with_capacity(40);
+    request.extend_from_slice(&40u32.to_ne_bytes());
+    request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+    request.extend_from_slice(&flags.to_ne_bytes());
+    request.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    request.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+    request.push(libc::AF_UNIX as u8);
+    request.push(0);
+    request.extend_from_slice(&0u16.to_ne_bytes());
+    let states = (1u32 << STATE_LISTEN) | (1u32 << STATE_CLOSE);
+    request.extend_from_slice(&states.to_ne_bytes());
+    request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
+    request.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_UID).to_ne_bytes());
+    request.extend_from_slice(&[0xff; 8]); // no cookie
+    // SAFETY: the buffer is valid for its length.
+    if unsafe { libc::send(fd, request.as_ptr().cast(), request.len(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        // SAFETY: the buffer is writable for its length.
+        let received = unsafe { libc::recv(fd, buffer.as_mut_ptr().cast(), buffer.len(), 0) };
+        let received = match usize::try_from(received) {
+            Ok(n) => n,
+            Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
+            Err(_) => return Err(io::Error::last_os_error()),
+        };
+        let mut messages = &buffer[..received];
+        while messages.len() >= 16 {
+            let length = u32_at(messages, 0) as usize;
+            let kind = u16_at(messages, 4);
+            if length < 16 || length > messages.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated sock_diag message"));
+            }
+            match i32::from(kind) {
+                libc::NLMSG_DONE => return Ok(()),
+                libc::NLMSG_ERROR => {
+                    let errno = messages.get(16..20).map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
+                    return Err(io::Error::from_raw_os_error(-errno));
+                }
+                _ => {}
+            }
+            if let Some((socket, name)) = parse_unix_diag(&messages[16..length]) {
+                each(socket, name);
+            }
+            messages = &messages[align4(length).min(messages.len())..];
+        }
+        if received == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// One `unix_diag_msg` and its attributes: the socket and its name.
+fn parse_unix_diag(payload: &[u8]) -> Option<(BoundSocket, &[u8])> {
+    // udiag_family, udiag_type, udiag_state, pad, udiag_ino, udiag_cookie[2]
+    let state = *payload.get(2)?;
+    let inode = u64::from(u32_at(payload, 4));
+    let mut attributes = payload.get(16..)?;
+    let (mut name, mut uid) = (None, None);
+    while attributes.len() >= 4 {
+        let length = usize::from(u16_at(attributes, 0));
+        let kind = u16_at(attributes, 2);
+        if length < 4 || length > attributes.len() {
+            break;
+        }
+        let value = &attributes[4..length];
+        match kind {
+            UNIX_DIAG_NAME => name = Some(value),
+            UNIX_DIAG_UID if value.len() == 4 => uid = Some(u32_at(value, 0)),
+            _ => {}
+        }
+        attributes = &attributes[align4(length).min(attributes.len())..];
+    }
+    Some((BoundSocket { inode, listening: state == STATE_LISTEN, uid }, name?))
+}
+
+fn align4(length: usize) -> usize {
+    (length + 3) & !3
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// The inode of the TCP socket listening on `address`, from
@@ -153,15 +275,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_abstract_sockets_by_name() {
-        let listing = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
-            0000000000000000: 00000002 00000000 00000000 0001 03 4141 @exakat_lock/job\n\
-            0000000000000000: 00000002 00000000 00010000 0001 01 4242 @exakat_lock/job\n\
-            0000000000000000: 00000002 00000000 00010000 0001 01 4343 @exakat_lock/job2\n\
-            0000000000000000: 00000003 00000000 00000000 0001 03 99 /run/x.sock\n";
-        assert_eq!(find_unix_inode(listing, b"exakat_lock/job"), Some(4242));
-        assert_eq!(find_unix_inode(listing, b"exakat_lock/job2"), Some(4343));
-        assert_eq!(find_unix_inode(listing, b"exakat_lock/jo"), None);
+    fn finds_abstract_sockets_by_their_exact_name_only() {
+        use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
+        let name = format!("exakat_lock-test/diag/{}", std::process::id());
+        let bind_to = |name: &[u8], listening: bool| {
+            let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+            bind(fd.as_raw_fd(), &UnixAddr::new_abstract(name).unwrap()).unwrap();
+            if listening {
+                listen(&fd, Backlog::new(4).unwrap()).unwrap();
+            }
+            fd
+        };
+        assert_eq!(abstract_socket(name.as_bytes()).unwrap(), None);
+        // A name that carries a forged /proc/net/unix line for ours.
+        let forged = format!("x\n0000000000000000: 00000002 00000000 00010000 0001 01 4242 @{name}");
+        let _forger = bind_to(forged.as_bytes(), true);
+        assert_eq!(abstract_socket(name.as_bytes()).unwrap(), None);
+        let listener = bind_to(name.as_bytes(), true);
+        let found = abstract_socket(name.as_bytes()).unwrap().expect("listed");
+        assert!(found.listening);
+        assert_eq!(found.uid, Some(unsafe { libc::geteuid() }));
+        assert!(pids_with_socket(found.inode).contains(&std::process::id()));
+        drop(listener);
+        let _bound = bind_to(name.as_bytes(), false);
+        assert!(!abstract_socket(name.as_bytes()).unwrap().expect("bound, not listening").listening);
+        assert_eq!(abstract_socket(&name.as_bytes()[..name.len() - 1]).unwrap(), None);
     }
 
     #[test]

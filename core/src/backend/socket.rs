@@ -14,7 +14,7 @@ use std::{
 use nix::{
     errno::Errno,
     sys::socket::{
-        bind, connect, getsockname, getsockopt, listen, socket, sockopt::PeerCredentials, AddressFamily, Backlog,
+        bind, getsockname, listen, socket, AddressFamily, Backlog,
         SockFlag, SockType, UnixAddr,
     },
 };
@@ -64,28 +64,24 @@ impl Socket {
         let address = format!("@{}", String::from_utf8_lossy(&self.config.address));
         Holder::local(pid, None, vec![("address", HolderValue::Str(address))])
     }
+}
 
-    /// Which process holds the socket with this inode. `SO_PEERCRED` names
-    /// whoever called `listen()`, which is no longer the holder once the
-    /// lock has been handed over, so the candidate is checked in /proc.
-    fn holding_pid(&self, candidate: Option<u32>) -> Option<u32> {
-        let inode = proc_scan::abstract_socket_inode(&self.config.address)?;
-        if let Some(pid) = candidate.filter(|&pid| proc_scan::process_has_socket(pid, inode)) {
-            return Some(pid);
+impl Socket {
+    /// Binds the lock's address; `None` when it is taken.
+    fn try_bind(&self) -> Result<Option<OwnedFd>> {
+        let socket = wake::unix_socket(&self.context)?;
+        match bind(socket.as_raw_fd(), &self.address) {
+            Ok(()) => Ok(Some(socket)),
+            Err(Errno::EADDRINUSE) => Ok(None),
+            Err(e) => Err(self.context.os(format!("bind {}", self.config.describe()), e)),
         }
-        proc_scan::sole_pid_with_socket(inode)
     }
 }
 
 impl SocketLock for Socket {
     /// One attempt: bind and listen. `EADDRINUSE` is contention.
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
-        let socket = wake::unix_socket(&self.context)?;
-        match bind(socket.as_raw_fd(), &self.address) {
-            Ok(()) => {}
-            Err(Errno::EADDRINUSE) => return Ok(None),
-            Err(e) => return Err(self.context.os(format!("bind {}", self.config.describe()), e)),
-        }
+        let Some(socket) = self.try_bind()? else { return Ok(None) };
         listen(&socket, Backlog::MAXCONN)
             .map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
         Ok(Some(HeldSockets { channel: None, lock: ForkSafe::new(socket) }))
@@ -93,6 +89,10 @@ impl SocketLock for Socket {
 
     fn channel_address(&self) -> &UnixAddr {
         &self.address
+    }
+
+    fn queue_is_the_lock(&self) -> bool {
+        true
     }
 
     fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
@@ -117,20 +117,22 @@ impl Backend for Socket {
         Ok(self.held.take().map(|held| held.release(true)).is_some())
     }
 
+    /// Asks the kernel's socket table, never connects: a connection would
+    /// wait in the holder's accept queue until its release, and enough of
+    /// them fill it (see `wake`).
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let socket = wake::unix_socket(&self.context)?;
-        let listening = match connect(socket.as_raw_fd(), &self.address) {
-            // The credentials a listener had when it called listen().
-            Ok(()) => Some(getsockopt(&socket, PeerCredentials).ok().and_then(|c| u32::try_from(c.pid()).ok())),
-            Err(_) => None,
-        };
-        drop(socket);
-        match listening {
-            Some(candidate) => Ok(Some(self.holder_facts(self.holding_pid(candidate.filter(|&p| p > 0))))),
-            // Not listening: free, unless another program bound the address
-            // without listening. /proc/net/unix tells which.
-            None => Ok(proc_scan::abstract_socket_inode(&self.config.address)
-                .map(|_| self.holder_facts(self.holding_pid(None)))),
+        match proc_scan::abstract_socket(&self.config.address) {
+            Ok(None) => Ok(None),
+            // Listening (one of ours, or a program that speaks the same), or
+            // bound only, by another program: held either way. The process
+            // holding the socket, when /proc lets us see it.
+            Ok(Some(bound)) => Ok(Some(self.holder_facts(proc_scan::sole_pid_with_socket(bound.inode)))),
+            // No sock_diag here: a bind that is undone at once tells whether
+            // the address is taken, though not by whom.
+            Err(_) => Ok(match self.try_bind()? {
+                Some(_probe) => None,
+                None => Some(self.holder_facts(None)),
+            }),
         }
     }
 

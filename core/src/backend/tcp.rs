@@ -122,8 +122,9 @@ impl Tcp {
         }
     }
 
-    /// The companion listener waiters queue on; `None` if another program
-    /// took its name: waiters then watch the port.
+    /// The companion listener waiters queue on; `None` if its name is taken
+    /// (by the current holder, or by another program): the lock is still the
+    /// port, and waiters of a holder without a companion watch the port.
     fn open_channel(&self) -> Result<Option<OwnedFd>> {
         let channel = wake::unix_socket(&self.context)?;
         if bind(channel.as_raw_fd(), &self.channel).is_err() || listen(&channel, Backlog::MAXCONN).is_err() {
@@ -145,19 +146,28 @@ impl Tcp {
 }
 
 impl SocketLock for Tcp {
+    /// The companion comes first, so that whenever one of ours holds the
+    /// port its waiters find the queue ready (none is refused between the
+    /// two binds), and so that its descriptor has the lower number: a dying
+    /// holder's descriptors close in that order, the queue before the port,
+    /// and the next holder finds the companion's name free.
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
+        let channel = self.open_channel()?;
         let Some(socket) = self.bind_probe()? else { return Ok(None) };
         match listen(&socket, Backlog::MAXCONN) {
             Ok(()) => {}
             Err(Errno::EADDRINUSE) => return Ok(None),
             Err(e) => return Err(self.context.os(format!("listen on {}", self.config.address), e)),
         }
-        let channel = self.open_channel()?;
         Ok(Some(HeldSockets { channel: channel.map(ForkSafe::new), lock: ForkSafe::new(socket) }))
     }
 
     fn channel_address(&self) -> &UnixAddr {
         &self.channel
+    }
+
+    fn queue_is_the_lock(&self) -> bool {
+        false
     }
 
     /// A holder without a companion (another program, or one of ours that

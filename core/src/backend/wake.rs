@@ -40,12 +40,14 @@ use nix::{
     errno::Errno,
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::socket::{
-        accept4, connect, getsockopt, recvmsg, sendmsg, socket, sockopt::AcceptConn, AddressFamily, ControlMessage,
-        ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+        accept4, connect, getsockopt, recvmsg, sendmsg, setsockopt, socket,
+        sockopt::{AcceptConn, PassCred, PeerCredentials, SendTimeout},
+        AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
     },
+    sys::time::TimeVal,
 };
 
-use super::Context;
+use super::{is_trusted_owner, Context};
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe};
 
 const BACKOFF_START: Duration = Duration::from_micros(50);
@@ -127,6 +129,9 @@ pub(crate) trait SocketLock {
     fn watch_without_queue(&self) -> Result<Watch> {
         Ok(Watch::Unwatchable)
     }
+    /// Whether waiters queue on the lock socket itself (`socket`) rather
+    /// than on a companion (`tcp`), which anyone could bind first.
+    fn queue_is_the_lock(&self) -> bool;
     /// Checks that the sockets a holder passed over really are this lock.
     fn adopt(&self, fds: Vec<OwnedFd>) -> Option<HeldSockets>;
     /// Names the lock in errors.
@@ -145,17 +150,25 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
         if !deadline.may_wait() || deadline.expired() {
             return Ok(None);
         }
-        let outcome = match queue_on(lock, &mut refusals)? {
+        let outcome = match queue_on(lock, &mut refusals, deadline)? {
             Watch::Queued(connection) => wait_in_queue(&connection, deadline),
             Watch::Port(connection) => until_reset(&connection, deadline),
             Watch::Unwatchable => Outcome::NothingToWaitOn,
         };
         match outcome {
             Outcome::HandedOver(fds) => {
-                if let Some(held) = lock.adopt(fds) {
+                if let Some(held) = lock.adopt(fds.into_iter().map(non_blocking).collect()) {
                     return Ok(Some(held));
                 }
                 backoff = BACKOFF_START;
+            }
+            // Another user's process passed us sockets: it may have passed
+            // the same ones to others too, so they are dropped, and the lock
+            // is raced for; if it kept a copy, it still holds the lock. The
+            // pause keeps such a peer from making this waiter spin.
+            Outcome::Untrusted => {
+                sleep_at_most(backoff, deadline);
+                backoff = (backoff * 2).min(BACKOFF_CAP);
             }
             Outcome::HolderGone => backoff = BACKOFF_START,
             Outcome::TimeUp => {}
@@ -184,11 +197,25 @@ pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
         .map_err(|e| context.os("create a unix socket", e))
 }
 
-fn queue_on(lock: &impl SocketLock, refusals: &mut u32) -> Result<Watch> {
+fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline) -> Result<Watch> {
     let connection = unix_socket(lock.context())?;
-    match connect(connection.as_raw_fd(), lock.channel_address()) {
+    // Every message then carries its sender's credentials, checked by the
+    // kernel: how a waiter knows who hands it the lock.
+    setsockopt(&connection, PassCred, &true).map_err(|e| lock.context().os("queue for the lock", e))?;
+    let connected = match connect(connection.as_raw_fd(), lock.channel_address()) {
+        // A queue full of connections that will never be accepted (waiters
+        // that gave up): wait in the kernel for room, instead of polling.
+        Err(Errno::EAGAIN) => connect_when_room(&connection, lock.channel_address(), deadline),
+        other => other,
+    };
+    match connected {
         Ok(()) => {
             *refusals = 0;
+            // A companion bound by another user is not a holder's queue: it
+            // would keep waiters waiting forever. Watch the lock itself.
+            if !lock.queue_is_the_lock() && !listener_is_trusted(&connection) {
+                return lock.watch_without_queue();
+            }
             Ok(Watch::Queued(connection))
         }
         Err(e) if is_unwatchable(&io::Error::from(e)) => {
@@ -203,6 +230,61 @@ fn queue_on(lock: &impl SocketLock, refusals: &mut u32) -> Result<Watch> {
     }
 }
 
+/// The longest single blocking `connect(2)` on a full queue: the loop
+/// around it re-checks the lock at least this often.
+const FULL_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// `connect(2)` on a full unix listener sleeps until the listener accepts a
+/// connection (which every release does) or closes; non-blocking, it fails
+/// at once. So this one blocks, for at most the time left.
+fn connect_when_room(connection: &OwnedFd, address: &UnixAddr, deadline: &Deadline) -> nix::Result<()> {
+    let wait = deadline.remaining().unwrap_or(FULL_QUEUE_WAIT).min(FULL_QUEUE_WAIT);
+    if wait.is_zero() {
+        return Err(Errno::EAGAIN);
+    }
+    let blocking = |on: bool| {
+        // SAFETY: plain fcntl calls on a descriptor we own.
+        unsafe {
+            let flags = libc::fcntl(connection.as_raw_fd(), libc::F_GETFL);
+            let flags = if on { flags & !libc::O_NONBLOCK } else { flags | libc::O_NONBLOCK };
+            libc::fcntl(connection.as_raw_fd(), libc::F_SETFL, flags);
+        }
+    };
+    let timeout = TimeVal::new(
+        libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
+        libc::suseconds_t::from(wait.subsec_micros().max(1)),
+    );
+    setsockopt(connection, SendTimeout, &timeout)?;
+    blocking(true);
+    let connected = loop {
+        match connect(connection.as_raw_fd(), address) {
+            Err(Errno::EINTR) if !deadline.expired() => {}
+            other => break other,
+        }
+    };
+    blocking(false);
+    connected
+}
+
+/// Whether the process that made this listener is one we trust (see
+/// [`is_trusted_owner`]).
+fn listener_is_trusted(connection: &OwnedFd) -> bool {
+    getsockopt(connection, PeerCredentials).is_ok_and(|credentials| is_trusted_owner(credentials.uid()))
+}
+
+/// A received socket, made non-blocking: a peer may have passed a blocking
+/// one, on which `accept4` at release would wait forever.
+fn non_blocking(fd: OwnedFd) -> OwnedFd {
+    // SAFETY: plain fcntl calls on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    fd
+}
+
 enum Outcome {
     /// The holder passed us the lock's sockets.
     HandedOver(Vec<OwnedFd>),
@@ -213,6 +295,8 @@ enum Outcome {
     TimeUp,
     /// No way to wait (or a peer that sends data we do not expect): back off.
     NothingToWaitOn,
+    /// A process we do not trust passed us sockets: they were dropped.
+    Untrusted,
 }
 
 /// Sleeps until the holder passes the lock, goes away, or the time is up.
@@ -233,19 +317,29 @@ fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
 fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
     let mut byte = [0u8; 1];
     let mut buffers = [IoSliceMut::new(&mut byte)];
-    let mut space = cmsg_space!([RawFd; 2]);
+    let mut space = cmsg_space!([RawFd; 2], UnixCredentials);
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
     match recvmsg::<()>(connection.as_raw_fd(), &mut buffers, Some(&mut space), flags) {
         Ok(message) if message.bytes == 0 => Some(Outcome::HolderGone),
         Ok(message) => {
             let mut fds = Vec::new();
+            let mut sender_trusted = false;
             for control in message.cmsgs().into_iter().flatten() {
-                if let ControlMessageOwned::ScmRights(received) = control {
+                match control {
                     // SAFETY: SCM_RIGHTS installed these descriptors for us alone.
-                    fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    ControlMessageOwned::ScmRights(received) => {
+                        fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    }
+                    // Filled in by the kernel (SO_PASSCRED): the sender's own.
+                    ControlMessageOwned::ScmCredentials(sender) => sender_trusted = is_trusted_owner(sender.uid()),
+                    _ => {}
                 }
             }
-            Some(if fds.is_empty() { Outcome::NothingToWaitOn } else { Outcome::HandedOver(fds) })
+            Some(match (fds.is_empty(), sender_trusted) {
+                (true, _) => Outcome::NothingToWaitOn,
+                (false, true) => Outcome::HandedOver(fds),
+                (false, false) => Outcome::Untrusted, // dropping `fds` closes them
+            })
         }
         Err(Errno::EAGAIN | Errno::EINTR) => None,
         Err(_) => Some(Outcome::HolderGone), // ECONNRESET: the holder's socket closed
@@ -343,6 +437,9 @@ mod tests {
         }
         fn channel_address(&self) -> &UnixAddr {
             &self.address
+        }
+        fn queue_is_the_lock(&self) -> bool {
+            true
         }
         fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
             (fds.len() == 1 && is_listening(&fds[0]))
