@@ -14,6 +14,10 @@ extern "C" {
     /// PHP's own coercion of a non-string argument to string; honours
     /// `strict_types` of the caller and emits PHP's deprecations.
     pub fn zend_parse_arg_str_slow(arg: *mut zval, dest: *mut *mut zend_string, arg_num: u32) -> bool;
+    /// Converts a non-string zval to string in place, as PHP's internal
+    /// functions do with array elements; false (and an exception) if it
+    /// cannot be.
+    pub fn _try_convert_to_string(op: *mut zval) -> bool;
     /// The same for float arguments.
     pub fn zend_parse_arg_double_slow(arg: *const zval, dest: *mut f64, arg_num: u32) -> bool;
     pub fn zend_is_callable_ex(

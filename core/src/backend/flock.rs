@@ -378,7 +378,8 @@ impl Flock {
         }
         // SAFETY: `fd` was just opened and is owned by nobody else.
         let file = unsafe { File::from_raw_fd(fd) };
-        let stat = fstat(file.as_raw_fd()).map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
+        let stat =
+            fstat(file.as_raw_fd()).map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
         self.refuse_non_regular(&stat)?;
         Ok((file, stat))
     }

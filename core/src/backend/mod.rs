@@ -156,12 +156,21 @@ pub enum HolderValue {
 pub enum ResourceId {
     /// An abstract unix socket address.
     Socket(Vec<u8>),
-    Tcp { ip: IpAddr, port: u16 },
+    Tcp {
+        ip: IpAddr,
+        port: u16,
+    },
     Semaphore(i32),
     /// A lock file, by device and inode.
-    File { dev: u64, ino: u64 },
+    File {
+        dev: u64,
+        ino: u64,
+    },
     /// A server lock: the server's own identity and the lock's name there.
-    Server { server: String, name: String },
+    Server {
+        server: String,
+        name: String,
+    },
 }
 
 impl ResourceId {

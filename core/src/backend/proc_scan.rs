@@ -119,7 +119,7 @@ fn unix_diag_dump(mut each: impl FnMut(BoundSocket, &[u8])) -> std::io::Result<(
     request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
     request.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_UID).to_ne_bytes());
     request.extend_from_slice(&[0xff; 8]); // no cookie
-    // SAFETY: the buffer is valid for its length.
+                                           // SAFETY: the buffer is valid for its length.
     if unsafe { libc::send(fd, request.as_ptr().cast(), request.len(), 0) } < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -195,7 +195,8 @@ impl Semaphore {
     /// Refuses a set that another user made or may write: its owner could
     /// reset it (`SETVAL`, `IPC_RMID`) under a holder and so make two.
     fn check_set(&self, id: libc::c_int) -> Result<()> {
-        let refuse = |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
+        let refuse =
+            |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
         let Some(info) = self.set_info(id) else { return Ok(()) }; // removed meanwhile: the next semop says so
         let perm = &info.sem_perm;
         for (role, uid) in [("belongs to", perm.uid), ("was created by", perm.cuid)] {
@@ -312,8 +313,8 @@ impl Backend for Semaphore {
                 Outcome::Done => {
                     let mut held = held_sets();
                     held.retain(|h| h.owner != self.owner); // a lost entry of an earlier take
-                    // Another object of this process that thought it held this
-                    // set lost it (unshare, SETVAL): only one can hold it now.
+                                                            // Another object of this process that thought it held this
+                                                            // set lost it (unshare, SETVAL): only one can hold it now.
                     for other in held.iter_mut().filter(|h| h.set_id == id && h.generation == self.generation) {
                         other.lost = true;
                     }

@@ -13,10 +13,7 @@ use std::{
 
 use nix::{
     errno::Errno,
-    sys::socket::{
-        bind, getsockname, listen, socket, AddressFamily, Backlog,
-        SockFlag, SockType, UnixAddr,
-    },
+    sys::socket::{bind, getsockname, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr},
 };
 
 use super::{

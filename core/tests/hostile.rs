@@ -1,0 +1,322 @@
+//! One holder, whatever other users, administrators and time do: each test
+//! here is an attack or an accident that gave two holders, a hang or a
+//! wrong answer before it was closed. Tests that need to act as another
+//! user do so as root (changing owners), and skip when not root.
+
+mod support;
+
+use std::{
+    fs,
+    os::unix::fs::{symlink, PermissionsExt},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use exakat_lock_core::{BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings, Timeout};
+use support::{options_for, unique_name};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn lock_with(kind: BackendKind, name: &str, options: &[(&str, OptionValue)]) -> exakat_lock_core::Result<Lock> {
+    let mut list = Options::new();
+    for (key, value) in options {
+        list.push(*key, value.clone());
+    }
+    let name = LockName::new(name.as_bytes()).unwrap();
+    LockSpec::new(name, BackendChoice::Kind(kind), &list, &Settings::default()).map(Lock::new)
+}
+
+fn text(value: &str) -> OptionValue {
+    OptionValue::Str(value.as_bytes().to_vec())
+}
+
+/// A fresh directory of our own, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let path = std::env::temp_dir().join(unique_name(test));
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chown(path: &Path, uid: u32) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::lchown(c.as_ptr(), uid, uid) }, 0, "chown {}", path.display());
+}
+
+/// An unbounded wait on a resource this process holds must fail at once,
+/// whatever the spelling: (holder's options, waiter's options).
+fn assert_unbounded_wait_refused(kind: BackendKind, holder: &[(&str, OptionValue)], waiter: &[(&str, OptionValue)]) {
+    let name = unique_name("spelling");
+    let mut a = lock_with(kind, &name, holder).unwrap();
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    let mut b = lock_with(kind, &name, waiter).unwrap();
+    let started = Instant::now();
+    let e = b.acquire(Timeout::Forever).expect_err("waiting forever on our own lock");
+    assert!(e.to_string().contains("another Lock object of this process holds it"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(a.release().unwrap());
+    assert!(b.acquire(Timeout::Forever).unwrap(), "free again: the wait is allowed");
+}
+
+#[test]
+fn flock_spellings_of_one_directory_are_one_lock() {
+    let dir = TempDir::new("spelling");
+    let plain = dir.0.to_str().unwrap().to_owned();
+    for other in [
+        format!("{plain}/."),
+        format!("{plain}//"),
+        format!("{plain}/../{}", dir.0.file_name().unwrap().to_str().unwrap()),
+    ] {
+        assert_unbounded_wait_refused(BackendKind::Flock, &[("dir", text(&plain))], &[("dir", text(&other))]);
+    }
+}
+
+#[test]
+fn tcp_addresses_that_share_a_port_are_one_lock() {
+    let port = options_for(BackendKind::Tcp).remove(0).1.parse::<i64>().unwrap();
+    let with = |host: &str| vec![("port", OptionValue::Int(port)), ("host", text(host))];
+    assert_unbounded_wait_refused(BackendKind::Tcp, &with("127.0.0.1"), &with("0.0.0.0"));
+    assert_unbounded_wait_refused(BackendKind::Tcp, &with("0.0.0.0"), &with("127.0.0.1"));
+}
+
+#[test]
+fn relative_lock_paths_are_made_absolute_once() {
+    let name = unique_name("relative");
+    let lock = lock_with(BackendKind::Flock, &name, &[("dir", text("some/dir"))]).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let expected = format!("lock file {}/some/dir/exakat_lock.", cwd.display());
+    assert!(lock.spec().describe().starts_with(&expected), "{}", lock.spec().describe());
+    let e = lock_with(BackendKind::Flock, &name, &[("path", text("/tmp/"))]).err().expect("a directory");
+    assert!(e.to_string().contains("must name a file"), "{e}");
+}
+
+fn flock_pair(dir: &TempDir) -> (Lock, Lock, PathBuf) {
+    let name = unique_name("moved");
+    let options = [("dir", text(dir.0.to_str().unwrap()))];
+    let a = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    let b = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    let path = PathBuf::from(a.spec().describe().strip_prefix("lock file ").unwrap());
+    (a, b, path)
+}
+
+#[test]
+fn flock_lock_file_renamed_away_is_a_lost_lock() {
+    let dir = TempDir::new("renamed");
+    let (mut a, mut b, path) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    fs::rename(&path, path.with_extension("old")).unwrap();
+    assert!(!a.is_held().unwrap(), "the path names another file now");
+    assert!(b.acquire(Timeout::NoWait).unwrap());
+    assert!(!a.release().unwrap());
+    assert!(!a.acquire(Timeout::NoWait).unwrap(), "b holds the file at the path");
+}
+
+#[test]
+fn flock_lock_file_replaced_by_a_rename_is_a_lost_lock() {
+    let dir = TempDir::new("replaced");
+    let (mut a, mut b, path) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    let other = dir.0.join("other");
+    fs::write(&other, b"").unwrap();
+    fs::rename(&other, &path).unwrap();
+    assert!(b.acquire(Timeout::NoWait).unwrap(), "the new file is free");
+    assert!(!a.is_held().unwrap());
+    assert!(!a.release().unwrap());
+    assert!(b.is_held().unwrap());
+}
+
+#[test]
+fn flock_refuses_a_directory_reached_through_a_place_another_user_controls() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make files of another user");
+        return;
+    }
+    let dir = TempDir::new("untrusted");
+    let (a, b) = (dir.0.join("a"), dir.0.join("b"));
+    fs::create_dir(&a).unwrap();
+    fs::create_dir(&b).unwrap();
+    // A parent another user owns, holding a link they can re-point at will.
+    let theirs = dir.0.join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    symlink(&a, theirs.join("locks")).unwrap();
+    chown(&theirs, NOBODY);
+    let name = unique_name("untrusted");
+    let mut lock =
+        lock_with(BackendKind::Flock, &name, &[("dir", text(theirs.join("locks").to_str().unwrap()))]).unwrap();
+    let e = lock.acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains(&format!("belongs to uid {NOBODY}")), "{e}");
+
+    // A link of theirs in a directory of ours (a sticky one, where they
+    // could have made it).
+    let link = dir.0.join("their-link");
+    symlink(&b, &link).unwrap();
+    chown(&link, NOBODY);
+    let mut lock = lock_with(BackendKind::Flock, &name, &[("dir", text(link.to_str().unwrap()))]).unwrap();
+    let e = lock.acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains(&format!("symbolic link owned by uid {NOBODY}")), "{e}");
+
+    // A link of ours, in a path of ours, is followed (Debian's /var/lock).
+    let ours = dir.0.join("our-link");
+    symlink(&b, &ours).unwrap();
+    let mut lock = lock_with(BackendKind::Flock, &name, &[("dir", text(ours.to_str().unwrap()))]).unwrap();
+    assert!(lock.acquire(Timeout::NoWait).unwrap());
+    assert!(fs::read_dir(&b).unwrap().count() == 1, "the file is in the link's target");
+
+    // A directory writable by a group, not sticky, half-way down.
+    let group = dir.0.join("group");
+    fs::create_dir_all(group.join("locks")).unwrap();
+    fs::set_permissions(&group, fs::Permissions::from_mode(0o775)).unwrap();
+    let mut lock =
+        lock_with(BackendKind::Flock, &name, &[("dir", text(group.join("locks").to_str().unwrap()))]).unwrap();
+    let e = lock.acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains("is writable by other users and not sticky"), "{e}");
+}
+
+#[test]
+fn flock_never_opens_anything_but_a_regular_file() {
+    let dir = TempDir::new("special");
+    let fifo = dir.0.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in [fifo.to_str().unwrap(), "/dev/null"] {
+        let mut lock = lock_with(BackendKind::Flock, &unique_name("special"), &[("path", text(path))]).unwrap();
+        let e = lock.acquire(Timeout::NoWait).unwrap_err().to_string();
+        assert!(e.contains("it is not a regular file"), "{path}: {e}");
+    }
+}
+
+fn semaphore(key: i32) -> Lock {
+    lock_with(BackendKind::Semaphore, &unique_name("sem"), &[("key", OptionValue::Int(i64::from(key)))]).unwrap()
+}
+
+fn fresh_key(salt: i32) -> i32 {
+    0x4d00_0000 | ((std::process::id() as i32 & 0xffff) << 8) | salt
+}
+
+fn set_id(key: i32) -> i32 {
+    unsafe { libc::semget(key, 1, 0) }
+}
+
+fn remove_set(key: i32) {
+    let id = set_id(key);
+    if id >= 0 {
+        unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+    }
+}
+
+#[test]
+fn semaphore_sets_that_another_user_could_reset_are_refused() {
+    let key = fresh_key(1);
+    let id = unsafe { libc::semget(key, 1, libc::IPC_CREAT | 0o666) };
+    assert!(id >= 0);
+    let e = semaphore(key).acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains("the set's mode is 666: other users may change it"), "{e}");
+    if is_root() {
+        let mut info: libc::semid_ds = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) }, 0);
+        info.sem_perm.uid = NOBODY;
+        info.sem_perm.mode = 0o600;
+        assert_eq!(unsafe { libc::semctl(id, 0, libc::IPC_SET, &mut info as *mut libc::semid_ds) }, 0);
+        let e = semaphore(key).acquire(Timeout::NoWait).unwrap_err().to_string();
+        assert!(e.contains(&format!("the set belongs to uid {NOBODY}")), "{e}");
+        let e = semaphore(key).holder().unwrap_err().to_string();
+        assert!(e.contains(&format!("the set belongs to uid {NOBODY}")), "{e}");
+    }
+    remove_set(key);
+}
+
+#[test]
+fn semaphore_set_removed_under_its_holder_is_a_lost_lock() {
+    let key = fresh_key(2);
+    let (mut a, mut b) = (semaphore(key), semaphore(key));
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    remove_set(key); // ipcrm -s
+    assert!(!a.is_held().unwrap(), "the kernel no longer has our semaphore");
+    assert!(b.acquire(Timeout::NoWait).unwrap());
+    assert!(!a.release().unwrap());
+    assert!(b.is_held().unwrap());
+    assert!(b.release().unwrap());
+}
+
+#[test]
+fn semaphore_reset_under_its_holder_is_a_lost_lock_and_release_takes_nothing() {
+    let key = fresh_key(3);
+    let (mut a, mut b) = (semaphore(key), semaphore(key));
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert_eq!(unsafe { libc::semctl(set_id(key), 0, libc::SETVAL, 0) }, 0);
+    assert!(b.acquire(Timeout::NoWait).unwrap());
+    assert!(!a.is_held().unwrap());
+    assert!(!a.release().unwrap(), "giving back would take b's hold");
+    assert_eq!(unsafe { libc::semctl(set_id(key), 0, libc::GETVAL) }, 1, "b still holds");
+    assert!(!a.acquire(Timeout::NoWait).unwrap());
+    assert!(b.release().unwrap());
+}
+
+#[test]
+fn socket_holder_queries_leave_the_holders_queue_empty() {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let name = unique_name("queue");
+    let mut holder = lock_with(BackendKind::Socket, &name, &[]).unwrap();
+    let mut asker = lock_with(BackendKind::Socket, &name, &[]).unwrap();
+    assert!(holder.acquire(Timeout::NoWait).unwrap());
+    let backlog: usize = fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    for _ in 0..=backlog {
+        assert_eq!(asker.holder().unwrap().and_then(|h| h.pid), Some(std::process::id()));
+    }
+    // A waiter can still queue: the queue has room.
+    let address = format!("exakat_lock/{name}");
+    let waiter =
+        socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None).unwrap();
+    connect(waiter.as_raw_fd(), &UnixAddr::new_abstract(address.as_bytes()).unwrap()).expect("room in the queue");
+    drop(waiter);
+    assert!(holder.release().unwrap());
+}
+
+#[test]
+fn socket_waiter_facing_a_full_queue_still_wakes_at_the_release() {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let name = unique_name("full");
+    let mut holder = lock_with(BackendKind::Socket, &name, &[]).unwrap();
+    assert!(holder.acquire(Timeout::NoWait).unwrap());
+    // Waiters that gave up: their connections stay queued until accepted.
+    let address = UnixAddr::new_abstract(format!("exakat_lock/{name}").as_bytes()).unwrap();
+    let mut dead = 0;
+    loop {
+        let s = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
+            .unwrap();
+        if connect(s.as_raw_fd(), &address).is_err() {
+            break;
+        }
+        dead += 1;
+    }
+    assert!(dead > 100, "{dead}");
+    let waiter = std::thread::spawn(move || {
+        let mut waiter = lock_with(BackendKind::Socket, &name, &[]).unwrap();
+        let started = support::thread_cpu();
+        let taken = waiter.acquire(Timeout::For(Duration::from_secs(5))).unwrap();
+        (taken, Instant::now(), support::thread_cpu() - started, waiter)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let released = Instant::now();
+    assert!(holder.release().unwrap());
+    let (taken, at, cpu, _waiter) = waiter.join().unwrap();
+    assert!(taken);
+    assert!(at.duration_since(released) < Duration::from_millis(100), "{:?}", at.duration_since(released));
+    assert!(cpu < Duration::from_millis(25), "waiting on a full queue must not spin: {cpu:?}");
+}
