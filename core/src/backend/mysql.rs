@@ -42,6 +42,10 @@ const FOREVER_SLICE_SECS: f64 = 86_400.0;
 /// Extra time a bounded wait gives the server to answer before the socket
 /// read gives up and the server counts as gone.
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
+/// The largest `wait_timeout` MariaDB and MySQL accept (365 days): the
+/// server ends a session idle longer than its `wait_timeout` (8 hours by
+/// default, often lowered), and a held lock goes with it.
+const IDLE_TIMEOUT_SECS: u32 = 31_536_000;
 
 /// The name the server sees: the lock name itself when it is UTF-8 and at
 /// most 64 characters, so any SQL client can `IS_USED_LOCK('that name')`;
@@ -128,8 +132,28 @@ pub(crate) struct Mysql {
     context: Context,
     config: Config,
     session: Option<Session>,
+    /// Whether the lock was taken on the current session. It lives and dies
+    /// with that session: once the session is dropped this stays false, so a
+    /// new session never passes for the one that held the lock.
+    holding: bool,
     /// When this object last took the lock, for `holder()`.
     since: Option<f64>,
+}
+
+/// Why a statement failed.
+enum Failure {
+    /// The session was already dead when it was reused (ended by the
+    /// server's idle timeout, a restart, `KILL`): a new one may be tried.
+    Gone(Error),
+    Other(Error),
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Gone(e) | Failure::Other(e) => e,
+        }
+    }
 }
 
 struct Session {
@@ -140,7 +164,7 @@ struct Session {
 
 impl Mysql {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, session: None, since: None }
+        Self { context, config, session: None, holding: false, since: None }
     }
 
     /// `operation` reads "connect to" or "wait for the lock on": the DSN
@@ -169,6 +193,13 @@ impl Mysql {
     fn session(&mut self) -> Result<&mut Session> {
         if self.session.is_none() {
             let mut conn = Conn::new(self.config.opts()).map_err(|e| self.server_error("connect to", &e))?;
+            // A held lock must survive any idle time: the session may not be
+            // ended for idling, only by its client's death (the keepalive
+            // notices a vanished client) or an administrator.
+            conn.query_drop(format!(
+                "SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}"
+            ))
+            .map_err(|e| self.server_error("set the session's idle timeout on", &e))?;
             let version = conn
                 .query_first::<Row, _>("SELECT VERSION()")
                 .map_err(|e| self.server_error("query the version of", &e))?
@@ -179,10 +210,18 @@ impl Mysql {
         Ok(self.session.as_mut().expect("connected above"))
     }
 
+    /// Forgets the session, and with it the lock if it held one: the server
+    /// frees a session's locks when it ends.
+    fn drop_session(&mut self) {
+        self.session = None;
+        self.holding = false;
+    }
+
     /// Runs `SELECT f(name[, arg])` and returns its nullable integer.
-    fn call(&mut self, operation: &str, sql: &str, arg: Option<f64>) -> Result<Option<i64>> {
+    fn call(&mut self, operation: &str, sql: &str, arg: Option<f64>) -> Result<Option<i64>, Failure> {
+        let reused = self.session.is_some();
         let name = self.config.server_name.clone();
-        let session = self.session()?;
+        let session = self.session().map_err(Failure::Other)?;
         let answer = match arg {
             Some(arg) => session.conn.exec_first::<Row, _, _>(sql, (name, arg)),
             None => session.conn.exec_first::<Row, _, _>(sql, (name,)),
@@ -191,14 +230,15 @@ impl Mysql {
             Ok(row) => Ok(row.and_then(|row| integer(&row))),
             Err(e) => {
                 // The session is unusable (or gone, and with it any lock).
-                self.session = None;
-                Err(self.server_error(operation, &e))
+                self.drop_session();
+                let error = self.server_error(operation, &e);
+                Err(if reused && session_ended(&e) { Failure::Gone(error) } else { Failure::Other(error) })
             }
         }
     }
 
     /// One `GET_LOCK(name, seconds)`; `Ok(false)` when it timed out.
-    fn get_lock(&mut self, seconds: f64) -> Result<bool> {
+    fn get_lock(&mut self, seconds: f64) -> Result<bool, Failure> {
         if let Some(session) = &self.session {
             // The read must outlast the server's own wait, but not forever.
             let limit = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX).saturating_add(ANSWER_GRACE);
@@ -211,18 +251,39 @@ impl Mysql {
         match answer? {
             Some(1) => Ok(true),
             Some(_) => Ok(false),
-            None => Err(self.context.failed(
+            None => Err(Failure::Other(self.context.failed(
                 format!("wait for {}", self.config.describe()),
                 Cause::Server("GET_LOCK() returned NULL: the wait was killed or failed on the server".into()),
-            )),
+            ))),
         }
+    }
+}
+
+/// Whether an error says the session itself has ended (rather than a
+/// statement failing on a live one, or a server too slow to answer).
+fn session_ended(error: &mysql::Error) -> bool {
+    use mysql_common::proto::codec::error::PacketCodecError;
+    /// MariaDB's ER_CONNECTION_KILLED, MySQL's ER_CLIENT_INTERACTION_TIMEOUT
+    /// (sent when wait_timeout ends a session), ER_SERVER_SHUTDOWN.
+    const ENDED: [u16; 3] = [1927, 4031, 1053];
+    let timed_out =
+        |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+    match error {
+        mysql::Error::IoError(e) | mysql::Error::CodecError(PacketCodecError::Io(e)) => !timed_out(e),
+        mysql::Error::CodecError(_) => true,
+        mysql::Error::MySqlError(e) => ENDED.contains(&e.code),
+        _ => false,
     }
 }
 
 impl Backend for Mysql {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
-        let fractional = self.session()?.fractional_waits;
+        // Only a session that holds nothing is reused here, so one that died
+        // while idle lost nothing: connect again, once, and wait for the
+        // time that is left.
+        let mut may_reconnect = true;
         loop {
+            let fractional = self.session()?.fractional_waits;
             let seconds = match deadline.remaining() {
                 None => FOREVER_SLICE_SECS,
                 Some(left) if fractional => left.as_secs_f64().min(FOREVER_SLICE_SECS),
@@ -231,9 +292,15 @@ impl Backend for Mysql {
                 Some(left) if left >= Duration::from_secs(1) => left.as_secs().min(FOREVER_SLICE_SECS as u64) as f64,
                 Some(_) => 0.0,
             };
-            if self.get_lock(seconds)? {
-                self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
-                return Ok(true);
+            match self.get_lock(seconds) {
+                Ok(true) => {
+                    self.holding = true;
+                    self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+                    return Ok(true);
+                }
+                Ok(false) => {}
+                Err(Failure::Gone(_)) if std::mem::take(&mut may_reconnect) => continue,
+                Err(failure) => return Err(failure.into()),
             }
             match deadline.remaining() {
                 None => {}
@@ -248,23 +315,30 @@ impl Backend for Mysql {
 
     fn release(&mut self) -> Result<bool> {
         self.since = None;
-        if self.session.is_none() {
+        if !std::mem::take(&mut self.holding) {
             return Ok(false); // lost with its session
         }
         // A session that errors is gone, and the server freed the lock with it.
-        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", None).unwrap_or(None) == Some(1))
+        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", None).ok().flatten() == Some(1))
     }
 
     fn still_held(&mut self) -> Result<bool> {
-        if self.session.is_none() {
+        if !self.holding {
             return Ok(false);
         }
         let ours = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", None);
-        Ok(ours.unwrap_or(None) == Some(1))
+        Ok(ours.ok().flatten() == Some(1))
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let Some(connection) = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?)", None)? else {
+        const SQL: &str = "SELECT IS_USED_LOCK(?)";
+        // A dead session is replaced: if it held the lock, that loss is
+        // already recorded (`holding` is false), never hidden.
+        let answer = match self.call("ask who holds the lock on", SQL, None) {
+            Err(Failure::Gone(_)) => self.call("ask who holds the lock on", SQL, None),
+            other => other,
+        };
+        let Some(connection) = answer? else {
             return Ok(None);
         };
         let session = self.session()?;
