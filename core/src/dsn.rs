@@ -125,15 +125,14 @@ pub fn redact(text: &str) -> String {
     if let Ok(dsn) = Dsn::parse(text) {
         return dsn.to_string();
     }
-    let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
-    match rest.rsplit_once('@') {
-        Some((credentials, tail)) => {
-            let user = credentials.split(':').next().unwrap_or("");
-            let mask = if credentials.contains(':') { ":****" } else { "" };
-            format!("{scheme}://{user}{mask}@{tail}")
-        }
-        None => text.to_owned(),
-    }
+    // Credentials end at the last '@': without one there is no password.
+    let Some((credentials, tail)) = text.rsplit_once('@') else { return text.to_owned() };
+    // Without a recognisable scheme nothing tells where the password starts:
+    // show nothing rather than guess.
+    let Some((scheme, credentials)) = credentials.split_once("://") else { return "****".to_owned() };
+    let user = credentials.split(':').next().unwrap_or("");
+    let mask = if credentials.contains(':') { ":****" } else { "" };
+    format!("{scheme}://{user}{mask}@{tail}")
 }
 
 fn split_host_port(text: &str) -> Result<(String, u16), String> {
@@ -230,5 +229,20 @@ mod tests {
             assert!(!redact(bad).contains("hunter2"), "{}", redact(bad));
         }
         assert_eq!(redact("mysql://app:hunter2@db:99999"), "mysql://app:****@db:99999");
+        assert_eq!(redact("mysql:/app:hunter2@db"), "****");
+        assert_eq!(redact("no credentials here"), "no credentials here");
+    }
+
+    #[test]
+    fn masks_are_positional_and_the_same_for_every_password() {
+        // A one-character password that also occurs in the host and the port.
+        let dsn = Dsn::parse("mysql://u1:1@127.0.0.1:3311/db1").unwrap();
+        assert_eq!(dsn.to_string(), "mysql://u1:****@127.0.0.1:3311/db1");
+        let long = Dsn::parse("mysql://u1:a-much-longer-password@127.0.0.1:3311/db1").unwrap();
+        assert_eq!(long.to_string(), dsn.to_string());
+        assert_eq!(redact("mysql://u1:1@127.0.0.1:3311/db1"), "mysql://u1:****@127.0.0.1:3311/db1");
+        assert_eq!(redact("mysql://u1:1@127.0.0.1:0/db1"), "mysql://u1:****@127.0.0.1:0/db1");
+        let empty = Dsn::parse("mysql://u1:@127.0.0.1/").unwrap();
+        assert_eq!(empty.to_string(), "mysql://u1:****@127.0.0.1");
     }
 }

@@ -16,8 +16,14 @@
 
 use std::{
     collections::HashMap,
+    ffi::OsStr,
+    io::Read,
     net::SocketAddr,
-    os::fd::{AsRawFd, RawFd},
+    os::{
+        fd::{AsRawFd, RawFd},
+        unix::{ffi::OsStrExt, fs::OpenOptionsExt},
+    },
+    path::Path,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -29,7 +35,7 @@ use crate::{
     dsn::Dsn,
     error::{Cause, Error, Result},
     fork::ForkSafe,
-    options::Options,
+    options::{DsnSource, Options},
     BackendKind, LockName, Settings,
 };
 
@@ -71,23 +77,36 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings) -> Result<Self> {
-        let dsn = match options.bytes("dsn")? {
-            Some(text) => {
-                let text = std::str::from_utf8(text).map_err(|_| option_error("dsn", "must be UTF-8"))?;
-                Dsn::parse(text).map_err(|problem| option_error("dsn", problem))?
-            }
-            None => match &settings.mysql_dsn {
-                Some(text) => Dsn::parse(text).map_err(|problem| {
-                    Error::unavailable(BackendKind::Mysql, format!("the configured DSN {problem}"))
-                })?,
-                None => {
-                    return Err(Error::unavailable(
-                        BackendKind::Mysql,
-                        "no server configured: give the \"dsn\" option, or set exakat_lock.mysql_dsn or EXAKAT_LOCK_MYSQL_DSN",
+        let dsn =
+            match (options.bytes("dsn")?, options.bytes("dsn_file")?) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid_argument(
+                        "options",
+                        "must not give both \"dsn\" and \"dsn_file\": \"dsn_file\" names a file holding the DSN",
                     ))
                 }
-            },
-        };
+                (Some(text), None) => {
+                    let text = std::str::from_utf8(text).map_err(|_| option_error("dsn", "must be UTF-8"))?;
+                    Dsn::parse(text).map_err(|problem| option_error("dsn", problem))?
+                }
+                (None, Some(path)) => {
+                    if path.is_empty() || path.contains(&0) {
+                        return Err(option_error("dsn_file", "must be a path: not empty, without null bytes"));
+                    }
+                    read_dsn_file(name, Path::new(OsStr::from_bytes(path)), "the \"dsn_file\" option")?
+                }
+                (None, None) => match &settings.mysql_dsn {
+                    Some(DsnSource::Text { dsn, origin }) => Dsn::parse(dsn).map_err(|problem| {
+                        Error::unavailable(BackendKind::Mysql, format!("the DSN set in {origin} {problem}"))
+                    })?,
+                    Some(DsnSource::File { path, origin }) => read_dsn_file(name, path, origin)?,
+                    None => return Err(Error::unavailable(
+                        BackendKind::Mysql,
+                        "no server configured: give the \"dsn\" or \"dsn_file\" option, or set exakat_lock.mysql_dsn, \
+                         exakat_lock.mysql_dsn_file, EXAKAT_LOCK_MYSQL_DSN or EXAKAT_LOCK_MYSQL_DSN_FILE",
+                    )),
+                },
+            };
         let connect_timeout = match options.seconds("connect_timeout")? {
             None => DEFAULT_CONNECT_TIMEOUT,
             Some(seconds) => Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
@@ -126,6 +145,38 @@ impl Config {
             None => builder.ip_or_hostname(Some(&self.dsn.host)).tcp_port(self.dsn.port),
         }
     }
+}
+
+/// A DSN file is read whole, at most this long: it holds one line.
+const MAX_DSN_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads the DSN from a file (Docker secrets: one line, perhaps with a
+/// trailing newline). Errors name the file and the OS error, never any of
+/// its content, which holds a password.
+fn read_dsn_file(name: &LockName, path: &Path, origin: &str) -> Result<Dsn> {
+    let failed = |cause| Error::Failed {
+        lock: name.to_string(),
+        backend: BackendKind::Mysql,
+        operation: format!("read the DSN file {} ({origin})", path.display()),
+        cause,
+    };
+    // O_NONBLOCK: a FIFO planted at the path cannot make a constructor hang.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| failed(Cause::Os(e)))?;
+    let metadata = file.metadata().map_err(|e| failed(Cause::Os(e)))?;
+    if !metadata.is_file() {
+        return Err(failed(Cause::Refused("it is not a regular file".into())));
+    }
+    let mut content = Vec::new();
+    file.take(MAX_DSN_FILE_BYTES + 1).read_to_end(&mut content).map_err(|e| failed(Cause::Os(e)))?;
+    if content.len() as u64 > MAX_DSN_FILE_BYTES {
+        return Err(failed(Cause::Refused(format!("it is larger than {MAX_DSN_FILE_BYTES} bytes: not a DSN"))));
+    }
+    let text = std::str::from_utf8(&content).map_err(|_| failed(Cause::Refused("it is not UTF-8 text".into())))?;
+    Dsn::parse(text.trim()).map_err(|problem| failed(Cause::Refused(format!("the DSN in it {problem}"))))
 }
 
 pub(crate) struct Mysql {
@@ -172,8 +223,11 @@ impl Mysql {
     fn server_error(&self, operation: &str, error: &mysql::Error) -> Error {
         let silent =
             |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
-        let mut message = match error {
-            mysql::Error::MySqlError(e) => format!("ERROR {} ({}): {}", e.code, e.state, e.message),
+        let password = self.config.dsn.password().unwrap_or("");
+        let message = match error {
+            mysql::Error::MySqlError(e) => {
+                format!("ERROR {} ({}): {}", e.code, e.state, server_text(e.code, &e.message, password))
+            }
             mysql::Error::DriverError(e) => e.to_string(),
             mysql::Error::IoError(e) if silent(e) => "the server did not answer in time".to_owned(),
             mysql::Error::IoError(e) => format!("the connection failed: {e}"),
@@ -183,11 +237,7 @@ impl Mysql {
             mysql::Error::CodecError(e) => format!("the connection failed: {e}"),
             other => other.to_string(),
         };
-        // Belt and braces: no server or driver message may echo the password.
-        if let Some(password) = self.config.dsn.password().filter(|p| !p.is_empty()) {
-            message = message.replace(password, "****");
-        }
-        self.context.failed(format!("{operation} {}", self.config.dsn), Cause::Server(message))
+        self.context.failed(format!("{operation} {}", self.config.dsn), Cause::Server(mask_echoes(message, password)))
     }
 
     fn session(&mut self) -> Result<&mut Session> {
@@ -257,6 +307,46 @@ impl Mysql {
             ))),
         }
     }
+}
+
+/// The shortest password masked where a message contains it: a string
+/// this long is very unlikely to occur in a message by chance.
+const MIN_MASKED_PASSWORD_CHARS: usize = 8;
+
+fn password_is_maskable(password: &str) -> bool {
+    password.chars().count() >= MIN_MASKED_PASSWORD_CHARS
+}
+
+/// Belt and braces: no message may show the password, and masking must not
+/// reveal it either. Replacing a short password wherever it occurs would
+/// ("1" masked in "127.0.0.1" gives "****27.0.0.****", naming the password
+/// and mangling the message), so only a long one is replaced. The driver's
+/// and the OS's messages never see the password; a server's could echo what
+/// the client sent, so with a short password `server_text` withholds them.
+fn mask_echoes(message: String, password: &str) -> String {
+    if password_is_maskable(password) && message.contains(password) {
+        message.replace(password, "****")
+    } else {
+        message
+    }
+}
+
+/// A server's message, or, with a short password, our own words for it.
+/// It is withheld whatever it contains: withholding only the messages that
+/// contain the password would tell that the password is a piece of them.
+fn server_text(code: u16, message: &str, password: &str) -> String {
+    if password.is_empty() || password_is_maskable(password) {
+        return message.to_owned();
+    }
+    let what = match code {
+        1044 | 1045 | 1698 => "Access denied",
+        1049 => "Unknown database",
+        _ => "the server refused",
+    };
+    format!(
+        "{what} (the server's message is not shown: it could echo a password shorter than \
+         {MIN_MASKED_PASSWORD_CHARS} characters, which cannot be masked in it safely)"
+    )
 }
 
 /// Whether an error says the session itself has ended (rather than a
@@ -478,7 +568,7 @@ mod tests {
         let mut settings = Settings { mysql_dsn: None, ..Settings::default() };
         let e = Config::new(&name, &Options::new(), &settings).unwrap_err().to_string();
         assert!(e.contains("no server configured"), "{e}");
-        settings.mysql_dsn = Some("mysql://u:pw@db/x".into());
+        settings.mysql_dsn = DsnSource::text("mysql://u:pw@db/x", "exakat_lock.mysql_dsn");
         assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "db");
         let options = Options::new().with("dsn", OptionValue::Str(b"mysql://u:secret@other:3307".to_vec()));
         let config = Config::new(&name, &options, &settings).unwrap();
@@ -488,10 +578,80 @@ mod tests {
         assert!(e.starts_with("Option \"dsn\" has an invalid port") && !e.contains("secret"), "{e}");
     }
 
+    /// A private file for one test, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(tag: &str, content: &[u8]) -> Self {
+            let path = std::env::temp_dir().join(format!("exakat_lock-dsn-{tag}-{}", std::process::id()));
+            std::fs::write(&path, content).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn path_option(key: &str, path: &Path) -> Options {
+        Options::new().with(key, OptionValue::Str(path.as_os_str().as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn dsn_files_are_read_and_trimmed_and_come_after_the_dsn_option() {
+        let name = LockName::new(b"job").unwrap();
+        let file = TempFile::new("trimmed", b"mysql://u:file-secret@from-file:3307/x\n");
+        let settings = Settings { mysql_dsn: DsnSource::text("mysql://u@from-ini", "test"), ..Settings::default() };
+        let config = Config::new(&name, &path_option("dsn_file", &file.0), &settings).unwrap();
+        assert_eq!((config.dsn.host.as_str(), config.dsn.password()), ("from-file", Some("file-secret")));
+        let both = path_option("dsn_file", &file.0).with("dsn", OptionValue::Str(b"mysql://u@db".to_vec()));
+        let e = Config::new(&name, &both, &settings).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }) && e.to_string().contains("both"), "{e}");
+        for bad in [&b""[..], b"a\0b"] {
+            let e = Config::new(&name, &Options::new().with("dsn_file", OptionValue::Str(bad.to_vec())), &settings);
+            assert!(e.unwrap_err().to_string().starts_with("Option \"dsn_file\" must be a path"));
+        }
+        // From the settings: a file is used like a DSN given as text.
+        let settings = Settings { mysql_dsn: DsnSource::file(&file.0, "exakat_lock.mysql_dsn_file"), ..settings };
+        assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "from-file");
+        let option = Options::new().with("dsn", OptionValue::Str(b"mysql://u@from-option".to_vec()));
+        assert_eq!(Config::new(&name, &option, &settings).unwrap().dsn.host, "from-option");
+    }
+
+    #[test]
+    fn unreadable_or_malformed_dsn_files_are_named_never_shown() {
+        let name = LockName::new(b"job").unwrap();
+        let settings = Settings { mysql_dsn: None, ..Settings::default() };
+        let missing = std::env::temp_dir().join("exakat_lock-no-such-dsn-file");
+        let e = Config::new(&name, &path_option("dsn_file", &missing), &settings).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Lock \"job\" (mysql backend): cannot read the DSN file {} (the \"dsn_file\" option): \
+                 No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let malformed = TempFile::new("malformed", b"mysql://u:file-secret@db:0/x");
+        let e = Config::new(&name, &path_option("dsn_file", &malformed.0), &settings).unwrap_err().to_string();
+        assert!(e.contains("invalid port") && e.contains(&*malformed.0.to_string_lossy()), "{e}");
+        assert!(!e.contains("file-secret"), "{e}");
+        let dir = Config::new(&name, &path_option("dsn_file", &std::env::temp_dir()), &settings).unwrap_err();
+        assert!(dir.to_string().ends_with("it is not a regular file"), "{dir}");
+        // A FIFO with no writer would block a plain open(2).
+        let fifo = std::env::temp_dir().join(format!("exakat_lock-dsn-fifo-{}", std::process::id()));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = Config::new(&name, &path_option("dsn_file", &fifo), &settings).unwrap_err();
+        std::fs::remove_file(&fifo).unwrap();
+        assert!(e.to_string().ends_with("it is not a regular file"), "{e}");
+    }
+
     #[test]
     fn connect_timeouts_are_positive_seconds() {
         let name = LockName::new(b"job").unwrap();
-        let settings = Settings { mysql_dsn: Some("mysql://u@db".into()), ..Settings::default() };
+        let settings = Settings { mysql_dsn: DsnSource::text("mysql://u@db", "test"), ..Settings::default() };
         let with = |v| Config::new(&name, &Options::new().with("connect_timeout", v), &settings);
         assert_eq!(with(OptionValue::Float(0.5)).unwrap().connect_timeout, Duration::from_millis(500));
         assert_eq!(with(OptionValue::Int(2)).unwrap().connect_timeout, Duration::from_secs(2));
@@ -500,6 +660,24 @@ mod tests {
         }
         let e = with(OptionValue::Str(b"2".to_vec())).unwrap_err().to_string();
         assert_eq!(e, "Option \"connect_timeout\" must be of type int|float, string given");
+    }
+
+    #[test]
+    fn masking_never_reveals_a_short_password_or_mangles_the_message() {
+        let access = "Access denied for user 'exakat'@'127.0.0.1' (using password: YES)";
+        // The old substring replacement gave "****27.0.0.****" here.
+        let shown = format!("ERROR 1045 (28000): {}", server_text(1045, access, "1"));
+        assert!(shown.starts_with("ERROR 1045 (28000): Access denied (the server's message is not shown"), "{shown}");
+        assert!(!shown.contains("127.0.0.1") && !shown.contains("****"), "{shown}");
+        assert_eq!(mask_echoes(shown.clone(), "1"), shown);
+        // Withheld whether or not the message contains the short password.
+        assert_eq!(server_text(1045, "no digits", "7"), server_text(1045, "7 digits", "7"));
+        assert_eq!(server_text(1045, access, ""), access);
+        // A long password is masked where it occurs, the rest is left as it was.
+        let long = "correct-horse-1";
+        assert_eq!(server_text(1105, &format!("echo {long}!"), long), format!("echo {long}!"));
+        assert_eq!(mask_echoes(format!("ERROR 1105 (HY000): echo {long}!"), long), "ERROR 1105 (HY000): echo ****!");
+        assert_eq!(mask_echoes("Connection refused (os error 111)".into(), "1"), "Connection refused (os error 111)");
     }
 
     #[test]
