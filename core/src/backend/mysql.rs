@@ -27,12 +27,13 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use mysql::{prelude::Queryable, Conn, OptsBuilder, Row, Value};
+use mysql::{prelude::Queryable, Conn, DriverError, OptsBuilder, Row, SslOpts, Value};
+use mysql_common::proto::codec::error::PacketCodecError;
 
 use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue};
 use crate::{
     deadline::Deadline,
-    dsn::Dsn,
+    dsn::{Dsn, SslMode},
     error::{Cause, Error, Result},
     fork::ForkSafe,
     options::{DsnSource, Options},
@@ -141,8 +142,41 @@ impl Config {
             .stmt_cache_size(8)
             .connect_attrs(Some(attributes));
         match &self.dsn.socket {
+            // The client library never secures a unix socket (the DSN
+            // refuses modes that need TLS there): asking would only send
+            // the server a request for a TLS handshake that never follows.
             Some(socket) => builder.socket(Some(socket.to_string_lossy())),
-            None => builder.ip_or_hostname(Some(&self.dsn.host)).tcp_port(self.dsn.port),
+            None => builder.ip_or_hostname(Some(&self.dsn.host)).tcp_port(self.dsn.port).ssl_opts(self.ssl_opts()),
+        }
+    }
+
+    /// TLS as the mysql client's `--ssl-mode` means it. The CA file is added
+    /// to the CAs rustls trusts anyway (Mozilla's, compiled in).
+    fn ssl_opts(&self) -> Option<SslOpts> {
+        let opts = match &self.dsn.ssl_ca {
+            Some(ca) => SslOpts::default().with_root_cert_path(Some(ca.clone())),
+            None => SslOpts::default(),
+        };
+        match self.dsn.ssl_mode {
+            SslMode::Disabled => None,
+            SslMode::Preferred | SslMode::Required => {
+                Some(opts.with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
+            }
+            SslMode::VerifyCa => Some(opts.with_danger_skip_domain_validation(true)),
+            SslMode::VerifyIdentity => Some(opts),
+        }
+    }
+
+    /// Connects; under `PREFERRED`, to a server without TLS in plaintext,
+    /// as the mysql client does (the client library itself only knows "TLS
+    /// or nothing").
+    fn connect(&self) -> Result<Conn, mysql::Error> {
+        let opts = self.opts();
+        match Conn::new(opts.clone()) {
+            Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if self.dsn.ssl_mode == SslMode::Preferred => {
+                Conn::new(opts.ssl_opts(None))
+            }
+            other => other,
         }
     }
 }
@@ -224,25 +258,41 @@ impl Mysql {
         let silent =
             |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
         let password = self.config.dsn.password().unwrap_or("");
-        let message = match error {
-            mysql::Error::MySqlError(e) => {
+        let mode = self.config.dsn.ssl_mode.as_str();
+        let io = match error {
+            mysql::Error::IoError(e) | mysql::Error::CodecError(PacketCodecError::Io(e)) => Some(e),
+            _ => None,
+        };
+        let message = match (error, io) {
+            (_, Some(e)) if silent(e) => "the server did not answer in time".to_owned(),
+            (_, Some(e)) => match refused_by_tls(e) {
+                Some(tls) => format!("TLS failed (ssl-mode {mode}): {tls}"),
+                None => format!("the connection failed: {e}"),
+            },
+            (mysql::Error::MySqlError(e), _) => {
                 format!("ERROR {} ({}): {}", e.code, e.state, server_text(e.code, &e.message, password))
             }
-            mysql::Error::DriverError(e) => e.to_string(),
-            mysql::Error::IoError(e) if silent(e) => "the server did not answer in time".to_owned(),
-            mysql::Error::IoError(e) => format!("the connection failed: {e}"),
-            mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(e)) if silent(e) => {
-                "the server did not answer in time".to_owned()
+            (mysql::Error::DriverError(DriverError::TlsNotSupported), _) => {
+                format!("the server does not offer TLS, which ssl-mode {mode} requires")
             }
-            mysql::Error::CodecError(e) => format!("the connection failed: {e}"),
-            other => other.to_string(),
+            (mysql::Error::DriverError(e), _) => e.to_string(),
+            (mysql::Error::TlsError(e), _) => format!("TLS failed (ssl-mode {mode}): {e}"),
+            (mysql::Error::CodecError(e), _) => format!("the connection failed: {e}"),
+            (other, _) => other.to_string(),
         };
         self.context.failed(format!("{operation} {}", self.config.dsn), Cause::Server(mask_echoes(message, password)))
     }
 
     fn session(&mut self) -> Result<&mut Session> {
         if self.session.is_none() {
-            let mut conn = Conn::new(self.config.opts()).map_err(|e| self.server_error("connect to", &e))?;
+            if let Some(ca) = self.config.dsn.ssl_ca.as_deref().filter(|_| self.config.dsn.socket.is_none()) {
+                // Said here, with the path: the client library's error would not name it.
+                std::fs::File::open(ca).map_err(|e| {
+                    self.context
+                        .os(format!("read the CA certificate {} (ssl-ca) for {}", ca.display(), self.config.dsn), e)
+                })?;
+            }
+            let mut conn = self.config.connect().map_err(|e| self.server_error("connect to", &e))?;
             // A held lock must survive any idle time: the session may not be
             // ended for idling, only by its client's death (the keepalive
             // notices a vanished client) or an administrator.
@@ -349,10 +399,15 @@ fn server_text(code: u16, message: &str, password: &str) -> String {
     )
 }
 
+/// The TLS library's reason when it ended the handshake (a certificate
+/// refused, no common protocol): rustls reports it as an I/O error.
+fn refused_by_tls(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
 /// Whether an error says the session itself has ended (rather than a
 /// statement failing on a live one, or a server too slow to answer).
 fn session_ended(error: &mysql::Error) -> bool {
-    use mysql_common::proto::codec::error::PacketCodecError;
     /// MariaDB's ER_CONNECTION_KILLED, MySQL's ER_CLIENT_INTERACTION_TIMEOUT
     /// (sent when wait_timeout ends a session), ER_SERVER_SHUTDOWN.
     const ENDED: [u16; 3] = [1927, 4031, 1053];
@@ -678,6 +733,44 @@ mod tests {
         assert_eq!(server_text(1105, &format!("echo {long}!"), long), format!("echo {long}!"));
         assert_eq!(mask_echoes(format!("ERROR 1105 (HY000): echo {long}!"), long), "ERROR 1105 (HY000): echo ****!");
         assert_eq!(mask_echoes("Connection refused (os error 111)".into(), "1"), "Connection refused (os error 111)");
+    }
+
+    /// The cipher of the session the backend opened, as the server reports it ("" for plaintext).
+    fn server_side_cipher(dsn: &str) -> Result<String> {
+        let name = LockName::new(b"tls-probe").unwrap();
+        let options = Options::new().with("dsn", OptionValue::Str(dsn.as_bytes().to_vec()));
+        let context = Context { lock: "tls-probe".into(), backend: BackendKind::Mysql };
+        let mut backend = Mysql::new(context, Config::new(&name, &options, &Settings::default())?);
+        let session = backend.session()?;
+        let row = session.conn.query_first::<Row, _>("SHOW SESSION STATUS LIKE 'Ssl_cipher'").unwrap().unwrap();
+        Ok(match row.as_ref(1) {
+            Some(Value::Bytes(cipher)) => String::from_utf8_lossy(cipher).into_owned(),
+            other => panic!("unexpected Ssl_cipher value {other:?}"),
+        })
+    }
+
+    #[test]
+    #[ignore = "needs a MySQL/MariaDB server with TLS: scripts/test.sh starts one and runs these"]
+    fn the_server_sees_tls_in_every_mode_but_disabled() {
+        let dsn = std::env::var("EXAKAT_LOCK_TEST_MYSQL_DSN").expect("EXAKAT_LOCK_TEST_MYSQL_DSN");
+        let ca = std::env::var("EXAKAT_LOCK_TEST_MYSQL_CA").expect("EXAKAT_LOCK_TEST_MYSQL_CA (scripts/test.sh)");
+        let with = |parameters: &str| format!("{}?{parameters}", dsn.trim_end_matches('/'));
+        assert_eq!(server_side_cipher(&with("ssl-mode=DISABLED")).unwrap(), "");
+        for parameters in [
+            String::new(), // PREFERRED
+            "ssl-mode=REQUIRED".into(),
+            format!("ssl-ca={ca}"),
+            format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+        ] {
+            let cipher = server_side_cipher(&with(&parameters)).unwrap();
+            assert!(cipher.starts_with("TLS_") || cipher.contains("-"), "{parameters}: cipher {cipher:?}");
+        }
+        let wrong_ca = std::path::Path::new(&ca).with_file_name("other-ca.pem");
+        let e = server_side_cipher(&with(&format!("ssl-ca={}", wrong_ca.display()))).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot connect to") && e.contains("TLS failed (ssl-mode VERIFY_CA): invalid peer certificate"),
+            "{e}"
+        );
     }
 
     #[test]
