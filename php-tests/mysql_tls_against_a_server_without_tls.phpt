@@ -5,6 +5,7 @@ exakat_lock
 --SKIPIF--
 <?php
 require __DIR__ . '/_common.inc';
+if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
 if (!getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) die('skip starts a throwaway MariaDB of its own: needs scripts/test-mariadb.sh (set EXAKAT_LOCK_TEST_MARIADB_DIR)');
 exec('command -v mariadbd mariadb-install-db', $out, $status);
 if ($status !== 0) die('skip needs mariadbd and mariadb-install-db');
