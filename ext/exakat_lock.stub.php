@@ -11,7 +11,9 @@
  * @ini exakat_lock.default_backend "auto"         what Lock::AUTO means; also first in exakat_lock_backends() when usable
  * @ini exakat_lock.dir ""                         lock file directory for flock; empty: sys_get_temp_dir()
  * @ini exakat_lock.tcp_port_range "61000-65535"   where tcp ports derived from names fall
- * @ini exakat_lock.mysql_dsn ""                   default DSN for mysql; empty: env EXAKAT_LOCK_MYSQL_DSN
+ * @ini exakat_lock.mysql_dsn ""                   default DSN for mysql; shown with its password masked
+ * @ini exakat_lock.mysql_dsn_file ""              a file holding the default DSN, read when a lock is made; used when mysql_dsn is empty
+ *                                                 empty both: env EXAKAT_LOCK_MYSQL_DSN, else env EXAKAT_LOCK_MYSQL_DSN_FILE
  */
 
 namespace {

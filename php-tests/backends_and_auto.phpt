@@ -4,6 +4,7 @@ exakat_lock_backends() lists the usable backends, best first, and auto means the
 exakat_lock
 --ENV--
 EXAKAT_LOCK_MYSQL_DSN=
+EXAKAT_LOCK_MYSQL_DSN_FILE=
 --FILE--
 <?php
 use ExakatLock\Lock;
@@ -49,4 +50,4 @@ string(5) "mysql"
 string(6) "socket"
 string(5) "flock"
 string(5) "flock"
-Lock "x" (mysql backend): the backend cannot be used here: no server configured: give the "dsn" option, or set exakat_lock.mysql_dsn or EXAKAT_LOCK_MYSQL_DSN
+Lock "x" (mysql backend): the backend cannot be used here: no server configured: give the "dsn" or "dsn_file" option, or set exakat_lock.mysql_dsn, exakat_lock.mysql_dsn_file, EXAKAT_LOCK_MYSQL_DSN or EXAKAT_LOCK_MYSQL_DSN_FILE

@@ -4,11 +4,12 @@ The exakat_lock.* INI entries refuse bad values and are used by new locks
 exakat_lock
 --ENV--
 EXAKAT_LOCK_MYSQL_DSN=
+EXAKAT_LOCK_MYSQL_DSN_FILE=
 --FILE--
 <?php
 use ExakatLock\Lock;
 
-foreach (['default_backend', 'dir', 'tcp_port_range', 'mysql_dsn'] as $entry) {
+foreach (['default_backend', 'dir', 'tcp_port_range', 'mysql_dsn', 'mysql_dsn_file'] as $entry) {
     var_dump(ini_get("exakat_lock.$entry"));
 }
 // Bad values are refused, and the old value stays.
@@ -48,6 +49,7 @@ var_dump(in_array('mysql', exakat_lock_backends(), true));
 string(4) "auto"
 string(0) ""
 string(11) "61000-65535"
+string(0) ""
 string(0) ""
 bool(false)
 bool(false)

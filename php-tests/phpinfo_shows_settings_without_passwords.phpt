@@ -4,6 +4,7 @@ phpinfo() shows the version, the usable backends and the INI values, with the DS
 exakat_lock
 --INI--
 exakat_lock.mysql_dsn="mysql://app:pa55word@db.example:3307/locks"
+exakat_lock.mysql_dsn_file="/run/secrets/lock-dsn"
 --FILE--
 <?php
 ob_start();
@@ -25,4 +26,5 @@ exakat_lock.default_backend => auto => auto
 exakat_lock.dir => no value => no value
 exakat_lock.tcp_port_range => 61000-65535 => 61000-65535
 exakat_lock.mysql_dsn => mysql://app:****@db.example:3307/locks => mysql://app:****@db.example:3307/locks
+exakat_lock.mysql_dsn_file => /run/secrets/lock-dsn => /run/secrets/lock-dsn
 bool(false)

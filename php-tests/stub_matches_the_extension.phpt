@@ -61,4 +61,4 @@ echo count($actual), " declarations\n";
 --EXPECT--
 nothing undeclared
 nothing extra in the stub
-27 declarations
+28 declarations

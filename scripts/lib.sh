@@ -21,8 +21,9 @@ need_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The build needs PHP's headers and php-config, libclang for bindgen, and a
-# Rust toolchain new enough for ext-php-rs (1.88+: Debian's is older).
+# The build needs PHP's headers and php-config, libclang for bindgen, a C
+# compiler (also for ring, the mysql backend's TLS crypto), and a Rust
+# toolchain new enough for ext-php-rs (1.88+: Debian's is older).
 need_build_tools() {
     need_packages php-cli php-dev clang libclang-dev gcc libc6-dev
     if ! command -v cargo >/dev/null; then

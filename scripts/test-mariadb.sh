@@ -3,19 +3,47 @@
 # nothing shared with a system server.
 #
 #   scripts/test-mariadb.sh start DIR   # prints the DSN of a user with a password
+#   scripts/test-mariadb.sh start DIR --no-tls
 #   scripts/test-mariadb.sh stop DIR
 #   scripts/test-mariadb.sh restart DIR # same port and data: a server restart
+#
+# With TLS (the default), a CA made for this run signs the server's
+# certificate (names: 127.0.0.1 and localhost) in DIR/tls: ca.pem is the CA
+# to verify it with, other-ca.pem one that did not sign it. The server also
+# listens on 127.0.0.2, a name its certificate does not carry, and has a user
+# exakat_tls (password tls-secret-42) that may log in over TLS only.
 set -euo pipefail
 
 command=${1:?start, stop or restart}
 dir=${2:?a directory for the server}
 sock="$dir/mysqld.sock"
+tls="$dir/tls"
 
 server_args() {
     local port; port=$(cat "$dir/port")
     echo --no-defaults --datadir="$dir/data" --socket="$sock" --port="$port" \
-        --bind-address=127.0.0.1 --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
+        --bind-address=127.0.0.1,127.0.0.2 --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
         --skip-name-resolve --innodb-buffer-pool-size=16M --performance-schema=OFF
+    if [ -f "$tls/server-cert.pem" ]; then
+        echo --ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server-cert.pem" --ssl-key="$tls/server-key.pem"
+    fi
+}
+
+# A CA and a server certificate of its own, made fresh for each server.
+make_certificates() {
+    mkdir -p "$tls"
+    local key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    local ca_ext=(-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign)
+    openssl req -x509 "${key[@]}" "${ca_ext[@]}" -days 7 -subj "/CN=exakat_lock test CA" \
+        -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" 2>/dev/null
+    openssl req -x509 "${key[@]}" "${ca_ext[@]}" -days 7 -subj "/CN=exakat_lock other test CA" \
+        -keyout "$tls/other-ca-key.pem" -out "$tls/other-ca.pem" 2>/dev/null
+    openssl req "${key[@]}" -subj "/CN=exakat_lock test server" \
+        -keyout "$tls/server-key.pem" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$tls/server.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+        -days 7 -extfile "$tls/server.ext" -out "$tls/server-cert.pem" 2>/dev/null
 }
 
 wait_ready() {
@@ -51,6 +79,7 @@ stop_server() {
 case "$command" in
 start)
     mkdir -p "$dir"
+    [ "${3:-}" = --no-tls ] || make_certificates
     # A free port below the ephemeral range (32768-60999) and the tcp
     # backend's (61000-65535): the port stays the server's across restarts,
     # and while it is down no outgoing connection can take it as source port.
@@ -67,6 +96,11 @@ GRANT PROCESS ON *.* TO 'exakat'@'localhost';
 CREATE USER 'killer'@'localhost' IDENTIFIED BY 'killer-secret';
 GRANT ALL ON *.* TO 'killer'@'localhost';
 SQL
+    if [ -f "$tls/server-cert.pem" ]; then
+        mariadb --no-defaults --socket="$sock" -uroot <<'SQL'
+CREATE USER 'exakat_tls'@'%' IDENTIFIED BY 'tls-secret-42' REQUIRE SSL;
+SQL
+    fi
     echo "mysql://exakat:lock-secret-42@127.0.0.1:$(cat "$dir/port")/"
     ;;
 stop) stop_server ;;

@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_build_tools
-need_packages mariadb-server mariadb-client util-linux procps
+need_packages mariadb-server mariadb-client util-linux procps openssl
 
 work=$(mktemp -d /tmp/exakat_lock-test.XXXXXX)
 cleanup() {
@@ -24,7 +24,9 @@ if [ -z "${EXAKAT_LOCK_TEST_MYSQL_DSN:-}" ]; then
     say "starting a throwaway MariaDB"
     own_mariadb=1
     EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mariadb.sh" start "$work/mariadb")
-    export EXAKAT_LOCK_TEST_MYSQL_DSN EXAKAT_LOCK_TEST_MARIADB_DIR="$work/mariadb"
+    # The server speaks TLS with a certificate signed by this CA (the TLS tests need it).
+    export EXAKAT_LOCK_TEST_MYSQL_DSN EXAKAT_LOCK_TEST_MARIADB_DIR="$work/mariadb" \
+        EXAKAT_LOCK_TEST_MYSQL_CA="$work/mariadb/tls/ca.pem"
 fi
 
 semaphore_sets() { ipcs -s | grep -c '^0x' || true; }

@@ -2,8 +2,10 @@
 //! `mysql://user:pass@localhost/db?socket=/path` for a unix socket.
 //!
 //! Passwords never leave this module in clear: `Display` and `redacted()`
-//! mask them, so an error message, `var_dump()` or `phpinfo()` built from a
-//! `Dsn` cannot leak one.
+//! mask them by their position in the DSN, so an error message,
+//! `var_dump()` or `phpinfo()` built from a `Dsn` cannot leak one.
+//!
+//! TLS is asked for as the mysql client does: `?ssl-mode=` and `?ssl-ca=`.
 
 use std::{fmt, path::PathBuf};
 
@@ -16,6 +18,52 @@ pub struct Dsn {
     pub database: Option<String>,
     /// A unix socket path (`?socket=`), used instead of TCP.
     pub socket: Option<PathBuf>,
+    pub ssl_mode: SslMode,
+    /// The CA certificate(s) to verify the server's certificate against
+    /// (`?ssl-ca=`, PEM or DER), in addition to the system's.
+    pub ssl_ca: Option<PathBuf>,
+}
+
+/// The mysql client's `--ssl-mode`, with its meanings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never TLS.
+    Disabled,
+    /// TLS when the server offers it, else plaintext; the certificate is not
+    /// verified (the default, as for the mysql client).
+    Preferred,
+    /// TLS or no connection; the certificate is not verified.
+    Required,
+    /// TLS, and the certificate must chain to a trusted CA.
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host of the DSN.
+    VerifyIdentity,
+}
+
+impl SslMode {
+    const NAMES: [(&'static str, Self); 5] = [
+        ("DISABLED", Self::Disabled),
+        ("PREFERRED", Self::Preferred),
+        ("REQUIRED", Self::Required),
+        ("VERIFY_CA", Self::VerifyCa),
+        ("VERIFY_IDENTITY", Self::VerifyIdentity),
+    ];
+
+    /// Reads a mode as the mysql client does, in any case.
+    fn parse(text: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)).map(|&(_, mode)| mode)
+    }
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, mode)| *mode == self).map_or("", |(name, _)| name)
+    }
+
+    /// Whether the server's certificate is checked against trusted CAs.
+    #[must_use]
+    pub fn verifies(self) -> bool {
+        matches!(self, Self::VerifyCa | Self::VerifyIdentity)
+    }
 }
 
 impl Dsn {
@@ -50,21 +98,50 @@ impl Dsn {
         let (host, port) = split_host_port(host_port)?;
         let database = (!path.is_empty()).then(|| decode(path, "database")).transpose()?;
         let mut socket = None;
+        let mut ssl_mode = None;
+        let mut ssl_ca = None;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("socket", value)) if !value.is_empty() => socket = Some(PathBuf::from(decode(value, "socket")?)),
-                _ => {
-                    return Err(format!(
-                        "has an unknown parameter \"{}\"; the only one accepted is \"socket\"",
-                        pair.split('=').next().unwrap_or(pair).escape_debug()
-                    ))
+                Some(("ssl-ca", value)) if !value.is_empty() => ssl_ca = Some(PathBuf::from(decode(value, "ssl-ca")?)),
+                Some(("ssl-mode", value)) => {
+                    ssl_mode = Some(SslMode::parse(&decode(value, "ssl-mode")?).ok_or_else(|| {
+                        // Not quoted: after a malformed password, this may be a piece of it.
+                        "has an unknown ssl-mode; valid ones are DISABLED, PREFERRED, REQUIRED, VERIFY_CA \
+                         and VERIFY_IDENTITY"
+                            .to_owned()
+                    })?);
                 }
+                _ => return Err(format!(
+                    "has an unknown parameter \"{}\"; the ones accepted are \"socket\", \"ssl-mode\" and \"ssl-ca\"",
+                    pair.split('=').next().unwrap_or(pair).escape_debug()
+                )),
             }
         }
         if host.is_empty() && socket.is_none() {
             return Err("names no host (mysql://user:password@host:port/database)".into());
         }
-        Ok(Self { user, password, host, port, database, socket })
+        // As the mysql client: a CA given without a mode means "verify against it".
+        let ssl_mode = match (ssl_mode, &ssl_ca) {
+            (None, Some(_)) => SslMode::VerifyCa,
+            (None, None) => SslMode::Preferred,
+            (Some(mode), Some(_)) if !mode.verifies() => {
+                return Err(format!(
+                    "has ssl-ca with ssl-mode {}, which does not verify certificates: use VERIFY_CA or VERIFY_IDENTITY",
+                    mode.as_str()
+                ))
+            }
+            (Some(mode), _) => mode,
+        };
+        // The client library never uses TLS over a unix socket: a DSN asking
+        // for it there must not silently get plaintext.
+        if socket.is_some() && !matches!(ssl_mode, SslMode::Disabled | SslMode::Preferred) {
+            return Err(format!(
+                "asks for ssl-mode {} over a unix socket: TLS is used over TCP only",
+                ssl_mode.as_str()
+            ));
+        }
+        Ok(Self { user, password, host, port, database, socket, ssl_mode, ssl_ca })
     }
 
     #[must_use]
@@ -105,8 +182,21 @@ impl fmt::Display for Dsn {
         if let Some(db) = &self.database {
             write!(f, "/{db}")?;
         }
+        let mut separator = '?';
+        let mut parameter = |f: &mut fmt::Formatter<'_>, key: &str, value: &dyn fmt::Display| {
+            let written = write!(f, "{separator}{key}={value}");
+            separator = '&';
+            written
+        };
         if let Some(socket) = &self.socket {
-            write!(f, "?socket={}", socket.display())?;
+            parameter(f, "socket", &socket.display())?;
+        }
+        // The default mode, and the one a CA implies, go without saying.
+        if self.ssl_mode != SslMode::Preferred && !(self.ssl_mode == SslMode::VerifyCa && self.ssl_ca.is_some()) {
+            parameter(f, "ssl-mode", &self.ssl_mode.as_str())?;
+        }
+        if let Some(ca) = &self.ssl_ca {
+            parameter(f, "ssl-ca", &ca.display())?;
         }
         Ok(())
     }
@@ -125,15 +215,14 @@ pub fn redact(text: &str) -> String {
     if let Ok(dsn) = Dsn::parse(text) {
         return dsn.to_string();
     }
-    let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
-    match rest.rsplit_once('@') {
-        Some((credentials, tail)) => {
-            let user = credentials.split(':').next().unwrap_or("");
-            let mask = if credentials.contains(':') { ":****" } else { "" };
-            format!("{scheme}://{user}{mask}@{tail}")
-        }
-        None => text.to_owned(),
-    }
+    // Credentials end at the last '@': without one there is no password.
+    let Some((credentials, tail)) = text.rsplit_once('@') else { return text.to_owned() };
+    // Without a recognisable scheme nothing tells where the password starts:
+    // show nothing rather than guess.
+    let Some((scheme, credentials)) = credentials.split_once("://") else { return "****".to_owned() };
+    let user = credentials.split(':').next().unwrap_or("");
+    let mask = if credentials.contains(':') { ":****" } else { "" };
+    format!("{scheme}://{user}{mask}@{tail}")
 }
 
 fn split_host_port(text: &str) -> Result<(String, u16), String> {
@@ -217,6 +306,7 @@ mod tests {
         for bad in [
             "mysql://app:hunter2@db:99999/x",
             "mysql://app:hunter2@db/x?sslmode=1",
+            "mysql://app:hunter2@db/x?ssl-mode=bogus",
             "mysql://app:hunter2@/x",
             "postgres://app:hunter2@db/x",
             "mysql://app:hunter2%zz@db/x",
@@ -230,5 +320,71 @@ mod tests {
             assert!(!redact(bad).contains("hunter2"), "{}", redact(bad));
         }
         assert_eq!(redact("mysql://app:hunter2@db:99999"), "mysql://app:****@db:99999");
+        assert_eq!(redact("mysql:/app:hunter2@db"), "****");
+        assert_eq!(redact("no credentials here"), "no credentials here");
+    }
+
+    #[test]
+    fn parses_ssl_modes_as_the_mysql_client() {
+        let mode = |dsn: &str| Dsn::parse(dsn).map(|d| (d.ssl_mode, d.ssl_ca));
+        assert_eq!(mode("mysql://u@db").unwrap(), (SslMode::Preferred, None));
+        for (text, expected) in [
+            ("disabled", SslMode::Disabled),
+            ("PREFERRED", SslMode::Preferred),
+            ("Required", SslMode::Required),
+            ("VERIFY_CA", SslMode::VerifyCa),
+            ("verify_identity", SslMode::VerifyIdentity),
+        ] {
+            assert_eq!(mode(&format!("mysql://u@db?ssl-mode={text}")).unwrap().0, expected);
+        }
+        let ca = Some(PathBuf::from("/etc/ca.pem"));
+        assert_eq!(mode("mysql://u@db?ssl-ca=/etc/ca.pem").unwrap(), (SslMode::VerifyCa, ca.clone()));
+        assert_eq!(
+            mode("mysql://u@db?ssl-ca=/etc/ca.pem&ssl-mode=VERIFY_IDENTITY").unwrap(),
+            (SslMode::VerifyIdentity, ca)
+        );
+        let e = mode("mysql://u:pw@db?ssl-mode=VERIFY").unwrap_err();
+        assert_eq!(
+            e,
+            "has an unknown ssl-mode; valid ones are DISABLED, PREFERRED, REQUIRED, VERIFY_CA and VERIFY_IDENTITY"
+        );
+        assert!(mode("mysql://u@db?ssl-mode=REQUIRED&ssl-ca=/ca")
+            .unwrap_err()
+            .contains("does not verify certificates"));
+        assert!(mode("mysql://u@db?ssl-mode=DISABLED&ssl-ca=/ca").is_err());
+        assert!(mode("mysql://u@localhost?socket=/s&ssl-mode=REQUIRED").unwrap_err().contains("over TCP only"));
+        assert_eq!(mode("mysql://u@localhost?socket=/s&ssl-mode=DISABLED").unwrap().0, SslMode::Disabled);
+    }
+
+    #[test]
+    fn ssl_parameters_are_shown_when_they_are_not_the_default() {
+        let shown = |dsn: &str| Dsn::parse(dsn).unwrap().to_string();
+        assert_eq!(shown("mysql://u:pw@db?ssl-mode=preferred"), "mysql://u:****@db");
+        assert_eq!(shown("mysql://u:pw@db?ssl-mode=required"), "mysql://u:****@db?ssl-mode=REQUIRED");
+        assert_eq!(shown("mysql://u:pw@db?ssl-ca=/ca.pem"), "mysql://u:****@db?ssl-ca=/ca.pem");
+        assert_eq!(
+            shown("mysql://u:pw@db?ssl-ca=/ca.pem&ssl-mode=VERIFY_IDENTITY"),
+            "mysql://u:****@db?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem"
+        );
+        assert_eq!(
+            shown("mysql://u@localhost?ssl-mode=DISABLED&socket=/s"),
+            "mysql://u@localhost?socket=/s&ssl-mode=DISABLED"
+        );
+        // What Display shows parses back to the same DSN.
+        let dsn = Dsn::parse("mysql://u@db:3307/x?ssl-ca=/ca.pem&ssl-mode=VERIFY_IDENTITY").unwrap();
+        assert_eq!(Dsn::parse(&dsn.to_string()).unwrap(), dsn);
+    }
+
+    #[test]
+    fn masks_are_positional_and_the_same_for_every_password() {
+        // A one-character password that also occurs in the host and the port.
+        let dsn = Dsn::parse("mysql://u1:1@127.0.0.1:3311/db1").unwrap();
+        assert_eq!(dsn.to_string(), "mysql://u1:****@127.0.0.1:3311/db1");
+        let long = Dsn::parse("mysql://u1:a-much-longer-password@127.0.0.1:3311/db1").unwrap();
+        assert_eq!(long.to_string(), dsn.to_string());
+        assert_eq!(redact("mysql://u1:1@127.0.0.1:3311/db1"), "mysql://u1:****@127.0.0.1:3311/db1");
+        assert_eq!(redact("mysql://u1:1@127.0.0.1:0/db1"), "mysql://u1:****@127.0.0.1:0/db1");
+        let empty = Dsn::parse("mysql://u1:@127.0.0.1/").unwrap();
+        assert_eq!(empty.to_string(), "mysql://u1:****@127.0.0.1");
     }
 }

@@ -35,4 +35,4 @@ pub use dsn::Dsn;
 pub use error::{Cause, Error, Result};
 pub use lock::Lock;
 pub use name::LockName;
-pub use options::{OptionValue, Options, PortRange, Settings};
+pub use options::{DsnSource, OptionValue, Options, PortRange, Settings};

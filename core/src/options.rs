@@ -120,8 +120,55 @@ pub struct Settings {
     pub temp_dir: PathBuf,
     /// Where tcp ports derived from names fall (`exakat_lock.tcp_port_range`).
     pub tcp_port_range: PortRange,
-    /// Default DSN for mysql (`exakat_lock.mysql_dsn`, else `EXAKAT_LOCK_MYSQL_DSN`).
-    pub mysql_dsn: Option<String>,
+    /// The default mysql server: the first of `exakat_lock.mysql_dsn`,
+    /// `exakat_lock.mysql_dsn_file`, `EXAKAT_LOCK_MYSQL_DSN` and
+    /// `EXAKAT_LOCK_MYSQL_DSN_FILE` that is set.
+    pub mysql_dsn: Option<DsnSource>,
+}
+
+/// Where a DSN comes from: given as text, or read from a file when a lock is
+/// made (the Docker secrets convention), so that the password is in neither
+/// the configuration nor the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DsnSource {
+    /// `origin` names the setting for messages: "exakat_lock.mysql_dsn".
+    Text {
+        dsn: String,
+        origin: &'static str,
+    },
+    File {
+        path: PathBuf,
+        origin: &'static str,
+    },
+}
+
+impl DsnSource {
+    pub const ENV: &'static str = "EXAKAT_LOCK_MYSQL_DSN";
+    pub const ENV_FILE: &'static str = "EXAKAT_LOCK_MYSQL_DSN_FILE";
+
+    /// A DSN set as text, `None` when empty.
+    #[must_use]
+    pub fn text(dsn: impl Into<String>, origin: &'static str) -> Option<Self> {
+        let dsn = dsn.into();
+        (!dsn.is_empty()).then_some(Self::Text { dsn, origin })
+    }
+
+    /// A DSN file, `None` when the path is empty.
+    #[must_use]
+    pub fn file(path: impl Into<PathBuf>, origin: &'static str) -> Option<Self> {
+        let path = path.into();
+        (!path.as_os_str().is_empty()).then_some(Self::File { path, origin })
+    }
+}
+
+/// Never shows the password: a DSN given as text is shown masked.
+impl fmt::Debug for DsnSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text { dsn, origin } => write!(f, "{origin}={}", crate::dsn::redact(dsn)),
+            Self::File { path, origin } => write!(f, "{origin}={}", path.display()),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -137,10 +184,14 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// `EXAKAT_LOCK_MYSQL_DSN`, the DSN used when none is configured; empty means unset.
+    /// The server named by the environment, used when no INI entry names
+    /// one: `EXAKAT_LOCK_MYSQL_DSN`, else `EXAKAT_LOCK_MYSQL_DSN_FILE`;
+    /// empty means unset.
     #[must_use]
-    pub fn mysql_dsn_from_env() -> Option<String> {
-        std::env::var("EXAKAT_LOCK_MYSQL_DSN").ok().filter(|dsn| !dsn.is_empty())
+    pub fn mysql_dsn_from_env() -> Option<DsnSource> {
+        std::env::var(DsnSource::ENV).ok().and_then(|dsn| DsnSource::text(dsn, DsnSource::ENV)).or_else(|| {
+            std::env::var_os(DsnSource::ENV_FILE).and_then(|path| DsnSource::file(path, DsnSource::ENV_FILE))
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use std::{
     sync::{Mutex, PoisonError},
 };
 
-use exakat_lock_core::{dsn, BackendChoice, BackendKind, PortRange, Settings};
+use exakat_lock_core::{dsn, BackendChoice, BackendKind, DsnSource, PortRange, Settings};
 use ext_php_rs::{
     ffi::{zend_ini_entry, zend_string},
     flags::IniEntryPermission,
@@ -27,25 +27,40 @@ struct Current {
     dir: Option<PathBuf>,
     tcp_port_range: PortRange,
     mysql_dsn: Option<String>,
+    mysql_dsn_file: Option<PathBuf>,
 }
 
-static CURRENT: Mutex<Current> =
-    Mutex::new(Current { default_backend: None, dir: None, tcp_port_range: PortRange::DEFAULT, mysql_dsn: None });
+static CURRENT: Mutex<Current> = Mutex::new(Current {
+    default_backend: None,
+    dir: None,
+    tcp_port_range: PortRange::DEFAULT,
+    mysql_dsn: None,
+    mysql_dsn_file: None,
+});
 
 fn current() -> std::sync::MutexGuard<'static, Current> {
     CURRENT.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The settings locks are made with now: INI values, PHP's temporary
-/// directory, and `EXAKAT_LOCK_MYSQL_DSN` when the INI DSN is empty.
+/// directory, and the environment's mysql server when no INI entry names one.
+/// The INI entries come before the environment, as a php.ini's setting is
+/// more specific than a container's environment; within each, the DSN
+/// before the DSN file.
 pub fn settings() -> Settings {
     let current = current();
+    let mysql_dsn = current
+        .mysql_dsn
+        .clone()
+        .and_then(|dsn| DsnSource::text(dsn, "exakat_lock.mysql_dsn"))
+        .or_else(|| current.mysql_dsn_file.clone().and_then(|path| DsnSource::file(path, "exakat_lock.mysql_dsn_file")))
+        .or_else(Settings::mysql_dsn_from_env);
     Settings {
         default_backend: current.default_backend,
         lock_dir: current.dir.clone(),
         temp_dir: temp_dir(),
         tcp_port_range: current.tcp_port_range,
-        mysql_dsn: current.mysql_dsn.clone().or_else(Settings::mysql_dsn_from_env),
+        mysql_dsn,
     }
 }
 
@@ -89,6 +104,13 @@ fn apply_mysql_dsn(current: &mut Current, value: &[u8]) -> Option<()> {
         dsn::Dsn::parse(value).ok()?;
     }
     current.mysql_dsn = (!value.is_empty()).then(|| value.to_owned());
+    Some(())
+}
+
+/// The file is read when a lock is made, not here: a secret may be mounted
+/// after PHP starts, and may change.
+fn apply_mysql_dsn_file(current: &mut Current, value: &[u8]) -> Option<()> {
+    current.mysql_dsn_file = (!value.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(value)));
     Some(())
 }
 
@@ -158,7 +180,7 @@ const fn entry(name: &'static CStr, default: &'static CStr, apply: Apply) -> Ini
     def
 }
 
-static INI_ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
+static INI_ENTRIES: IniEntryDefs<6> = IniEntryDefs::new([
     entry(c"exakat_lock.default_backend", c"auto", apply_default_backend),
     entry(c"exakat_lock.dir", c"", apply_dir),
     entry(c"exakat_lock.tcp_port_range", c"61000-65535", apply_tcp_port_range),
@@ -167,6 +189,7 @@ static INI_ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
         def.displayer = Some(display_masked_dsn);
         def
     },
+    entry(c"exakat_lock.mysql_dsn_file", c"", apply_mysql_dsn_file),
     IniEntryDef::end(),
 ]);
 

@@ -58,7 +58,7 @@ impl BackendKind {
             Self::Tcp => &["port", "host"],
             Self::Semaphore => &["key"],
             Self::Flock => &["dir", "path"],
-            Self::Mysql => &["dsn", "connect_timeout"],
+            Self::Mysql => &["dsn", "dsn_file", "connect_timeout"],
         }
     }
 
@@ -440,7 +440,7 @@ mod tests {
         );
         let mut settings = Settings::default();
         assert!(!usable_backends(&settings).contains(&BackendKind::Mysql));
-        settings.mysql_dsn = Some("mysql://u@localhost/db".into());
+        settings.mysql_dsn = crate::DsnSource::text("mysql://u@localhost/db", "test");
         assert_eq!(usable_backends(&settings).contains(&BackendKind::Mysql), cfg!(feature = "mysql"));
         settings.default_backend = Some(BackendKind::Flock);
         assert_eq!(usable_backends(&settings)[0], BackendKind::Flock);

@@ -16,20 +16,27 @@
 
 use std::{
     collections::HashMap,
+    ffi::OsStr,
+    io::Read,
     net::SocketAddr,
-    os::fd::{AsRawFd, RawFd},
+    os::{
+        fd::{AsRawFd, RawFd},
+        unix::{ffi::OsStrExt, fs::OpenOptionsExt},
+    },
+    path::Path,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use mysql::{prelude::Queryable, Conn, OptsBuilder, Row, Value};
+use mysql::{prelude::Queryable, Conn, DriverError, OptsBuilder, Row, SslOpts, Value};
+use mysql_common::proto::codec::error::PacketCodecError;
 
 use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
     deadline::Deadline,
-    dsn::Dsn,
+    dsn::{Dsn, SslMode},
     error::{Cause, Error, Result},
     fork::ForkSafe,
-    options::Options,
+    options::{DsnSource, Options},
     BackendKind, LockName, Settings,
 };
 
@@ -42,6 +49,10 @@ const FOREVER_SLICE_SECS: f64 = 86_400.0;
 /// Extra time a bounded wait gives the server to answer before the socket
 /// read gives up and the server counts as gone.
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
+/// The largest `wait_timeout` MariaDB and MySQL accept (365 days): the
+/// server ends a session idle longer than its `wait_timeout` (8 hours by
+/// default, often lowered), and a held lock goes with it.
+const IDLE_TIMEOUT_SECS: u32 = 31_536_000;
 
 /// The name the server sees: the lock name itself when it is UTF-8 and at
 /// most 64 characters, so any SQL client can `IS_USED_LOCK('that name')`;
@@ -67,23 +78,36 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings) -> Result<Self> {
-        let dsn = match options.bytes("dsn")? {
-            Some(text) => {
-                let text = std::str::from_utf8(text).map_err(|_| option_error("dsn", "must be UTF-8"))?;
-                Dsn::parse(text).map_err(|problem| option_error("dsn", problem))?
-            }
-            None => match &settings.mysql_dsn {
-                Some(text) => Dsn::parse(text).map_err(|problem| {
-                    Error::unavailable(BackendKind::Mysql, format!("the configured DSN {problem}"))
-                })?,
-                None => {
-                    return Err(Error::unavailable(
-                        BackendKind::Mysql,
-                        "no server configured: give the \"dsn\" option, or set exakat_lock.mysql_dsn or EXAKAT_LOCK_MYSQL_DSN",
+        let dsn =
+            match (options.bytes("dsn")?, options.bytes("dsn_file")?) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid_argument(
+                        "options",
+                        "must not give both \"dsn\" and \"dsn_file\": \"dsn_file\" names a file holding the DSN",
                     ))
                 }
-            },
-        };
+                (Some(text), None) => {
+                    let text = std::str::from_utf8(text).map_err(|_| option_error("dsn", "must be UTF-8"))?;
+                    Dsn::parse(text).map_err(|problem| option_error("dsn", problem))?
+                }
+                (None, Some(path)) => {
+                    if path.is_empty() || path.contains(&0) {
+                        return Err(option_error("dsn_file", "must be a path: not empty, without null bytes"));
+                    }
+                    read_dsn_file(name, Path::new(OsStr::from_bytes(path)), "the \"dsn_file\" option")?
+                }
+                (None, None) => match &settings.mysql_dsn {
+                    Some(DsnSource::Text { dsn, origin }) => Dsn::parse(dsn).map_err(|problem| {
+                        Error::unavailable(BackendKind::Mysql, format!("the DSN set in {origin} {problem}"))
+                    })?,
+                    Some(DsnSource::File { path, origin }) => read_dsn_file(name, path, origin)?,
+                    None => return Err(Error::unavailable(
+                        BackendKind::Mysql,
+                        "no server configured: give the \"dsn\" or \"dsn_file\" option, or set exakat_lock.mysql_dsn, \
+                         exakat_lock.mysql_dsn_file, EXAKAT_LOCK_MYSQL_DSN or EXAKAT_LOCK_MYSQL_DSN_FILE",
+                    )),
+                },
+            };
         let connect_timeout = match options.seconds("connect_timeout")? {
             None => DEFAULT_CONNECT_TIMEOUT,
             Some(seconds) => Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
@@ -118,18 +142,103 @@ impl Config {
             .stmt_cache_size(8)
             .connect_attrs(Some(attributes));
         match &self.dsn.socket {
+            // The client library never secures a unix socket (the DSN
+            // refuses modes that need TLS there): asking would only send
+            // the server a request for a TLS handshake that never follows.
             Some(socket) => builder.socket(Some(socket.to_string_lossy())),
-            None => builder.ip_or_hostname(Some(&self.dsn.host)).tcp_port(self.dsn.port),
+            None => builder.ip_or_hostname(Some(&self.dsn.host)).tcp_port(self.dsn.port).ssl_opts(self.ssl_opts()),
         }
     }
+
+    /// TLS as the mysql client's `--ssl-mode` means it. The CA file is added
+    /// to the CAs rustls trusts anyway (Mozilla's, compiled in).
+    fn ssl_opts(&self) -> Option<SslOpts> {
+        let opts = match &self.dsn.ssl_ca {
+            Some(ca) => SslOpts::default().with_root_cert_path(Some(ca.clone())),
+            None => SslOpts::default(),
+        };
+        match self.dsn.ssl_mode {
+            SslMode::Disabled => None,
+            SslMode::Preferred | SslMode::Required => {
+                Some(opts.with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
+            }
+            SslMode::VerifyCa => Some(opts.with_danger_skip_domain_validation(true)),
+            SslMode::VerifyIdentity => Some(opts),
+        }
+    }
+
+    /// Connects; under `PREFERRED`, to a server without TLS in plaintext,
+    /// as the mysql client does (the client library itself only knows "TLS
+    /// or nothing").
+    fn connect(&self) -> Result<Conn, mysql::Error> {
+        let opts = self.opts();
+        match Conn::new(opts.clone()) {
+            Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if self.dsn.ssl_mode == SslMode::Preferred => {
+                Conn::new(opts.ssl_opts(None))
+            }
+            other => other,
+        }
+    }
+}
+
+/// A DSN file is read whole, at most this long: it holds one line.
+const MAX_DSN_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads the DSN from a file (Docker secrets: one line, perhaps with a
+/// trailing newline). Errors name the file and the OS error, never any of
+/// its content, which holds a password.
+fn read_dsn_file(name: &LockName, path: &Path, origin: &str) -> Result<Dsn> {
+    let failed = |cause| Error::Failed {
+        lock: name.to_string(),
+        backend: BackendKind::Mysql,
+        operation: format!("read the DSN file {} ({origin})", path.display()),
+        cause,
+    };
+    // O_NONBLOCK: a FIFO planted at the path cannot make a constructor hang.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| failed(Cause::Os(e)))?;
+    let metadata = file.metadata().map_err(|e| failed(Cause::Os(e)))?;
+    if !metadata.is_file() {
+        return Err(failed(Cause::Refused("it is not a regular file".into())));
+    }
+    let mut content = Vec::new();
+    file.take(MAX_DSN_FILE_BYTES + 1).read_to_end(&mut content).map_err(|e| failed(Cause::Os(e)))?;
+    if content.len() as u64 > MAX_DSN_FILE_BYTES {
+        return Err(failed(Cause::Refused(format!("it is larger than {MAX_DSN_FILE_BYTES} bytes: not a DSN"))));
+    }
+    let text = std::str::from_utf8(&content).map_err(|_| failed(Cause::Refused("it is not UTF-8 text".into())))?;
+    Dsn::parse(text.trim()).map_err(|problem| failed(Cause::Refused(format!("the DSN in it {problem}"))))
 }
 
 pub(crate) struct Mysql {
     context: Context,
     config: Config,
     session: Option<Session>,
+    /// Whether the lock was taken on the current session. It lives and dies
+    /// with that session: once the session is dropped this stays false, so a
+    /// new session never passes for the one that held the lock.
+    holding: bool,
     /// When this object last took the lock, for `holder()`.
     since: Option<f64>,
+}
+
+/// Why a statement failed.
+enum Failure {
+    /// The session was already dead when it was reused (ended by the
+    /// server's idle timeout, a restart, `KILL`): a new one may be tried.
+    Gone(Error),
+    Other(Error),
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Gone(e) | Failure::Other(e) => e,
+        }
+    }
 }
 
 struct Session {
@@ -140,7 +249,7 @@ struct Session {
 
 impl Mysql {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, session: None, since: None }
+        Self { context, config, session: None, holding: false, since: None }
     }
 
     /// `operation` reads "connect to" or "wait for the lock on": the DSN
@@ -148,27 +257,49 @@ impl Mysql {
     fn server_error(&self, operation: &str, error: &mysql::Error) -> Error {
         let silent =
             |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
-        let mut message = match error {
-            mysql::Error::MySqlError(e) => format!("ERROR {} ({}): {}", e.code, e.state, e.message),
-            mysql::Error::DriverError(e) => e.to_string(),
-            mysql::Error::IoError(e) if silent(e) => "the server did not answer in time".to_owned(),
-            mysql::Error::IoError(e) => format!("the connection failed: {e}"),
-            mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(e)) if silent(e) => {
-                "the server did not answer in time".to_owned()
-            }
-            mysql::Error::CodecError(e) => format!("the connection failed: {e}"),
-            other => other.to_string(),
+        let password = self.config.dsn.password().unwrap_or("");
+        let mode = self.config.dsn.ssl_mode.as_str();
+        let io = match error {
+            mysql::Error::IoError(e) | mysql::Error::CodecError(PacketCodecError::Io(e)) => Some(e),
+            _ => None,
         };
-        // Belt and braces: no server or driver message may echo the password.
-        if let Some(password) = self.config.dsn.password().filter(|p| !p.is_empty()) {
-            message = message.replace(password, "****");
-        }
-        self.context.failed(format!("{operation} {}", self.config.dsn), Cause::Server(message))
+        let message = match (error, io) {
+            (_, Some(e)) if silent(e) => "the server did not answer in time".to_owned(),
+            (_, Some(e)) => match refused_by_tls(e) {
+                Some(tls) => format!("TLS failed (ssl-mode {mode}): {tls}"),
+                None => format!("the connection failed: {e}"),
+            },
+            (mysql::Error::MySqlError(e), _) => {
+                format!("ERROR {} ({}): {}", e.code, e.state, server_text(e.code, &e.message, password))
+            }
+            (mysql::Error::DriverError(DriverError::TlsNotSupported), _) => {
+                format!("the server does not offer TLS, which ssl-mode {mode} requires")
+            }
+            (mysql::Error::DriverError(e), _) => e.to_string(),
+            (mysql::Error::TlsError(e), _) => format!("TLS failed (ssl-mode {mode}): {e}"),
+            (mysql::Error::CodecError(e), _) => format!("the connection failed: {e}"),
+            (other, _) => other.to_string(),
+        };
+        self.context.failed(format!("{operation} {}", self.config.dsn), Cause::Server(mask_echoes(message, password)))
     }
 
     fn session(&mut self) -> Result<&mut Session> {
         if self.session.is_none() {
-            let mut conn = Conn::new(self.config.opts()).map_err(|e| self.server_error("connect to", &e))?;
+            if let Some(ca) = self.config.dsn.ssl_ca.as_deref().filter(|_| self.config.dsn.socket.is_none()) {
+                // Said here, with the path: the client library's error would not name it.
+                std::fs::File::open(ca).map_err(|e| {
+                    self.context
+                        .os(format!("read the CA certificate {} (ssl-ca) for {}", ca.display(), self.config.dsn), e)
+                })?;
+            }
+            let mut conn = self.config.connect().map_err(|e| self.server_error("connect to", &e))?;
+            // A held lock must survive any idle time: the session may not be
+            // ended for idling, only by its client's death (the keepalive
+            // notices a vanished client) or an administrator.
+            conn.query_drop(format!(
+                "SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}"
+            ))
+            .map_err(|e| self.server_error("set the session's idle timeout on", &e))?;
             let version = conn
                 .query_first::<Row, _>("SELECT VERSION()")
                 .map_err(|e| self.server_error("query the version of", &e))?
@@ -179,10 +310,18 @@ impl Mysql {
         Ok(self.session.as_mut().expect("connected above"))
     }
 
+    /// Forgets the session, and with it the lock if it held one: the server
+    /// frees a session's locks when it ends.
+    fn drop_session(&mut self) {
+        self.session = None;
+        self.holding = false;
+    }
+
     /// Runs `SELECT f(name[, arg])` and returns its nullable integer.
-    fn call(&mut self, operation: &str, sql: &str, arg: Option<f64>) -> Result<Option<i64>> {
+    fn call(&mut self, operation: &str, sql: &str, arg: Option<f64>) -> Result<Option<i64>, Failure> {
+        let reused = self.session.is_some();
         let name = self.config.server_name.clone();
-        let session = self.session()?;
+        let session = self.session().map_err(Failure::Other)?;
         let answer = match arg {
             Some(arg) => session.conn.exec_first::<Row, _, _>(sql, (name, arg)),
             None => session.conn.exec_first::<Row, _, _>(sql, (name,)),
@@ -191,14 +330,15 @@ impl Mysql {
             Ok(row) => Ok(row.and_then(|row| integer(&row))),
             Err(e) => {
                 // The session is unusable (or gone, and with it any lock).
-                self.session = None;
-                Err(self.server_error(operation, &e))
+                self.drop_session();
+                let error = self.server_error(operation, &e);
+                Err(if reused && session_ended(&e) { Failure::Gone(error) } else { Failure::Other(error) })
             }
         }
     }
 
     /// One `GET_LOCK(name, seconds)`; `Ok(false)` when it timed out.
-    fn get_lock(&mut self, seconds: f64) -> Result<bool> {
+    fn get_lock(&mut self, seconds: f64) -> Result<bool, Failure> {
         if let Some(session) = &self.session {
             // The read must outlast the server's own wait, but not forever.
             let limit = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX).saturating_add(ANSWER_GRACE);
@@ -211,18 +351,84 @@ impl Mysql {
         match answer? {
             Some(1) => Ok(true),
             Some(_) => Ok(false),
-            None => Err(self.context.failed(
+            None => Err(Failure::Other(self.context.failed(
                 format!("wait for {}", self.config.describe()),
                 Cause::Server("GET_LOCK() returned NULL: the wait was killed or failed on the server".into()),
-            )),
+            ))),
         }
+    }
+}
+
+/// The shortest password masked where a message contains it: a string
+/// this long is very unlikely to occur in a message by chance.
+const MIN_MASKED_PASSWORD_CHARS: usize = 8;
+
+fn password_is_maskable(password: &str) -> bool {
+    password.chars().count() >= MIN_MASKED_PASSWORD_CHARS
+}
+
+/// Belt and braces: no message may show the password, and masking must not
+/// reveal it either. Replacing a short password wherever it occurs would
+/// ("1" masked in "127.0.0.1" gives "****27.0.0.****", naming the password
+/// and mangling the message), so only a long one is replaced. The driver's
+/// and the OS's messages never see the password; a server's could echo what
+/// the client sent, so with a short password `server_text` withholds them.
+fn mask_echoes(message: String, password: &str) -> String {
+    if password_is_maskable(password) && message.contains(password) {
+        message.replace(password, "****")
+    } else {
+        message
+    }
+}
+
+/// A server's message, or, with a short password, our own words for it.
+/// It is withheld whatever it contains: withholding only the messages that
+/// contain the password would tell that the password is a piece of them.
+fn server_text(code: u16, message: &str, password: &str) -> String {
+    if password.is_empty() || password_is_maskable(password) {
+        return message.to_owned();
+    }
+    let what = match code {
+        1044 | 1045 | 1698 => "Access denied",
+        1049 => "Unknown database",
+        _ => "the server refused",
+    };
+    format!(
+        "{what} (the server's message is not shown: it could echo a password shorter than \
+         {MIN_MASKED_PASSWORD_CHARS} characters, which cannot be masked in it safely)"
+    )
+}
+
+/// The TLS library's reason when it ended the handshake (a certificate
+/// refused, no common protocol): rustls reports it as an I/O error.
+fn refused_by_tls(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// Whether an error says the session itself has ended (rather than a
+/// statement failing on a live one, or a server too slow to answer).
+fn session_ended(error: &mysql::Error) -> bool {
+    /// MariaDB's ER_CONNECTION_KILLED, MySQL's ER_CLIENT_INTERACTION_TIMEOUT
+    /// (sent when wait_timeout ends a session), ER_SERVER_SHUTDOWN.
+    const ENDED: [u16; 3] = [1927, 4031, 1053];
+    let timed_out =
+        |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+    match error {
+        mysql::Error::IoError(e) | mysql::Error::CodecError(PacketCodecError::Io(e)) => !timed_out(e),
+        mysql::Error::CodecError(_) => true,
+        mysql::Error::MySqlError(e) => ENDED.contains(&e.code),
+        _ => false,
     }
 }
 
 impl Backend for Mysql {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
-        let fractional = self.session()?.fractional_waits;
+        // Only a session that holds nothing is reused here, so one that died
+        // while idle lost nothing: connect again, once, and wait for the
+        // time that is left.
+        let mut may_reconnect = true;
         loop {
+            let fractional = self.session()?.fractional_waits;
             let seconds = match deadline.remaining() {
                 None => FOREVER_SLICE_SECS,
                 Some(left) if fractional => left.as_secs_f64().min(FOREVER_SLICE_SECS),
@@ -231,9 +437,15 @@ impl Backend for Mysql {
                 Some(left) if left >= Duration::from_secs(1) => left.as_secs().min(FOREVER_SLICE_SECS as u64) as f64,
                 Some(_) => 0.0,
             };
-            if self.get_lock(seconds)? {
-                self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
-                return Ok(true);
+            match self.get_lock(seconds) {
+                Ok(true) => {
+                    self.holding = true;
+                    self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+                    return Ok(true);
+                }
+                Ok(false) => {}
+                Err(Failure::Gone(_)) if std::mem::take(&mut may_reconnect) => continue,
+                Err(failure) => return Err(failure.into()),
             }
             match deadline.remaining() {
                 None => {}
@@ -248,23 +460,30 @@ impl Backend for Mysql {
 
     fn release(&mut self) -> Result<bool> {
         self.since = None;
-        if self.session.is_none() {
+        if !std::mem::take(&mut self.holding) {
             return Ok(false); // lost with its session
         }
         // A session that errors is gone, and the server freed the lock with it.
-        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", None).unwrap_or(None) == Some(1))
+        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", None).ok().flatten() == Some(1))
     }
 
     fn still_held(&mut self) -> Result<bool> {
-        if self.session.is_none() {
+        if !self.holding {
             return Ok(false);
         }
         let ours = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", None);
-        Ok(ours.unwrap_or(None) == Some(1))
+        Ok(ours.ok().flatten() == Some(1))
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let Some(connection) = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?)", None)? else {
+        const SQL: &str = "SELECT IS_USED_LOCK(?)";
+        // A dead session is replaced: if it held the lock, that loss is
+        // already recorded (`holding` is false), never hidden.
+        let answer = match self.call("ask who holds the lock on", SQL, None) {
+            Err(Failure::Gone(_)) => self.call("ask who holds the lock on", SQL, None),
+            other => other,
+        };
+        let Some(connection) = answer? else {
             return Ok(None);
         };
         let session = self.session()?;
@@ -408,7 +627,7 @@ mod tests {
         let mut settings = Settings { mysql_dsn: None, ..Settings::default() };
         let e = Config::new(&name, &Options::new(), &settings).unwrap_err().to_string();
         assert!(e.contains("no server configured"), "{e}");
-        settings.mysql_dsn = Some("mysql://u:pw@db/x".into());
+        settings.mysql_dsn = DsnSource::text("mysql://u:pw@db/x", "exakat_lock.mysql_dsn");
         assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "db");
         let options = Options::new().with("dsn", OptionValue::Str(b"mysql://u:secret@other:3307".to_vec()));
         let config = Config::new(&name, &options, &settings).unwrap();
@@ -418,10 +637,80 @@ mod tests {
         assert!(e.starts_with("Option \"dsn\" has an invalid port") && !e.contains("secret"), "{e}");
     }
 
+    /// A private file for one test, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(tag: &str, content: &[u8]) -> Self {
+            let path = std::env::temp_dir().join(format!("exakat_lock-dsn-{tag}-{}", std::process::id()));
+            std::fs::write(&path, content).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn path_option(key: &str, path: &Path) -> Options {
+        Options::new().with(key, OptionValue::Str(path.as_os_str().as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn dsn_files_are_read_and_trimmed_and_come_after_the_dsn_option() {
+        let name = LockName::new(b"job").unwrap();
+        let file = TempFile::new("trimmed", b"mysql://u:file-secret@from-file:3307/x\n");
+        let settings = Settings { mysql_dsn: DsnSource::text("mysql://u@from-ini", "test"), ..Settings::default() };
+        let config = Config::new(&name, &path_option("dsn_file", &file.0), &settings).unwrap();
+        assert_eq!((config.dsn.host.as_str(), config.dsn.password()), ("from-file", Some("file-secret")));
+        let both = path_option("dsn_file", &file.0).with("dsn", OptionValue::Str(b"mysql://u@db".to_vec()));
+        let e = Config::new(&name, &both, &settings).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }) && e.to_string().contains("both"), "{e}");
+        for bad in [&b""[..], b"a\0b"] {
+            let e = Config::new(&name, &Options::new().with("dsn_file", OptionValue::Str(bad.to_vec())), &settings);
+            assert!(e.unwrap_err().to_string().starts_with("Option \"dsn_file\" must be a path"));
+        }
+        // From the settings: a file is used like a DSN given as text.
+        let settings = Settings { mysql_dsn: DsnSource::file(&file.0, "exakat_lock.mysql_dsn_file"), ..settings };
+        assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "from-file");
+        let option = Options::new().with("dsn", OptionValue::Str(b"mysql://u@from-option".to_vec()));
+        assert_eq!(Config::new(&name, &option, &settings).unwrap().dsn.host, "from-option");
+    }
+
+    #[test]
+    fn unreadable_or_malformed_dsn_files_are_named_never_shown() {
+        let name = LockName::new(b"job").unwrap();
+        let settings = Settings { mysql_dsn: None, ..Settings::default() };
+        let missing = std::env::temp_dir().join("exakat_lock-no-such-dsn-file");
+        let e = Config::new(&name, &path_option("dsn_file", &missing), &settings).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Lock \"job\" (mysql backend): cannot read the DSN file {} (the \"dsn_file\" option): \
+                 No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let malformed = TempFile::new("malformed", b"mysql://u:file-secret@db:0/x");
+        let e = Config::new(&name, &path_option("dsn_file", &malformed.0), &settings).unwrap_err().to_string();
+        assert!(e.contains("invalid port") && e.contains(&*malformed.0.to_string_lossy()), "{e}");
+        assert!(!e.contains("file-secret"), "{e}");
+        let dir = Config::new(&name, &path_option("dsn_file", &std::env::temp_dir()), &settings).unwrap_err();
+        assert!(dir.to_string().ends_with("it is not a regular file"), "{dir}");
+        // A FIFO with no writer would block a plain open(2).
+        let fifo = std::env::temp_dir().join(format!("exakat_lock-dsn-fifo-{}", std::process::id()));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = Config::new(&name, &path_option("dsn_file", &fifo), &settings).unwrap_err();
+        std::fs::remove_file(&fifo).unwrap();
+        assert!(e.to_string().ends_with("it is not a regular file"), "{e}");
+    }
+
     #[test]
     fn connect_timeouts_are_positive_seconds() {
         let name = LockName::new(b"job").unwrap();
-        let settings = Settings { mysql_dsn: Some("mysql://u@db".into()), ..Settings::default() };
+        let settings = Settings { mysql_dsn: DsnSource::text("mysql://u@db", "test"), ..Settings::default() };
         let with = |v| Config::new(&name, &Options::new().with("connect_timeout", v), &settings);
         assert_eq!(with(OptionValue::Float(0.5)).unwrap().connect_timeout, Duration::from_millis(500));
         assert_eq!(with(OptionValue::Int(2)).unwrap().connect_timeout, Duration::from_secs(2));
@@ -430,6 +719,62 @@ mod tests {
         }
         let e = with(OptionValue::Str(b"2".to_vec())).unwrap_err().to_string();
         assert_eq!(e, "Option \"connect_timeout\" must be of type int|float, string given");
+    }
+
+    #[test]
+    fn masking_never_reveals_a_short_password_or_mangles_the_message() {
+        let access = "Access denied for user 'exakat'@'127.0.0.1' (using password: YES)";
+        // The old substring replacement gave "****27.0.0.****" here.
+        let shown = format!("ERROR 1045 (28000): {}", server_text(1045, access, "1"));
+        assert!(shown.starts_with("ERROR 1045 (28000): Access denied (the server's message is not shown"), "{shown}");
+        assert!(!shown.contains("127.0.0.1") && !shown.contains("****"), "{shown}");
+        assert_eq!(mask_echoes(shown.clone(), "1"), shown);
+        // Withheld whether or not the message contains the short password.
+        assert_eq!(server_text(1045, "no digits", "7"), server_text(1045, "7 digits", "7"));
+        assert_eq!(server_text(1045, access, ""), access);
+        // A long password is masked where it occurs, the rest is left as it was.
+        let long = "correct-horse-1";
+        assert_eq!(server_text(1105, &format!("echo {long}!"), long), format!("echo {long}!"));
+        assert_eq!(mask_echoes(format!("ERROR 1105 (HY000): echo {long}!"), long), "ERROR 1105 (HY000): echo ****!");
+        assert_eq!(mask_echoes("Connection refused (os error 111)".into(), "1"), "Connection refused (os error 111)");
+    }
+
+    /// The cipher of the session the backend opened, as the server reports it ("" for plaintext).
+    fn server_side_cipher(dsn: &str) -> Result<String> {
+        let name = LockName::new(b"tls-probe").unwrap();
+        let options = Options::new().with("dsn", OptionValue::Str(dsn.as_bytes().to_vec()));
+        let context = Context { lock: "tls-probe".into(), backend: BackendKind::Mysql };
+        let mut backend = Mysql::new(context, Config::new(&name, &options, &Settings::default())?);
+        let session = backend.session()?;
+        let row = session.conn.query_first::<Row, _>("SHOW SESSION STATUS LIKE 'Ssl_cipher'").unwrap().unwrap();
+        Ok(match row.as_ref(1) {
+            Some(Value::Bytes(cipher)) => String::from_utf8_lossy(cipher).into_owned(),
+            other => panic!("unexpected Ssl_cipher value {other:?}"),
+        })
+    }
+
+    #[test]
+    #[ignore = "needs a MySQL/MariaDB server with TLS: scripts/test.sh starts one and runs these"]
+    fn the_server_sees_tls_in_every_mode_but_disabled() {
+        let dsn = std::env::var("EXAKAT_LOCK_TEST_MYSQL_DSN").expect("EXAKAT_LOCK_TEST_MYSQL_DSN");
+        let ca = std::env::var("EXAKAT_LOCK_TEST_MYSQL_CA").expect("EXAKAT_LOCK_TEST_MYSQL_CA (scripts/test.sh)");
+        let with = |parameters: &str| format!("{}?{parameters}", dsn.trim_end_matches('/'));
+        assert_eq!(server_side_cipher(&with("ssl-mode=DISABLED")).unwrap(), "");
+        for parameters in [
+            String::new(), // PREFERRED
+            "ssl-mode=REQUIRED".into(),
+            format!("ssl-ca={ca}"),
+            format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+        ] {
+            let cipher = server_side_cipher(&with(&parameters)).unwrap();
+            assert!(cipher.starts_with("TLS_") || cipher.contains("-"), "{parameters}: cipher {cipher:?}");
+        }
+        let wrong_ca = std::path::Path::new(&ca).with_file_name("other-ca.pem");
+        let e = server_side_cipher(&with(&format!("ssl-ca={}", wrong_ca.display()))).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot connect to") && e.contains("TLS failed (ssl-mode VERIFY_CA): invalid peer certificate"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,55 @@
+--TEST--
+mysql: against a server without TLS, PREFERRED (the default) connects in plaintext and REQUIRED, VERIFY_CA and VERIFY_IDENTITY fail clearly
+--EXTENSIONS--
+exakat_lock
+--SKIPIF--
+<?php
+require __DIR__ . '/_common.inc';
+if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
+if (!getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) die('skip starts a throwaway MariaDB of its own: needs scripts/test-mariadb.sh (set EXAKAT_LOCK_TEST_MARIADB_DIR)');
+exec('command -v mariadbd mariadb-install-db', $out, $status);
+if ($status !== 0) die('skip needs mariadbd and mariadb-install-db');
+?>
+--FILE--
+<?php
+require __DIR__ . '/_common.inc';
+
+use ExakatLock\Lock;
+
+$script = dirname(__DIR__) . '/scripts/test-mariadb.sh';
+$dir = test_temp_dir(__FILE__);
+register_shutdown_function(fn () => exec(escapeshellarg($script) . ' stop ' . escapeshellarg("$dir/db") . ' 2>&1'));
+exec(escapeshellarg($script) . ' start ' . escapeshellarg("$dir/db") . ' --no-tls 2>&1', $out, $status);
+$dsn = trim((string) end($out));
+check('a server without TLS starts', $status === 0 && str_starts_with($dsn, 'mysql://'), implode("\n", $out));
+check('it has no TLS', trim(test_mysql_query("SHOW VARIABLES LIKE 'have_ssl'", test_mysql_client($dsn))) === "have_ssl\tDISABLED");
+
+$name = test_lock_name(__FILE__);
+function attempt(string $name, string $dsn): string
+{
+    try {
+        $lock = new Lock($name, Lock::MYSQL, ['dsn' => $dsn]);
+        return var_export($lock->acquire() && $lock->release(), true);
+    } catch (Throwable $e) {
+        return get_class($e) . ': ' . $e->getMessage();
+    }
+}
+
+check('no ssl-mode (PREFERRED): plaintext', ($r = attempt($name, $dsn)) === 'true', $r);
+check('PREFERRED written out: plaintext', ($r = attempt($name, "$dsn?ssl-mode=PREFERRED")) === 'true', $r);
+check('DISABLED: plaintext', ($r = attempt($name, "$dsn?ssl-mode=DISABLED")) === 'true', $r);
+foreach (['REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'] as $mode) {
+    $r = attempt($name, "$dsn?ssl-mode=$mode");
+    check("$mode: a LockException saying the server does not offer TLS", str_starts_with($r, 'ExakatLock\LockException: ')
+        && str_contains($r, "the server does not offer TLS, which ssl-mode $mode requires") && !str_contains($r, 'lock-secret-42'), $r);
+}
+?>
+--EXPECT--
+ok a server without TLS starts
+ok it has no TLS
+ok no ssl-mode (PREFERRED): plaintext
+ok PREFERRED written out: plaintext
+ok DISABLED: plaintext
+ok REQUIRED: a LockException saying the server does not offer TLS
+ok VERIFY_CA: a LockException saying the server does not offer TLS
+ok VERIFY_IDENTITY: a LockException saying the server does not offer TLS
