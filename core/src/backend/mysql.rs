@@ -245,6 +245,8 @@ struct Session {
     conn: ForkSafe<Conn>,
     /// MariaDB waits fractions of a second; MySQL only whole seconds.
     fractional_waits: bool,
+    /// Who the server says it is (host name, port, socket, server id).
+    identity: String,
 }
 
 impl Mysql {
@@ -300,12 +302,15 @@ impl Mysql {
                 "SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}"
             ))
             .map_err(|e| self.server_error("set the session's idle timeout on", &e))?;
-            let version = conn
-                .query_first::<Row, _>("SELECT VERSION()")
-                .map_err(|e| self.server_error("query the version of", &e))?
-                .and_then(|row| text(&row));
+            // The server's own identity: one server reached over TCP and
+            // over its socket (or by two host names) is one lock space.
+            let row = conn
+                .query_first::<Row, _>("SELECT VERSION(), CONCAT_WS(' ', @@hostname, @@port, @@socket, @@server_id)")
+                .map_err(|e| self.server_error("query the version of", &e))?;
+            let version = row.as_ref().and_then(text);
+            let identity = row.as_ref().and_then(|row| text_at(row, 1)).unwrap_or_else(|| self.config.dsn.server());
             let fractional_waits = version.is_some_and(|v| v.contains("MariaDB"));
-            self.session = Some(Session { conn: ForkSafe::new(conn), fractional_waits });
+            self.session = Some(Session { conn: ForkSafe::new(conn), fractional_waits, identity });
         }
         Ok(self.session.as_mut().expect("connected above"))
     }
@@ -526,7 +531,8 @@ impl Backend for Mysql {
     }
 
     fn resource(&mut self) -> Result<ResourceId> {
-        Ok(ResourceId::Server { server: self.config.dsn.server(), name: self.config.server_name.clone() })
+        let server = self.session()?.identity.clone();
+        Ok(ResourceId::Server { server, name: self.config.server_name.clone() })
     }
 }
 
@@ -560,7 +566,12 @@ fn integer(row: &Row) -> Option<i64> {
 
 /// The first column as text (NULL: `None`).
 fn text(row: &Row) -> Option<String> {
-    match row.as_ref(0)? {
+    text_at(row, 0)
+}
+
+/// Column `at` as text (NULL: `None`).
+fn text_at(row: &Row, at: usize) -> Option<String> {
+    match row.as_ref(at)? {
         Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::Int(i) => Some(i.to_string()),
         Value::UInt(u) => Some(u.to_string()),
