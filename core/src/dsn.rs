@@ -112,10 +112,12 @@ impl Dsn {
                             .to_owned()
                     })?);
                 }
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "has an unknown parameter \"{}\"; the ones accepted are \"socket\", \"ssl-mode\" and \"ssl-ca\"",
                     pair.split('=').next().unwrap_or(pair).escape_debug()
-                )),
+                ))
+                }
             }
         }
         if host.is_empty() && socket.is_none() {

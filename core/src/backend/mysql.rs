@@ -516,7 +516,9 @@ impl Backend for Mysql {
         let pid = if mine {
             Some(std::process::id())
         } else {
-            pid.and_then(|p| p.parse().ok()).or_else(|| host.as_deref().and_then(|h| self.local_client_pid(h)))
+            // What /proc shows for a client on this host first: the `_pid`
+            // attribute is whatever the client chose to send.
+            host.as_deref().and_then(|h| self.local_client_pid(h)).or_else(|| pid.and_then(|p| p.parse().ok()))
         };
         Ok(Some(Holder {
             pid,

@@ -32,7 +32,7 @@ use std::{
     io::{self, IoSlice, IoSliceMut},
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use nix::{
@@ -151,11 +151,12 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
             return Ok(None);
         }
         let outcome = match queue_on(lock, &mut refusals, deadline)? {
-            Watch::Queued(connection) => wait_in_queue(&connection, deadline),
+            Watch::Queued(connection) => wait_in_queue(lock, &connection, deadline)?,
             Watch::Port(connection) => until_reset(&connection, deadline),
             Watch::Unwatchable => Outcome::NothingToWaitOn,
         };
         match outcome {
+            Outcome::Taken(held) => return Ok(Some(held)),
             Outcome::HandedOver(fds) => {
                 if let Some(held) = lock.adopt(fds.into_iter().map(non_blocking).collect()) {
                     return Ok(Some(held));
@@ -250,15 +251,20 @@ fn connect_when_room(connection: &OwnedFd, address: &UnixAddr, deadline: &Deadli
             libc::fcntl(connection.as_raw_fd(), libc::F_SETFL, flags);
         }
     };
-    let timeout = TimeVal::new(
-        libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
-        libc::suseconds_t::from(wait.subsec_micros().max(1)),
-    );
-    setsockopt(connection, SendTimeout, &timeout)?;
+    let started = Instant::now();
     blocking(true);
     let connected = loop {
+        // Recomputed after a signal, so that it never lengthens the wait.
+        let left = wait.saturating_sub(started.elapsed());
+        let timeout = TimeVal::new(
+            libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+            libc::suseconds_t::from(left.subsec_micros().max(1)),
+        );
+        if let Err(e) = setsockopt(connection, SendTimeout, &timeout) {
+            break Err(e);
+        }
         match connect(connection.as_raw_fd(), address) {
-            Err(Errno::EINTR) if !deadline.expired() => {}
+            Err(Errno::EINTR) if !deadline.expired() && started.elapsed() < wait => {}
             other => break other,
         }
     };
@@ -286,6 +292,8 @@ fn non_blocking(fd: OwnedFd) -> OwnedFd {
 }
 
 enum Outcome {
+    /// The lock was free on a re-check, and is ours.
+    Taken(HeldSockets),
     /// The holder passed us the lock's sockets.
     HandedOver(Vec<OwnedFd>),
     /// The holder let go without passing the lock (it died, or does not
@@ -301,14 +309,26 @@ enum Outcome {
 
 /// Sleeps until the holder passes the lock, goes away, or the time is up.
 /// Signals are absorbed: the wait resumes with the time left.
-fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
+///
+/// A companion queue (`tcp`) is a separate socket from the lock, and its
+/// listener may outlive the lock in a hostile holder's hands: there the
+/// lock itself is tried every [`PORT_RECHECK`] without leaving the queue,
+/// so no release is missed for longer than that.
+fn wait_in_queue(lock: &mut impl SocketLock, connection: &OwnedFd, deadline: &Deadline) -> Result<Outcome> {
+    let recheck = (!lock.queue_is_the_lock()).then_some(PORT_RECHECK);
     loop {
-        match poll_readable(connection, deadline) {
+        match poll_readable_within(connection, deadline, recheck) {
+            Ok(false) if !deadline.expired() => {
+                if let Some(held) = lock.try_take()? {
+                    return Ok(Outcome::Taken(held));
+                }
+                continue;
+            }
             Ok(true) | Err(Errno::EINTR) if !deadline.expired() => {}
-            _ => return read_hand_over(connection).unwrap_or(Outcome::TimeUp),
+            _ => return Ok(read_hand_over(connection).unwrap_or(Outcome::TimeUp)),
         }
         if let Some(outcome) = read_hand_over(connection) {
-            return outcome;
+            return Ok(outcome);
         }
     }
 }
@@ -370,11 +390,8 @@ fn until_reset(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
     }
 }
 
-/// `Ok(true)` when readable (or hung up), `Ok(false)` on timeout.
-fn poll_readable(connection: &OwnedFd, deadline: &Deadline) -> nix::Result<bool> {
-    poll_readable_within(connection, deadline, None)
-}
-
+/// `Ok(true)` when readable (or hung up), `Ok(false)` when `deadline` or
+/// `cap` (whichever is sooner) passed.
 fn poll_readable_within(connection: &OwnedFd, deadline: &Deadline, cap: Option<Duration>) -> nix::Result<bool> {
     let mut fds = [PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
     let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(cap)).unwrap_or(PollTimeout::NONE);
