@@ -5,9 +5,9 @@ exakat_lock
 --SKIPIF--
 <?php
 require __DIR__ . '/_hostile.inc';
-if ($why = hostile_skip_reason()) die("skip $why");
+if ($why = hostile_skip_reason()) die("skip hostile-neighbour test: $why");
 exec('command -v mkfifo', $out, $status);
-if ($status !== 0) die('skip mkfifo(1) is not installed');
+if ($status !== 0) die('skip hostile-neighbour test: mkfifo(1) is not installed');
 ?>
 --FILE--
 <?php

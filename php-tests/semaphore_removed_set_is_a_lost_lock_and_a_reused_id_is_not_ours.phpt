@@ -5,10 +5,10 @@ exakat_lock
 --SKIPIF--
 <?php
 require __DIR__ . '/_hostile.inc';
-if (test_euid() !== 0) die('skip needs root: a private IPC namespace (unshare --ipc) and sem_next_id');
+if (test_euid() !== 0) die('skip hostile-neighbour test: needs root: a private IPC namespace (unshare --ipc) and sem_next_id');
 exec('unshare --ipc -- true 2>/dev/null', $out, $status);
-if ($status !== 0) die('skip unshare --ipc does not work here');
-if (!is_file('/proc/sys/kernel/sem_next_id')) die('skip no /proc/sys/kernel/sem_next_id (kernel without CONFIG_CHECKPOINT_RESTORE)');
+if ($status !== 0) die('skip hostile-neighbour test: unshare --ipc does not work here (no CAP_SYS_ADMIN?)');
+if (!is_file('/proc/sys/kernel/sem_next_id')) die('skip hostile-neighbour test: no /proc/sys/kernel/sem_next_id (kernel without CONFIG_CHECKPOINT_RESTORE)');
 ?>
 --FILE--
 <?php

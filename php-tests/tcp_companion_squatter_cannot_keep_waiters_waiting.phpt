@@ -5,7 +5,7 @@ exakat_lock
 --SKIPIF--
 <?php
 require __DIR__ . '/_hostile.inc';
-if ($why = hostile_skip_reason(['sockets'])) die("skip $why");
+if ($why = hostile_skip_reason(['sockets'])) die("skip hostile-neighbour test: $why");
 ?>
 --FILE--
 <?php
