@@ -6,7 +6,7 @@
 declare(strict_types=1);
 require __DIR__ . '/lib.php';
 
-$order = ['mutex', 'crash', 'matrix', 'scopes', 'leaks', 'fuzz', 'security', 'mysql_faults', 'valgrind'];
+$order = ['mutex', 'crash', 'matrix', 'scopes', 'leaks', 'fuzz', 'security', 'hostile', 'mysql_faults', 'valgrind'];
 $sections = [];
 foreach ($order as $name) {
     $file = work_dir('results') . "/$name.json";

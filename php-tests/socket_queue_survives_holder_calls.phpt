@@ -1,0 +1,14 @@
+--TEST--
+socket: more holder() calls than somaxconn leave the holder's queue usable: waiters still queue, get the lock in FIFO order and within 20 ms of each release
+--EXTENSIONS--
+exakat_lock
+--FILE--
+<?php
+require __DIR__ . '/_socket_queue.inc';
+socket_queue_test(__FILE__, 'holder');
+?>
+--EXPECTF--
+ok a process holds the lock
+ok after %d holder() calls, every waiter gets the lock
+ok in the order they started waiting
+ok each within 20 ms of the release before it
