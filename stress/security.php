@@ -171,17 +171,26 @@ section('security', 'Security', function (Section $s): void {
             // Refusing another user's lock file outright (flock in /tmp) is also "not stolen".
             $message = $e->getMessage();
         }
-        $seen = $mine->holder();
+        try {
+            $seen = $mine->holder();
+        } catch (LockException $e) {
+            // A semaphore set another user made is refused for asking too, naming its owner.
+            $seen = ['refused' => $e->getMessage()];
+        }
         $released = $mine->release();
         unset($mine);
         $fileStays = $backend !== 'flock' || is_file("$tmp/exakat_lock.$name.lock");
         $holder->send('done');
         $after = json_decode((string) $holder->line(10.0), true);
         $holder->finish(5.0);
-        $reported = $backend === 'mysql' ? isset($seen['connection_id']) : ($seen['pid'] ?? null) === $pid;
+        $reported = match (true) {
+            $backend === 'mysql' => isset($seen['connection_id']),
+            isset($seen['refused']) => str_contains($seen['refused'], 'uid ' . NOBODY),
+            default => ($seen['pid'] ?? null) === $pid,
+        };
         $s->check("$backend: root cannot take a lock nobody holds (busy, or a LockException naming the other user)",
             $took === false || ($took === null && str_contains($message, (string) NOBODY)), var_export($took, true) . " $message");
-        $s->check("$backend: holder() reports nobody's process", $reported, json_encode($seen));
+        $s->check("$backend: holder() reports nobody's process (or, for a set nobody made, refuses it naming nobody)", $reported, json_encode($seen));
         $s->check("$backend: release() by root is false and nobody still holds it afterwards", $released === false && ($after['still_held'] ?? false) === true && ($after['released'] ?? false) === true,
             json_encode($after));
         $s->check("$backend: the lock file nobody created is not deleted", $fileStays);
