@@ -320,30 +320,3 @@ fn socket_waiter_facing_a_full_queue_still_wakes_at_the_release() {
     assert!(at.duration_since(released) < Duration::from_millis(100), "{:?}", at.duration_since(released));
     assert!(cpu < Duration::from_millis(25), "waiting on a full queue must not spin: {cpu:?}");
 }
-
-#[test]
-fn tcp_waiters_queued_on_a_companion_that_outlives_the_port_still_get_the_lock() {
-    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
-    use std::os::fd::AsRawFd;
-    let port = options_for(BackendKind::Tcp).remove(0).1.parse::<u16>().unwrap();
-    // A companion whose listener never hands anything over: what a process
-    // that was handed the lock, then dropped only the port, would leave.
-    let companion = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
-    let name = format!("exakat_lock/tcp/127.0.0.1:{port}");
-    bind(companion.as_raw_fd(), &UnixAddr::new_abstract(name.as_bytes()).unwrap()).unwrap();
-    listen(&companion, Backlog::new(16).unwrap()).unwrap();
-    let port_holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let lock_name = unique_name("companion");
-    let waiter = std::thread::spawn(move || {
-        let mut waiter = lock_with(BackendKind::Tcp, &lock_name, &[("port", OptionValue::Int(port.into()))]).unwrap();
-        let taken = waiter.acquire(Timeout::For(Duration::from_secs(4))).unwrap();
-        (taken, Instant::now(), waiter)
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let freed = Instant::now();
-    drop(port_holder);
-    let (taken, at, _waiter) = waiter.join().unwrap();
-    assert!(taken, "the port was free for seconds");
-    assert!(at.duration_since(freed) < Duration::from_secs(1), "{:?}", at.duration_since(freed));
-    drop(companion);
-}

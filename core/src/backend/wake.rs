@@ -20,6 +20,11 @@
 //! reads it before giving up; if it gave up first, closing its connection
 //! drops the passed sockets, which frees the lock for the others.
 //!
+//! Sockets only change hands between processes that trust each other (the
+//! same user, or root): a holder skips a waiter of another user, and a
+//! waiter drops sockets passed by one (the kernel vouches for both ends'
+//! credentials). Such a waiter races for the lock once it is free instead.
+//!
 //! Only a holder that does not speak this protocol (another program's
 //! bind-only socket, or a plain `stream_socket_server()` on a tcp port)
 //! cannot be queued on; then the waiter watches the port itself if it can
@@ -90,6 +95,12 @@ impl HeldSockets {
                 Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
                 Err(_) => return, // EAGAIN: nobody waits; dropping self closes
             };
+            // Our sockets go only to processes we trust: one of another user
+            // could keep the queue listening after giving up the lock, and
+            // waiters would wait on it forever. It races for the lock instead.
+            if !peer_is_trusted(&waiter) {
+                continue;
+            }
             let message = [IoSlice::new(b"L")];
             let rights = [ControlMessage::ScmRights(&fds)];
             // MSG_NOSIGNAL: a waiter that just gave up must not SIGPIPE us.
@@ -151,12 +162,11 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
             return Ok(None);
         }
         let outcome = match queue_on(lock, &mut refusals, deadline)? {
-            Watch::Queued(connection) => wait_in_queue(lock, &connection, deadline)?,
+            Watch::Queued(connection) => wait_in_queue(&connection, deadline),
             Watch::Port(connection) => until_reset(&connection, deadline),
             Watch::Unwatchable => Outcome::NothingToWaitOn,
         };
         match outcome {
-            Outcome::Taken(held) => return Ok(Some(held)),
             Outcome::HandedOver(fds) => {
                 if let Some(held) = lock.adopt(fds.into_iter().map(non_blocking).collect()) {
                     return Ok(Some(held));
@@ -214,7 +224,7 @@ fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline) -> 
             *refusals = 0;
             // A companion bound by another user is not a holder's queue: it
             // would keep waiters waiting forever. Watch the lock itself.
-            if !lock.queue_is_the_lock() && !listener_is_trusted(&connection) {
+            if !lock.queue_is_the_lock() && !peer_is_trusted(&connection) {
                 return lock.watch_without_queue();
             }
             Ok(Watch::Queued(connection))
@@ -243,16 +253,8 @@ fn connect_when_room(connection: &OwnedFd, address: &UnixAddr, deadline: &Deadli
     if wait.is_zero() {
         return Err(Errno::EAGAIN);
     }
-    let blocking = |on: bool| {
-        // SAFETY: plain fcntl calls on a descriptor we own.
-        unsafe {
-            let flags = libc::fcntl(connection.as_raw_fd(), libc::F_GETFL);
-            let flags = if on { flags & !libc::O_NONBLOCK } else { flags | libc::O_NONBLOCK };
-            libc::fcntl(connection.as_raw_fd(), libc::F_SETFL, flags);
-        }
-    };
     let started = Instant::now();
-    blocking(true);
+    set_non_blocking(connection, false);
     let connected = loop {
         // Recomputed after a signal, so that it never lengthens the wait.
         let left = wait.saturating_sub(started.elapsed());
@@ -268,32 +270,40 @@ fn connect_when_room(connection: &OwnedFd, address: &UnixAddr, deadline: &Deadli
             other => break other,
         }
     };
-    blocking(false);
+    set_non_blocking(connection, true);
     connected
 }
 
-/// Whether the process that made this listener is one we trust (see
-/// [`is_trusted_owner`]).
-fn listener_is_trusted(connection: &OwnedFd) -> bool {
+/// Whether the process at the other end of a unix connection (for a
+/// listener: the one that called `listen()`; for an accepted connection:
+/// the one that connected) is one we trust (see [`is_trusted_owner`]).
+/// Sockets move only between processes that trust each other both ways, so
+/// a listener made by a trusted process is still held by one.
+fn peer_is_trusted(connection: &OwnedFd) -> bool {
     getsockopt(connection, PeerCredentials).is_ok_and(|credentials| is_trusted_owner(credentials.uid()))
+}
+
+fn set_non_blocking(fd: &OwnedFd, on: bool) {
+    // SAFETY: plain fcntl calls on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            let wanted = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+            if wanted != flags {
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, wanted);
+            }
+        }
+    }
 }
 
 /// A received socket, made non-blocking: a peer may have passed a blocking
 /// one, on which `accept4` at release would wait forever.
 fn non_blocking(fd: OwnedFd) -> OwnedFd {
-    // SAFETY: plain fcntl calls on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-    }
+    set_non_blocking(&fd, true);
     fd
 }
 
 enum Outcome {
-    /// The lock was free on a re-check, and is ours.
-    Taken(HeldSockets),
     /// The holder passed us the lock's sockets.
     HandedOver(Vec<OwnedFd>),
     /// The holder let go without passing the lock (it died, or does not
@@ -309,26 +319,14 @@ enum Outcome {
 
 /// Sleeps until the holder passes the lock, goes away, or the time is up.
 /// Signals are absorbed: the wait resumes with the time left.
-///
-/// A companion queue (`tcp`) is a separate socket from the lock, and its
-/// listener may outlive the lock in a hostile holder's hands: there the
-/// lock itself is tried every [`PORT_RECHECK`] without leaving the queue,
-/// so no release is missed for longer than that.
-fn wait_in_queue(lock: &mut impl SocketLock, connection: &OwnedFd, deadline: &Deadline) -> Result<Outcome> {
-    let recheck = (!lock.queue_is_the_lock()).then_some(PORT_RECHECK);
+fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
     loop {
-        match poll_readable_within(connection, deadline, recheck) {
-            Ok(false) if !deadline.expired() => {
-                if let Some(held) = lock.try_take()? {
-                    return Ok(Outcome::Taken(held));
-                }
-                continue;
-            }
+        match poll_readable_within(connection, deadline, None) {
             Ok(true) | Err(Errno::EINTR) if !deadline.expired() => {}
-            _ => return Ok(read_hand_over(connection).unwrap_or(Outcome::TimeUp)),
+            _ => return read_hand_over(connection).unwrap_or(Outcome::TimeUp),
         }
         if let Some(outcome) = read_hand_over(connection) {
-            return Ok(outcome);
+            return outcome;
         }
     }
 }
