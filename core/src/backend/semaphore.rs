@@ -227,14 +227,20 @@ impl Semaphore {
         Ok(())
     }
 
-    /// Whether the kernel agrees that this process holds set `id`: it is
-    /// still our key's set, its value is 1, and we were the last to change
-    /// it. An `ipcrm`, a `SETVAL` or `unshare(CLONE_SYSVSEM)` (which gives
-    /// back every `SEM_UNDO` adjustment) all read as lost.
+    /// Whether the kernel agrees that this process may still hold set `id`:
+    /// we were the last to change it. An `ipcrm` (the id is gone, or reused
+    /// by a set we never touched), a `SETVAL` or another process's take
+    /// since all change that; `unshare(CLONE_SYSVSEM)` (which gives back
+    /// every `SEM_UNDO` adjustment) leaves us the last to change it, but at
+    /// 0, which `semop` and [`Self::kernel_says_held`] see. A reused id
+    /// that another object of this process took marked our entry lost.
+    fn last_changed_by_us(&self, id: libc::c_int) -> bool {
+        u32::try_from(self.stat(id, libc::GETPID)).is_ok_and(|pid| pid == std::process::id())
+    }
+
+    /// Whether the kernel agrees that this process holds set `id` now.
     fn kernel_says_held(&self, id: libc::c_int) -> bool {
-        let ours = self.set_info(id).is_some_and(|info| info.sem_perm.__key == self.config.key);
-        ours && self.stat(id, libc::GETVAL) == 1
-            && u32::try_from(self.stat(id, libc::GETPID)).is_ok_and(|pid| pid == std::process::id())
+        self.last_changed_by_us(id) && self.stat(id, libc::GETVAL) == 1
     }
 
     fn set_info(&self, id: libc::c_int) -> Option<libc::semid_ds> {
@@ -333,8 +339,9 @@ impl Backend for Semaphore {
     fn release(&mut self) -> Result<bool> {
         let Some(id) = self.forget_held() else { return Ok(false) };
         // Giving back a semaphore we no longer hold would take one from
-        // whoever holds it now.
-        if !self.kernel_says_held(id) {
+        // whoever holds it now. At 0 (given back by `unshare`), the
+        // non-waiting give-back below fails and says so.
+        if !self.last_changed_by_us(id) {
             return Ok(false);
         }
         self.give_back(id)
