@@ -318,9 +318,11 @@ impl Backend for Semaphore {
             match self.semop(id, &mut take, limit)? {
                 Outcome::Done => {
                     let mut held = held_sets();
-                    held.retain(|h| h.owner != self.owner); // a lost entry of an earlier take
-                                                            // Another object of this process that thought it held this
-                                                            // set lost it (unshare, SETVAL): only one can hold it now.
+                    // A lost entry of an earlier take goes; another object of
+                    // this process that thought it held this set (before an
+                    // unshare, a SETVAL, or under a reused id) lost it: only
+                    // one can hold it now.
+                    held.retain(|h| h.owner != self.owner);
                     for other in held.iter_mut().filter(|h| h.set_id == id && h.generation == self.generation) {
                         other.lost = true;
                     }
