@@ -6,14 +6,16 @@
 //! helpers: `args.rs` (PHP's argument coercion and messages), `ffi.rs` (the
 //! few engine symbols ext-php-rs does not bind), `exec_hook.rs` (semaphores
 //! given back around `pcntl_exec()`) and `sensitive.rs`
-//! (`#[\SensitiveParameter]` on `$options`). Everything else, backends
-//! included, lives in the core crate.
+//! (`#[\SensitiveParameter]` on `$options`), `fast_calls.rs` (engine
+//! handlers for `acquire()`, `release()` and `isHeld()`). Everything else,
+//! backends included, lives in the core crate.
 
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
 mod args;
 mod errors;
 mod exec_hook;
+mod fast_calls;
 mod ffi;
 mod functions;
 mod ini;
@@ -38,6 +40,7 @@ unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
     let _ = std::panic::catch_unwind(|| {
         exec_hook::install();
         sensitive::mark_options_parameters();
+        fast_calls::install();
     });
     ffi::SUCCESS
 }

@@ -31,6 +31,14 @@ const ACQUIRE: Signature = &["timeout"];
 const SYNCHRONIZED: Signature = &["name", "callback", "timeout", "backend", "options"];
 const NO_ARGUMENTS: Signature = &[];
 
+impl Lock {
+    /// `acquire()` once its argument is a number; also the fast path's.
+    pub fn acquire_for(&mut self, seconds: f64) -> PhpResult<bool> {
+        let timeout = self::timeout(seconds, ACQUIRE)?;
+        self.inner.acquire(timeout).map_err(|e| to_php(e, ACQUIRE))
+    }
+}
+
 /// Validates everything a lock needs; shared by the class and the functions.
 pub fn spec(name: &[u8], backend: &[u8], options: &Options, signature: Signature) -> PhpResult<LockSpec> {
     let checked = LockName::new(name)
@@ -64,8 +72,7 @@ impl Lock {
     /// wait without limit. `true` once held, `false` when the time ran out.
     #[php(defaults(timeout = Float(0.0)))]
     pub fn acquire(&mut self, timeout: Float<1>) -> PhpResult<bool> {
-        let timeout = self::timeout(timeout.0, ACQUIRE)?;
-        self.inner.acquire(timeout).map_err(|e| to_php(e, ACQUIRE))
+        self.acquire_for(timeout.0)
     }
 
     /// `true` if this object held the lock and now does not.
