@@ -154,8 +154,9 @@ pub enum HolderValue {
 /// resources conflict, whatever their options said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResourceId {
-    /// An abstract unix socket address.
-    Socket(Vec<u8>),
+    /// An abstract unix socket address, by its hash: asked at every
+    /// acquire, so it does not allocate.
+    Socket(u64),
     Tcp {
         ip: IpAddr,
         port: u16,

@@ -134,7 +134,7 @@ impl Backend for Socket {
     }
 
     fn resource(&mut self) -> Result<ResourceId> {
-        Ok(ResourceId::Socket(self.config.address.clone()))
+        Ok(ResourceId::Socket(crate::name::fnv1a64(&self.config.address)))
     }
 }
 
