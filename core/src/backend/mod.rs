@@ -434,6 +434,19 @@ mod tests {
     }
 
     #[test]
+    fn tcp_resources_conflict_as_the_kernel_binds_them() {
+        let tcp = |ip: &str, port| ResourceId::Tcp { ip: ip.parse().unwrap(), port };
+        assert!(tcp("127.0.0.1", 80).conflicts_with(&tcp("0.0.0.0", 80)));
+        assert!(tcp("0.0.0.0", 80).conflicts_with(&tcp("127.0.0.2", 80)));
+        assert!(tcp("::", 80).conflicts_with(&tcp("127.0.0.1", 80)), "the IPv6 wildcard takes IPv4 too");
+        assert!(tcp("::ffff:127.0.0.1", 80).conflicts_with(&tcp("127.0.0.1", 80)));
+        assert!(!tcp("127.0.0.1", 80).conflicts_with(&tcp("127.0.0.2", 80)));
+        assert!(!tcp("127.0.0.1", 80).conflicts_with(&tcp("127.0.0.1", 81)));
+        assert!(!tcp("::1", 80).conflicts_with(&tcp("127.0.0.1", 80)));
+        assert!(!ResourceId::Semaphore(5).conflicts_with(&ResourceId::File { dev: 0, ino: 5 }));
+    }
+
+    #[test]
     fn linux_offers_every_local_backend() {
         assert_eq!(
             usable_local_backends(),
