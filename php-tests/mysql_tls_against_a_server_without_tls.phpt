@@ -17,8 +17,15 @@ require __DIR__ . '/_common.inc';
 use ExakatLock\Lock;
 
 $script = dirname(__DIR__) . '/scripts/test-mariadb.sh';
+// Registered before test_temp_dir()'s own clean-up, so that it runs first:
+// the stop needs the server's pid file, which the clean-up deletes.
+$dir = null;
+register_shutdown_function(function () use (&$dir, $script) {
+    if ($dir !== null) {
+        exec(escapeshellarg($script) . ' stop ' . escapeshellarg("$dir/db") . ' 2>&1');
+    }
+});
 $dir = test_temp_dir(__FILE__);
-register_shutdown_function(fn () => exec(escapeshellarg($script) . ' stop ' . escapeshellarg("$dir/db") . ' 2>&1'));
 exec(escapeshellarg($script) . ' start ' . escapeshellarg("$dir/db") . ' --no-tls 2>&1', $out, $status);
 $dsn = trim((string) end($out));
 check('a server without TLS starts', $status === 0 && str_starts_with($dsn, 'mysql://'), implode("\n", $out));
