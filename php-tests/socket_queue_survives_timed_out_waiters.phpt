@@ -1,5 +1,5 @@
 --TEST--
-socket: more waiters that timed out than somaxconn leave the holder's queue usable: waiters still wait without polling and get the lock within 20 ms of each release (in no guaranteed order once the queue overflowed)
+socket: more waiters that timed out than somaxconn leave the holder's queue usable: waiters still queue, get the lock in FIFO order and within 20 ms of each release
 --EXTENSIONS--
 exakat_lock
 --FILE--
@@ -10,4 +10,5 @@ socket_queue_test(__FILE__, 'timeout');
 --EXPECTF--
 ok a process holds the lock
 ok after %d waiters that timed out, every waiter gets the lock
+ok in the order they started waiting
 ok each within 20 ms of the release before it

@@ -81,7 +81,7 @@ impl SocketLock for Socket {
         let Some(socket) = self.try_bind()? else { return Ok(None) };
         listen(&socket, Backlog::MAXCONN)
             .map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
-        Ok(Some(HeldSockets { channel: None, lock: ForkSafe::new(socket) }))
+        Ok(Some(HeldSockets::new(None, ForkSafe::new(socket))))
     }
 
     fn channel_address(&self) -> &UnixAddr {
@@ -95,8 +95,7 @@ impl SocketLock for Socket {
     fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
         let [lock] = fds.as_mut_slice() else { return None };
         let bound_here = getsockname::<UnixAddr>(lock.as_raw_fd()).is_ok_and(|a| a == self.address);
-        (bound_here && wake::is_listening(lock))
-            .then(|| HeldSockets { channel: None, lock: ForkSafe::new(fds.remove(0)) })
+        (bound_here && wake::is_listening(lock)).then(|| HeldSockets::new(None, ForkSafe::new(fds.remove(0))))
     }
 
     fn context(&self) -> &Context {

@@ -159,7 +159,7 @@ impl SocketLock for Tcp {
             Err(Errno::EADDRINUSE) => return Ok(None),
             Err(e) => return Err(self.context.os(format!("listen on {}", self.config.address), e)),
         }
-        Ok(Some(HeldSockets { channel: channel.map(ForkSafe::new), lock: ForkSafe::new(socket) }))
+        Ok(Some(HeldSockets::new(channel.map(ForkSafe::new), ForkSafe::new(socket))))
     }
 
     fn channel_address(&self) -> &UnixAddr {
@@ -204,7 +204,7 @@ impl SocketLock for Tcp {
             return None;
         }
         let channel = fds.pop().map(ForkSafe::new);
-        Some(HeldSockets { channel, lock: ForkSafe::new(fds.pop()?) })
+        Some(HeldSockets::new(channel, ForkSafe::new(fds.pop()?)))
     }
 
     fn context(&self) -> &Context {

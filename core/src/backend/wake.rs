@@ -61,17 +61,59 @@ const PORT_RECHECK: Duration = Duration::from_millis(100);
 
 /// The sockets that make up a held lock.
 ///
-/// Field order is drop order: a companion channel closes before the lock
-/// socket, so whoever binds the lock next always finds the channel's name
-/// free again, and its waiters can queue.
+/// Field order is drop order: waiters handed on by the previous holder
+/// first (they wake and race for the lock), then a companion channel before
+/// the lock socket, so whoever binds the lock next always finds the
+/// channel's name free again, and its waiters can queue.
 pub(crate) struct HeldSockets {
+    /// Waiters the previous holders accepted and passed on with the lock.
+    waiters: Vec<Waiter>,
     /// The unix listener waiters queue on, when it is not `lock` itself.
     pub channel: Option<ForkSafe<OwnedFd>>,
     /// The socket whose bound address is the lock.
     pub lock: ForkSafe<OwnedFd>,
 }
 
+/// A waiter's connection, accepted by a holder, and when it began waiting.
+struct Waiter {
+    connection: ForkSafe<OwnedFd>,
+    /// `CLOCK_MONOTONIC` nanoseconds, as the waiter sent them; `u64::MAX`
+    /// until they arrive.
+    ticket: u64,
+}
+
+/// At most this many waiters are passed on with a lock; the others are let
+/// go, wake, and queue again.
+const MAX_PASSED_WAITERS: usize = 32;
+/// The lock's own descriptors in a hand-over: the socket, and a companion.
+const MAX_LOCK_FDS: usize = 2;
+
+impl Waiter {
+    fn accepted(connection: OwnedFd) -> Self {
+        let mut waiter = Self { connection: ForkSafe::new(connection), ticket: u64::MAX };
+        waiter.read_ticket();
+        waiter
+    }
+
+    /// Reads the ticket if it has arrived (a waiter sends it right after
+    /// connecting, so a fast holder may accept before it comes).
+    fn read_ticket(&mut self) {
+        if self.ticket != u64::MAX {
+            return;
+        }
+        let mut bytes = [0u8; 8];
+        let flags = MsgFlags::MSG_DONTWAIT;
+        if nix::sys::socket::recv(self.connection.as_raw_fd(), &mut bytes, flags) == Ok(8) {
+            self.ticket = u64::from_ne_bytes(bytes);
+        }
+    }
+}
+
 impl HeldSockets {
+    pub fn new(channel: Option<ForkSafe<OwnedFd>>, lock: ForkSafe<OwnedFd>) -> Self {
+        Self { waiters: Vec::new(), channel, lock }
+    }
+
     /// The unix listener waiters queue on: the lock socket itself when it
     /// is one (the socket backend), else the companion, if it could be bound.
     fn queue(&self, lock_is_unix: bool) -> Option<BorrowedFd<'_>> {
@@ -84,35 +126,65 @@ impl HeldSockets {
     /// Hands the lock to the longest-waiting waiter, or, with nobody
     /// waiting, lets it go. Either way this process holds nothing after.
     /// `lock_is_unix`: whether waiters queue on the lock socket itself.
-    pub fn release(self, lock_is_unix: bool) {
+    ///
+    /// Every connection waiting in the queue is accepted, and the lock goes
+    /// to the one that began waiting first, by the ticket it sent; the
+    /// others are passed on with the lock, so the next release chooses among
+    /// them too. Waiters that gave up are found when a hand-over to them
+    /// fails, and dropped. So connections left by waiters that gave up never
+    /// pile up in the queue, and waiters that had to wait for room in a full
+    /// queue (woken all at once when it empties) still get the lock in the
+    /// order they began waiting.
+    pub fn release(mut self, lock_is_unix: bool) {
         let Some(queue) = self.queue(lock_is_unix).map(|q| q.as_raw_fd()) else { return };
-        let mut fds: Vec<RawFd> = vec![self.lock.as_raw_fd()];
-        fds.extend(self.channel.as_ref().map(|c| c.as_raw_fd()));
+        let mut waiters = std::mem::take(&mut self.waiters);
         loop {
-            let waiter = match accept4(queue, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+            match accept4(queue, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
                 // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
-                Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
-                Err(_) => return, // EAGAIN: nobody waits; dropping self closes
-            };
-            // Our sockets go only to processes we trust: one of another user
-            // could keep the queue listening after giving up the lock, and
-            // waiters would wait on it forever. It races for the lock instead.
-            if !peer_is_trusted(&waiter) {
-                continue;
+                Ok(fd) => {
+                    let connection = unsafe { OwnedFd::from_raw_fd(fd) };
+                    // Our sockets go only to processes we trust: one of
+                    // another user could keep the queue listening after giving
+                    // up the lock, and waiters would wait on it forever. It
+                    // races for the lock instead.
+                    if peer_is_trusted(&connection) {
+                        waiters.push(Waiter::accepted(connection));
+                    }
+                }
+                Err(Errno::EINTR | Errno::ECONNABORTED) => {}
+                Err(_) => break, // EAGAIN: the queue is empty
             }
-            let message = [IoSlice::new(b"L")];
+        }
+        if waiters.is_empty() {
+            return; // nobody waits; dropping self closes
+        }
+        for waiter in &mut waiters {
+            waiter.read_ticket();
+        }
+        // Stable: equal (missing) tickets keep their queue order.
+        waiters.sort_by_key(|w| w.ticket);
+        let mut lock_fds: Vec<RawFd> = vec![self.lock.as_raw_fd()];
+        lock_fds.extend(self.channel.as_ref().map(|c| c.as_raw_fd()));
+        while !waiters.is_empty() {
+            let next = waiters.remove(0);
+            let passed = &waiters[..waiters.len().min(MAX_PASSED_WAITERS)];
+            let mut fds = lock_fds.clone();
+            fds.extend(passed.iter().map(|w| w.connection.as_raw_fd()));
+            let mut message = vec![b'L'];
+            for waiter in passed {
+                message.extend_from_slice(&waiter.ticket.to_ne_bytes());
+            }
+            let data = [IoSlice::new(&message)];
             let rights = [ControlMessage::ScmRights(&fds)];
             // MSG_NOSIGNAL: a waiter that just gave up must not SIGPIPE us.
-            if sendmsg::<()>(
-                waiter.as_raw_fd(),
-                &message,
+            let sent = sendmsg::<()>(
+                next.connection.as_raw_fd(),
+                &data,
                 &rights,
                 MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
                 None,
-            )
-            .is_ok()
-            {
+            );
+            if sent.is_ok() {
                 return; // the waiter holds the sockets now; our copies close
             }
         }
@@ -153,6 +225,8 @@ pub(crate) trait SocketLock {
 /// once more after the deadline, so a release at the last moment counts.
 pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result<Option<HeldSockets>> {
     let mut backoff = BACKOFF_START;
+    // Our place in line: holders hand the lock to the waiter that began first.
+    let ticket = monotonic_ns();
     let mut refusals = 0;
     loop {
         if let Some(held) = lock.try_take()? {
@@ -161,14 +235,24 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
         if !deadline.may_wait() || deadline.expired() {
             return Ok(None);
         }
-        let outcome = match queue_on(lock, &mut refusals, deadline)? {
+        let outcome = match queue_on(lock, &mut refusals, deadline, ticket)? {
             Watch::Queued(connection) => wait_in_queue(&connection, deadline),
             Watch::Port(connection) => until_reset(&connection, deadline),
             Watch::Unwatchable => Outcome::NothingToWaitOn,
         };
         match outcome {
-            Outcome::HandedOver(fds) => {
-                if let Some(held) = lock.adopt(fds.into_iter().map(non_blocking).collect()) {
+            Outcome::HandedOver(mut fds, tickets) => {
+                let lock_fds = if lock.queue_is_the_lock() { 1 } else { 2 };
+                let passed = fds.split_off(fds.len().min(lock_fds));
+                if let Some(mut held) = lock.adopt(fds.into_iter().map(non_blocking).collect()) {
+                    held.waiters = passed
+                        .into_iter()
+                        .zip(tickets.into_iter().chain(std::iter::repeat(u64::MAX)))
+                        .map(|(connection, ticket)| Waiter {
+                            connection: ForkSafe::new(non_blocking(connection)),
+                            ticket,
+                        })
+                        .collect();
                     return Ok(Some(held));
                 }
                 backoff = BACKOFF_START;
@@ -208,7 +292,7 @@ pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
         .map_err(|e| context.os("create a unix socket", e))
 }
 
-fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline) -> Result<Watch> {
+fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline, ticket: u64) -> Result<Watch> {
     let connection = unix_socket(lock.context())?;
     // Every message then carries its sender's credentials, checked by the
     // kernel: how a waiter knows who hands it the lock.
@@ -227,6 +311,13 @@ fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline) -> 
             if !lock.queue_is_the_lock() && !peer_is_trusted(&connection) {
                 return lock.watch_without_queue();
             }
+            // Eight bytes always fit in a new connection's buffer; a holder
+            // that reads no ticket (an older version) ignores it.
+            let _ = nix::sys::socket::send(
+                connection.as_raw_fd(),
+                &ticket.to_ne_bytes(),
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            );
             Ok(Watch::Queued(connection))
         }
         Err(e) if is_unwatchable(&io::Error::from(e)) => {
@@ -239,6 +330,16 @@ fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline) -> 
         }
         Err(e) => Err(lock.context().os("queue for the lock", e)),
     }
+}
+
+/// `CLOCK_MONOTONIC`, which every process of the machine shares (unlike
+/// `Instant`'s origin), in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the struct; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let (seconds, nanos) = (u64::try_from(now.tv_sec).unwrap_or(0), u64::try_from(now.tv_nsec).unwrap_or(0));
+    seconds.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 /// The longest single blocking `connect(2)` on a full queue: the loop
@@ -304,8 +405,9 @@ fn non_blocking(fd: OwnedFd) -> OwnedFd {
 }
 
 enum Outcome {
-    /// The holder passed us the lock's sockets.
-    HandedOver(Vec<OwnedFd>),
+    /// The holder passed us the lock's sockets, then the waiters it passes
+    /// on; and those waiters' tickets.
+    HandedOver(Vec<OwnedFd>, Vec<u64>),
     /// The holder let go without passing the lock (it died, or does not
     /// queue): try to take it.
     HolderGone,
@@ -333,9 +435,9 @@ fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
 
 /// Reads what the holder sent, if anything: `None` when nothing is there yet.
 fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
-    let mut byte = [0u8; 1];
-    let mut buffers = [IoSliceMut::new(&mut byte)];
-    let mut space = cmsg_space!([RawFd; 2], UnixCredentials);
+    let mut payload = [0u8; 1 + 8 * MAX_PASSED_WAITERS];
+    let mut buffers = [IoSliceMut::new(&mut payload)];
+    let mut space = cmsg_space!([RawFd; MAX_LOCK_FDS + MAX_PASSED_WAITERS], UnixCredentials);
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
     match recvmsg::<()>(connection.as_raw_fd(), &mut buffers, Some(&mut space), flags) {
         Ok(message) if message.bytes == 0 => Some(Outcome::HolderGone),
@@ -353,9 +455,14 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
                     _ => {}
                 }
             }
+            let received = message.bytes;
+            let tickets: Vec<u64> = payload[1..received]
+                .chunks_exact(8)
+                .map(|b| u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect();
             Some(match (fds.is_empty(), sender_trusted) {
                 (true, _) => Outcome::NothingToWaitOn,
-                (false, true) => Outcome::HandedOver(fds),
+                (false, true) => Outcome::HandedOver(fds, tickets),
                 (false, false) => Outcome::Untrusted, // dropping `fds` closes them
             })
         }
@@ -443,12 +550,15 @@ mod tests {
     impl SocketLock for TestLock {
         fn try_take(&mut self) -> Result<Option<HeldSockets>> {
             self.tries += 1;
-            let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+            // Non-blocking, as every lock socket of the backends is.
+            let fd =
+                socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+                    .unwrap();
             if bind(fd.as_raw_fd(), &self.address).is_err() {
                 return Ok(None);
             }
             listen(&fd, Backlog::MAXCONN).unwrap();
-            Ok(Some(HeldSockets { channel: None, lock: ForkSafe::new(fd) }))
+            Ok(Some(HeldSockets::new(None, ForkSafe::new(fd))))
         }
         fn channel_address(&self) -> &UnixAddr {
             &self.address
@@ -457,8 +567,7 @@ mod tests {
             true
         }
         fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
-            (fds.len() == 1 && is_listening(&fds[0]))
-                .then(|| HeldSockets { channel: None, lock: ForkSafe::new(fds.remove(0)) })
+            (fds.len() == 1 && is_listening(&fds[0])).then(|| HeldSockets::new(None, ForkSafe::new(fds.remove(0))))
         }
         fn context(&self) -> &Context {
             &self.context
