@@ -4,15 +4,17 @@
 //! The kernel keeps no wait queue for "this address becomes free", so the
 //! holder keeps one: it listens on a unix socket (for `socket` the lock
 //! socket itself, for `tcp` a companion in the abstract namespace), and a
-//! waiter connects to it. The connection waits in the holder's accept queue,
-//! in arrival order, and the waiter sleeps in `poll(2)` on it.
+//! waiter connects to it, sends its ticket (when its wait began), and
+//! sleeps in `poll(2)` on the connection.
 //!
-//! On release the holder accepts the longest-waiting connection and passes
-//! the lock's sockets through it (`SCM_RIGHTS`): the waiter now holds the
-//! very same bound socket, so the lock changes hands without ever being
-//! free, in FIFO order, and a releaser that loops back to `acquire()` queues
-//! behind the others instead of barging in. With nobody waiting, release is
-//! one `accept4` that finds nothing, then `close`.
+//! On release the holder accepts every queued connection and passes the
+//! lock's sockets (`SCM_RIGHTS`) to the waiter with the earliest ticket,
+//! together with the other accepted waiters: the waiter now holds the very
+//! same bound socket, so the lock changes hands without ever being free, in
+//! FIFO order, and a releaser that loops back to `acquire()` queues behind
+//! the others instead of barging in. Connections of waiters that gave up
+//! never pile up in the queue: each release empties it. With nobody
+//! waiting, release is one `accept4` that finds nothing, then `close`.
 //!
 //! When the holder dies instead (`exit`, `kill -9`), the kernel closes its
 //! sockets and resets every queued connection: waiters wake at once and race
