@@ -115,6 +115,18 @@ impl<T: AsRawFd> ForkSafe<T> {
     pub fn is_ours(&self) -> bool {
         self.generation == generation()
     }
+
+    /// The value, no longer closed in forked children; `None` in a forked
+    /// child, where it was closed already.
+    pub fn into_inner(self) -> Option<T> {
+        let mut this = ManuallyDrop::new(self);
+        if !this.is_ours() {
+            return None;
+        }
+        unregister(this.value.as_raw_fd());
+        // SAFETY: `this` is never dropped, so the value is taken exactly once.
+        Some(unsafe { ManuallyDrop::take(&mut this.value) })
+    }
 }
 
 impl<T: AsRawFd> Deref for ForkSafe<T> {

@@ -317,6 +317,9 @@ fn socket_waiter_facing_a_full_queue_still_wakes_at_the_release() {
     assert!(holder.release().unwrap());
     let (taken, at, cpu, _waiter) = waiter.join().unwrap();
     assert!(taken);
-    assert!(at.duration_since(released) < Duration::from_millis(100), "{:?}", at.duration_since(released));
+    // The release first clears the connections left by the waiters that
+    // gave up (a few µs each).
+    let prompt = Duration::from_millis(100) + Duration::from_micros(10 * dead);
+    assert!(at.duration_since(released) < prompt, "{:?} for {dead} given-up connections", at.duration_since(released));
     assert!(cpu < Duration::from_millis(25), "waiting on a full queue must not spin: {cpu:?}");
 }

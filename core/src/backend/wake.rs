@@ -90,13 +90,15 @@ const MAX_PASSED_WAITERS: usize = 32;
 /// The lock's own descriptors in a hand-over: the socket, and a companion.
 const MAX_LOCK_FDS: usize = 2;
 
-impl Waiter {
-    fn accepted(connection: OwnedFd) -> Self {
-        let mut waiter = Self { connection: ForkSafe::new(connection), ticket: u64::MAX };
-        waiter.read_ticket();
-        waiter
-    }
+/// A waiter as a release handles it: a plain descriptor, since nothing can
+/// fork in the middle of a release, and registering thousands of them for
+/// closing in children would cost more than the release itself.
+struct Candidate {
+    connection: OwnedFd,
+    ticket: u64,
+}
 
+impl Candidate {
     /// Reads the ticket if it has arrived (a waiter sends it right after
     /// connecting, so a fast holder may accept before it comes).
     fn read_ticket(&mut self) {
@@ -104,8 +106,7 @@ impl Waiter {
             return;
         }
         let mut bytes = [0u8; 8];
-        let flags = MsgFlags::MSG_DONTWAIT;
-        if nix::sys::socket::recv(self.connection.as_raw_fd(), &mut bytes, flags) == Ok(8) {
+        if nix::sys::socket::recv(self.connection.as_raw_fd(), &mut bytes, MsgFlags::MSG_DONTWAIT) == Ok(8) {
             self.ticket = u64::from_ne_bytes(bytes);
         }
     }
@@ -139,24 +140,23 @@ impl HeldSockets {
     /// order they began waiting.
     pub fn release(mut self, lock_is_unix: bool) {
         let Some(queue) = self.queue(lock_is_unix).map(|q| q.as_raw_fd()) else { return };
-        let mut waiters = std::mem::take(&mut self.waiters);
+        let mut waiters: Vec<Candidate> = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .filter_map(|w| Some(Candidate { connection: w.connection.into_inner()?, ticket: w.ticket }))
+            .collect();
         loop {
             match accept4(queue, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
                 // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                Ok(fd) => {
-                    let connection = unsafe { OwnedFd::from_raw_fd(fd) };
-                    // Our sockets go only to processes we trust: one of
-                    // another user could keep the queue listening after giving
-                    // up the lock, and waiters would wait on it forever. It
-                    // races for the lock instead.
-                    if peer_is_trusted(&connection) {
-                        waiters.push(Waiter::accepted(connection));
-                    }
-                }
+                Ok(fd) => waiters.push(Candidate { connection: unsafe { OwnedFd::from_raw_fd(fd) }, ticket: u64::MAX }),
                 Err(Errno::EINTR | Errno::ECONNABORTED) => {}
                 Err(_) => break, // EAGAIN: the queue is empty
             }
         }
+        drop_given_up(&mut waiters);
+        // Our sockets go only to processes we trust: one of another user
+        // could keep the queue listening after giving up the lock, and
+        // waiters would wait on it forever. It races for the lock instead.
+        waiters.retain(|w| peer_is_trusted(&w.connection));
         if waiters.is_empty() {
             return; // nobody waits; dropping self closes
         }
@@ -167,9 +167,10 @@ impl HeldSockets {
         waiters.sort_by_key(|w| w.ticket);
         let mut lock_fds: Vec<RawFd> = vec![self.lock.as_raw_fd()];
         lock_fds.extend(self.channel.as_ref().map(|c| c.as_raw_fd()));
-        while !waiters.is_empty() {
-            let next = waiters.remove(0);
-            let passed = &waiters[..waiters.len().min(MAX_PASSED_WAITERS)];
+        // Earliest first, and popped from the end.
+        waiters.reverse();
+        while let Some(next) = waiters.pop() {
+            let passed = &waiters[waiters.len().saturating_sub(MAX_PASSED_WAITERS)..];
             let mut fds = lock_fds.clone();
             fds.extend(passed.iter().map(|w| w.connection.as_raw_fd()));
             let mut message = vec![b'L'];
@@ -191,6 +192,27 @@ impl HeldSockets {
             }
         }
     }
+}
+
+/// Drops the waiters that gave up (closed their end), found with one
+/// `poll(2)` for all: after a long hold there can be thousands, and a failed
+/// hand-over to each would cost far more.
+fn drop_given_up(waiters: &mut Vec<Candidate>) {
+    if waiters.is_empty() {
+        return;
+    }
+    let mut fds: Vec<libc::pollfd> = waiters
+        .iter()
+        .map(|w| libc::pollfd { fd: w.connection.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 })
+        .collect();
+    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `fds` is valid for `count` entries; a zero timeout never blocks.
+    if unsafe { libc::poll(fds.as_mut_ptr(), count, 0) } < 0 {
+        return; // every hand-over is still tried, and fails on the gone
+    }
+    let hung_up = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+    let mut gone = fds.iter().map(|fd| fd.revents & hung_up != 0);
+    waiters.retain(|_| !gone.next().unwrap_or(false));
 }
 
 /// What a waiter can wait on.
