@@ -101,10 +101,6 @@ $reflect = function (array $command): array {
 };
 $from_extension = $reflect(array_merge(test_php_command(), ['-r', $lister, '--', json_encode($names)]));
 $from_stub = $reflect([PHP_BINARY, '-n', '-r', $lister, '--', json_encode($names), $stub_file]);
-// PHP 8.1 has no SensitiveParameter, and the extension marks nothing there.
-if (PHP_VERSION_ID < 80200) {
-    $from_stub = str_replace('#[\\SensitiveParameter]', '', $from_stub);
-}
 ksort($from_extension);
 ksort($from_stub);
 $marked = array_filter($from_extension);
