@@ -4,8 +4,11 @@
 # trixie's PHP 8.4, see check/standin.Dockerfile) with a Rust toolchain image
 # made from this machine's own toolchain, then runs inside the final image the
 # demo, the phpt suite and a two-container check of which backends exclude
-# across containers. Also lints the Dockerfiles and packs and loads a PIE
-# asset. Exits non-zero on any failure.
+# across containers. Then builds docker/Dockerfile once more, on Debian's own
+# PHP packages (CLI and FPM, check/debian.Dockerfile), and checks that the
+# extension is enabled there as Debian enables its own (mods-available and
+# phpenmod), so that FPM loads it too. Also lints the Dockerfiles and packs
+# and loads a PIE asset. Exits non-zero on any failure.
 #
 # Installs what it needs (podman, runc, debootstrap, hadolint) and keeps the
 # Debian base image, the stand-in, the toolchain image and podman's layer
@@ -18,6 +21,9 @@
 #                             so that no two heavy builds share the two cores
 #                             (default /tmp/exakat-cargo.lock; empty: none).
 #                             Do not run this script itself under that lock.
+#   EXAKAT_LOCK_DOCKER_DEBIAN   0: leave out the build on Debian's packages
+#                             (a second compile of the extension, some
+#                             minutes on 2 cores); default 1
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -30,6 +36,10 @@ DEBIAN_IMAGE=localhost/debian:trixie
 BASE_IMAGE=localhost/exakat_lock-php:$PHP_VERSION-cli-standin
 FINAL_IMAGE=localhost/exakat_lock-php:$PHP_VERSION-cli
 BUILD_IMAGE=localhost/exakat_lock-build:$PHP_VERSION
+DEBIAN_PHP_IMAGE=localhost/exakat_lock-php:$PHP_VERSION-debian-fpm
+DEBIAN_FINAL_IMAGE=localhost/exakat_lock-php:$PHP_VERSION-debian-fpm-exakat_lock
+DEBIAN_BUILD_IMAGE=localhost/exakat_lock-build:$PHP_VERSION-debian
+CHECK_DEBIAN=${EXAKAT_LOCK_DOCKER_DEBIAN:-1}
 started=$SECONDS
 mkdir -p "$CACHE"
 
@@ -85,8 +95,8 @@ command -v rustc >/dev/null || fail "no Rust toolchain on this machine to put in
 
 step "lint: hadolint"
 "$CACHE/venv/bin/hadolint" "$DOCKER_DIR/Dockerfile" "$DOCKER_DIR/Dockerfile.alpine" \
-    "$DOCKER_DIR/check/standin.Dockerfile"
-echo "hadolint: no findings in Dockerfile, Dockerfile.alpine, check/standin.Dockerfile"
+    "$DOCKER_DIR/check/standin.Dockerfile" "$DOCKER_DIR/check/debian.Dockerfile"
+echo "hadolint: no findings in Dockerfile, Dockerfile.alpine, check/standin.Dockerfile, check/debian.Dockerfile"
 
 step "base image $DEBIAN_IMAGE"
 if ! pod image exists "$DEBIAN_IMAGE"; then
@@ -209,13 +219,66 @@ echo "once the holder container has ended:"
 run_php --network none "$FINAL_IMAGE" php /check/cross-container.php probe /locks flock=free \
     || fail "the flock lock was not free once its holder's container had ended"
 
+debian_summary="Debian's layout: not checked (EXAKAT_LOCK_DOCKER_DEBIAN=0)"
+if [ "$CHECK_DEBIAN" != 0 ]; then
+    step "Debian's layout: docker/Dockerfile on Debian's php$PHP_VERSION-cli and php$PHP_VERSION-fpm"
+    build_tagged "$DEBIAN_PHP_IMAGE" -q --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "PHP=$PHP_VERSION" \
+        -f "$DOCKER_DIR/check/debian.Dockerfile" "$DOCKER_DIR/check" >/dev/null
+    debian_started=$SECONDS
+    debian_args=(--build-arg "BASE_IMAGE=$DEBIAN_PHP_IMAGE" --build-arg "RUST_IMAGE=$RUST_IMAGE" "${ca_mount[@]}"
+        -f "$DOCKER_DIR/Dockerfile" "$ROOT")
+    if ! build_tagged "$DEBIAN_BUILD_IMAGE" --target build "${debian_args[@]}" >"$scratch/debian-build.log" 2>&1 \
+        || ! build_tagged "$DEBIAN_FINAL_IMAGE" "${debian_args[@]}" >>"$scratch/debian-build.log" 2>&1; then
+        tail -40 "$scratch/debian-build.log" >&2
+        fail "podman build of docker/Dockerfile on Debian's PHP packages"
+    fi
+    debian_seconds=$((SECONDS - debian_started))
+    file_list "$DEBIAN_PHP_IMAGE" >"$scratch/debian-base.files"
+    file_list "$DEBIAN_FINAL_IMAGE" >"$scratch/debian-final.files"
+    echo "added to Debian's image:"
+    comm -13 "$scratch/debian-base.files" "$scratch/debian-final.files" | tee "$scratch/debian-added.files"
+    ! grep -q 'docker-php-ext' "$scratch/debian-added.files" \
+        || fail "Debian's image got the official images' docker-php-ext ini instead of mods-available"
+    # Each SAPI's conf.d links to the one ini in mods-available, as phpenmod
+    # links Debian's own modules; the CLI and FPM both list the extension.
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    pod run --rm --network none "$DEBIAN_FINAL_IMAGE" sh -c '
+        set -eu
+        v=$1
+        test -f "/etc/php/$v/mods-available/exakat_lock.ini"
+        for sapi in cli fpm; do
+            link=$(ls "/etc/php/$v/$sapi/conf.d/"*-exakat_lock.ini)
+            test "$(readlink -f "$link")" = "/etc/php/$v/mods-available/exakat_lock.ini"
+            echo "$link -> $(readlink "$link")"
+        done
+        echo "php -m: $(php -m | grep -x exakat_lock)"
+        echo "php-fpm$v -m: $(php-fpm"$v" -m | grep -x exakat_lock)"
+    ' sh "$PHP_VERSION" | tee "$scratch/debian-check.log" \
+        || fail "Debian's image does not enable exakat_lock for both the CLI and FPM through mods-available"
+    grep -q "^php-fpm$PHP_VERSION -m: exakat_lock$" "$scratch/debian-check.log" \
+        || fail "php-fpm$PHP_VERSION -m does not list exakat_lock"
+    debian_summary="Debian's layout (php$PHP_VERSION-cli, php$PHP_VERSION-fpm): mods-available + phpenmod; php -m and php-fpm$PHP_VERSION -m list exakat_lock (build ${debian_seconds} s)"
+fi
+
 step "PIE asset and composer.json"
 CONTAINER_ENGINE="podman --runtime runc" "$DOCKER_DIR/pie-assets.sh" -o "$scratch/dist" --from-image "$FINAL_IMAGE" \
     >"$scratch/asset.path"
 asset=$(cat "$scratch/asset.path")
 ext_version=$(pod run --rm --network none "$FINAL_IMAGE" php -r 'echo phpversion("exakat_lock");')
-expected="php_exakat_lock-${ext_version}_php${PHP_VERSION}-$(uname -m)-linux-glibc.tgz"
+# PIE looks for the release's tag as pushed: the tag on HEAD, if any, else
+# the extension's version.
+release=$(git -C "$ROOT" describe --tags --exact-match HEAD 2>/dev/null || echo "$ext_version")
+expected=$(printf 'php_exakat_lock-%s_php%s-%s-linux-glibc.tgz' "$release" "$PHP_VERSION" "$(uname -m)" | tr '[:upper:]' '[:lower:]')
 [ "$(basename "$asset")" = "$expected" ] || fail "asset named $(basename "$asset"), PIE looks for $expected"
+# A tag pushed as v0.1.0 names the asset so; a tag of another version is refused.
+CONTAINER_ENGINE="podman --runtime runc" "$DOCKER_DIR/pie-assets.sh" -o "$scratch/dist-v" -t "V$ext_version" \
+    --from-image "$FINAL_IMAGE" >"$scratch/asset-v.path"
+[ "$(basename "$(cat "$scratch/asset-v.path")")" = "php_exakat_lock-v${ext_version}_php${PHP_VERSION}-$(uname -m)-linux-glibc.tgz" ] \
+    || fail "with tag V$ext_version the asset is named $(basename "$(cat "$scratch/asset-v.path")")"
+if CONTAINER_ENGINE="podman --runtime runc" "$DOCKER_DIR/pie-assets.sh" -o "$scratch/dist-bad" -t 999.0.0 \
+    --from-image "$FINAL_IMAGE" >/dev/null 2>&1; then
+    fail "pie-assets.sh packed an asset under a tag that is not the extension's version"
+fi
 [ "$(tar -tzf "$asset")" = "exakat_lock.so" ] || fail "the asset must hold exakat_lock.so alone"
 # The asset must load into the base image, which has never seen the extension.
 # shellcheck disable=SC2016 # expanded by the container's shell
@@ -234,3 +297,4 @@ echo "$(basename "$asset") loads into $BASE_IMAGE; composer.json declares it"
 say "docker check passed in $((SECONDS - started)) s (podman build of docker/Dockerfile: ${build_seconds} s)"
 say "PHP $PHP_VERSION (Debian trixie stand-in for php:$PHP_VERSION-cli): $sizes"
 say "$phpt_summary"
+say "$debian_summary"

@@ -5,14 +5,18 @@
 #
 #   php_exakat_lock-{tag}_php{X.Y}-{arch}-linux-{glibc|musl}[-debug][-zts].tgz
 #
-# each holding exakat_lock.so at its root. PIE builds the expected name from
-# the release tag as Composer reads it: tag releases with the bare version
-# (0.1.0), which is also what the extension reports, or pass -t.
+# each holding exakat_lock.so at its root, the whole name in lower case as
+# PIE spells it. {tag} is the release's git tag exactly as pushed (PIE takes
+# the version as Composer reports it, and Composer keeps a tag's spelling:
+# tag v0.1.0 gives php_exakat_lock-v0.1.0_...). It is -t TAG, else the tag
+# on the checkout's HEAD, else the version the extension reports (0.1.0); a
+# tag that names another version than the extension's is refused.
 #
 # Usage (from anywhere):
 #   docker/pie-assets.sh [-o DIR] [-t TAG] [-l glibc|musl] [PHP_VERSION ...]
 #       builds php:X.Y-cli (glibc) and php:X.Y-cli-alpine (musl) variants,
-#       default PHP 8.1 8.2 8.3 8.4, both libcs (-l, repeatable, narrows it)
+#       default PHP 8.2 8.4 (the versions tested, see README), both libcs
+#       (-l, repeatable, narrows it)
 #   docker/pie-assets.sh [-o DIR] [-t TAG] --from-image IMAGE ...
 #       packs images already built from docker/Dockerfile or Dockerfile.alpine
 #
@@ -56,6 +60,7 @@ else
 fi
 read -ra build_flags <<<"${BUILD_FLAGS:-}"
 
+git_tag=$(git -C "$ROOT" describe --tags --exact-match HEAD 2>/dev/null || true)
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -77,10 +82,17 @@ pack() {
         aarch64) arch=arm64 ;;
         amd64) arch=x86_64 ;;
     esac
-    name="php_exakat_lock-${tag:-$ext_version}_php${php}-${arch}-linux-${libc}"
+    local release=${tag:-$git_tag}
+    release=${release:-$ext_version}
+    case ${release#[vV]} in
+        "$ext_version") ;;
+        *) echo "$image: tag $release does not match the extension's version $ext_version" >&2; return 1 ;;
+    esac
+    name="php_exakat_lock-${release}_php${php}-${arch}-linux-${libc}"
     [ "$debug" = 1 ] && name+="-debug"
     [ "$zts" = 1 ] && name+="-zts"
     name+=".tgz"
+    name=$(printf '%s' "$name" | tr '[:upper:]' '[:lower:]')
 
     rm -rf "$work/asset" && mkdir "$work/asset"
     "${engine[@]}" run --rm --entrypoint cat "$image" "$ext_dir/exakat_lock.so" >"$work/asset/exakat_lock.so"
@@ -103,7 +115,7 @@ if [ "$from_image" = 1 ]; then
 fi
 
 versions=("${images[@]}")
-[ ${#versions[@]} -gt 0 ] || versions=(8.1 8.2 8.3 8.4)
+[ ${#versions[@]} -gt 0 ] || versions=(8.2 8.4)
 [ ${#libcs[@]} -gt 0 ] || libcs=(glibc musl)
 for version in "${versions[@]}"; do
     for libc in "${libcs[@]}"; do

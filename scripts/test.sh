@@ -2,9 +2,10 @@
 # Runs every test: the Rust core (cargo test), then the built exakat_lock.so
 # in a real PHP under PHP's own run-tests.php, against a real MariaDB that
 # this script starts (unless EXAKAT_LOCK_TEST_MYSQL_DSN names one) and real
-# util-linux tools; then the quick stress run (stress/run.sh) and the Docker
-# check (docker/check.sh: builds and runs the slim-image Dockerfile with
-# podman). Fails when any test fails, and when the suite did not really run:
+# util-linux tools; then `composer validate --strict` of the manifests with a
+# current Composer (scripts/composer-validate.sh), the quick stress run
+# (stress/run.sh) and the Docker check (docker/check.sh: builds and runs the
+# slim-image Dockerfile with podman). Fails when any test fails, and when the suite did not really run:
 # run-tests.php skips tests whose extension is missing and still exits 0, so
 # the counts are checked too.
 set -euo pipefail
@@ -63,10 +64,13 @@ sets_after=$(semaphore_sets)
 if [ "$sets_after" -gt "$sets_before" ]; then
     say "the suite leaked $((sets_after - sets_before)) SysV semaphore set(s):"; ipcs -s >&2; exit 1
 fi
+say "composer.json and stubs/composer.json (scripts/composer-validate.sh)"
+"$ROOT/scripts/composer-validate.sh"
+
 say "stress run, quick mode (stress/run.sh)"
 "$ROOT/stress/run.sh"
 
 say "Docker: a slim php-cli image plus one .so (docker/check.sh)"
 "$ROOT/docker/check.sh"
 
-say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), stress, Docker"
+say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), composer validate, stress, Docker"

@@ -11,6 +11,9 @@
 #   skipped as they are on the official image.
 # - The extensions the official image lacks and Debian ships as modules are
 #   deleted, so sysvsem, sockets and their kin cannot even be loaded by hand.
+# - Debian's phpenmod, phpdismod and phpquery are deleted once used: the
+#   official image has none, and docker/Dockerfile takes phpenmod for the
+#   sign of Debian's layout (debian.Dockerfile checks that one).
 ARG DEBIAN_IMAGE=localhost/debian:trixie
 FROM ${DEBIAN_IMAGE}
 ARG PHP=8.4
@@ -31,6 +34,7 @@ RUN set -eu; \
         phpdismod -v ALL -s ALL "$module"; \
         rm "$(php -r 'echo PHP_EXTENSION_DIR;')/$module.so"; \
     done; \
+    rm /usr/sbin/phpenmod /usr/sbin/phpdismod /usr/sbin/phpquery; \
     rm -rf /var/lib/apt/lists/*
 WORKDIR /
 CMD ["php", "-a"]

@@ -19,9 +19,13 @@ use crate::{
 /// A named lock held by at most one process at a time, released on
 /// `release()`, on destruction, and when the process dies in any way.
 /// Children (`exec()`, `proc_open()`, `pcntl_fork()`...) never inherit it.
+///
+/// Final, and refuses dynamic properties (`$lock->foo = 1` throws `Error`):
+/// a typo'd property on a lock would otherwise pass silently, and nothing
+/// of the lock's state is a property that could be set.
 #[php_class]
 #[php(name = "ExakatLock\\Lock")]
-#[php(flags = ClassFlags::Final)]
+#[php(flags = ClassFlags::Final.union(ClassFlags::NoDynamicProperties))]
 pub struct Lock {
     inner: core::Lock,
 }
