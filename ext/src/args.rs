@@ -226,7 +226,9 @@ impl<'a, const N: u32> FromZvalMut<'a> for Callback<N> {
         let reason = (!error.is_null()).then(|| {
             // SAFETY: a NUL-terminated string from the engine's allocator.
             let reason = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-            unsafe { ext_php_rs::ffi::_efree(error.cast()) };
+            // alloc::efree, not ffi::_efree: in a debug PHP the latter takes
+            // four more arguments (file and line, twice) and does not compile.
+            unsafe { ext_php_rs::alloc::efree(error.cast()) };
             reason
         });
         if callable {
