@@ -187,10 +187,41 @@ impl<'a, const N: u32> FromZvalMut<'a> for OptionsArg<N> {
                 Some(bytes) => String::from_utf8_lossy(bytes.as_bytes()).into_owned(),
                 None => key.long().unwrap_or_default().to_string(),
             };
-            options.push(key, option_value(value));
+            let value = match option_value(value) {
+                OptionValue::Str(path) if PATH_OPTIONS.contains(&key.as_str()) => {
+                    OptionValue::Str(in_php_cwd(&path).into_owned())
+                }
+                value => value,
+            };
+            options.push(key, value);
         }
         Some(Self(options))
     }
+}
+
+/// Options whose value is a file or directory.
+const PATH_OPTIONS: [&str; 3] = ["dir", "path", "dsn_file"];
+
+/// A relative path made absolute against PHP's working directory, which
+/// the core (reading the process's with getcwd(2)) cannot see in a ZTS PHP:
+/// there `chdir()` moves a per-thread virtual directory and leaves the
+/// process's alone. In NTS they are one, and the path is left as given.
+pub fn in_php_cwd(path: &[u8]) -> Cow<'_, [u8]> {
+    if !ext_php_rs::PHP_ZTS || path.is_empty() || path.starts_with(b"/") || path.contains(&0) {
+        return Cow::Borrowed(path);
+    }
+    let mut cwd = vec![0_u8; libc::PATH_MAX as usize];
+    // SAFETY: the engine writes at most `len` bytes, NUL included.
+    if unsafe { ffi::virtual_getcwd(cwd.as_mut_ptr().cast(), cwd.len()) }.is_null() {
+        return Cow::Borrowed(path);
+    }
+    let Some(end) = cwd.iter().position(|&b| b == 0) else { return Cow::Borrowed(path) };
+    cwd.truncate(end);
+    if !cwd.ends_with(b"/") {
+        cwd.push(b'/');
+    }
+    cwd.extend_from_slice(path);
+    Cow::Owned(cwd)
 }
 
 fn option_value(value: &Zval) -> OptionValue {

@@ -28,6 +28,10 @@ extern "C" {
         fcc: *mut c_void,
         error: *mut *mut c_char,
     ) -> bool;
+    /// PHP's working directory (what `getcwd()` returns) copied into `buf`;
+    /// null if it does not fit. Exported by NTS builds too, where it is
+    /// stale: only a ZTS PHP moves it on `chdir()`.
+    pub fn virtual_getcwd(buf: *mut c_char, size: usize) -> *mut c_char;
     /// What `sys_get_temp_dir()` returns.
     pub fn php_get_temporary_directory() -> *const c_char;
     /// Prints a module's INI table in `phpinfo()` / `php --ri`.

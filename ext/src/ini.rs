@@ -2,14 +2,16 @@
 //!
 //! Each entry validates its value when set, as core extensions do:
 //! `ini_set()` returns `false` for a bad value and the old value stays. The
-//! validated values live in `CURRENT`, so reading a setting is a lock and a
-//! clone, not an INI lookup.
+//! validated values live in `CURRENT`, so reading a setting is a clone, not
+//! an INI lookup. `CURRENT` is per thread, as PHP's INI values are: in a ZTS
+//! PHP each thread has its own copy of every entry, and the engine calls
+//! `on_modify` in that thread (at thread start, `ini_set()`, request end).
 
 use std::{
     ffi::{c_int, c_void, CStr, OsStr},
     os::unix::ffi::OsStrExt,
+    cell::RefCell,
     path::PathBuf,
-    sync::{Mutex, PoisonError},
 };
 
 use exakat_lock_core::{dsn, BackendChoice, BackendKind, DsnSource, PortRange, Settings};
@@ -20,7 +22,16 @@ use ext_php_rs::{
     zend::{IniEntryDef, IniEntryDefs, SapiModule},
 };
 
-use crate::ffi::{self, FAILURE, SUCCESS};
+use crate::{
+    args,
+    ffi::{self, FAILURE, SUCCESS},
+};
+
+/// A relative path setting, made absolute against PHP's working directory
+/// (see `args::in_php_cwd`).
+fn in_php_cwd(path: &std::path::Path) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(&args::in_php_cwd(path.as_os_str().as_bytes())))
+}
 
 struct Current {
     default_backend: Option<BackendKind>,
@@ -30,16 +41,16 @@ struct Current {
     mysql_dsn_file: Option<PathBuf>,
 }
 
-static CURRENT: Mutex<Current> = Mutex::new(Current {
-    default_backend: None,
-    dir: None,
-    tcp_port_range: PortRange::DEFAULT,
-    mysql_dsn: None,
-    mysql_dsn_file: None,
-});
-
-fn current() -> std::sync::MutexGuard<'static, Current> {
-    CURRENT.lock().unwrap_or_else(PoisonError::into_inner)
+thread_local! {
+    static CURRENT: RefCell<Current> = const {
+        RefCell::new(Current {
+            default_backend: None,
+            dir: None,
+            tcp_port_range: PortRange::DEFAULT,
+            mysql_dsn: None,
+            mysql_dsn_file: None,
+        })
+    };
 }
 
 /// The settings locks are made with now: INI values, PHP's temporary
@@ -48,16 +59,21 @@ fn current() -> std::sync::MutexGuard<'static, Current> {
 /// more specific than a container's environment; within each, the DSN
 /// before the DSN file.
 pub fn settings() -> Settings {
-    let current = current();
+    CURRENT.with_borrow(settings_from)
+}
+
+fn settings_from(current: &Current) -> Settings {
     let mysql_dsn = current
         .mysql_dsn
         .clone()
         .and_then(|dsn| DsnSource::text(dsn, "exakat_lock.mysql_dsn"))
-        .or_else(|| current.mysql_dsn_file.clone().and_then(|path| DsnSource::file(path, "exakat_lock.mysql_dsn_file")))
+        .or_else(|| {
+            current.mysql_dsn_file.as_deref().and_then(|path| DsnSource::file(in_php_cwd(path), "exakat_lock.mysql_dsn_file"))
+        })
         .or_else(Settings::mysql_dsn_from_env);
     Settings {
         default_backend: current.default_backend,
-        lock_dir: current.dir.clone(),
+        lock_dir: current.dir.as_deref().map(in_php_cwd),
         temp_dir: temp_dir(),
         tcp_port_range: current.tcp_port_range,
         mysql_dsn,
@@ -133,8 +149,7 @@ unsafe extern "C" fn on_modify(
             // SAFETY: the engine passes a valid zend_string.
             unsafe { &*new_value.cast::<ZendStr>() }.as_bytes()
         };
-        let mut current = current();
-        if apply(&mut current, value).is_some() {
+        if CURRENT.with_borrow_mut(|current| apply(current, value)).is_some() {
             SUCCESS
         } else {
             FAILURE
