@@ -8,9 +8,9 @@
 //! `on_modify` in that thread (at thread start, `ini_set()`, request end).
 
 use std::{
+    cell::RefCell,
     ffi::{c_int, c_void, CStr, OsStr},
     os::unix::ffi::OsStrExt,
-    cell::RefCell,
     path::PathBuf,
 };
 
@@ -68,7 +68,10 @@ fn settings_from(current: &Current) -> Settings {
         .clone()
         .and_then(|dsn| DsnSource::text(dsn, "exakat_lock.mysql_dsn"))
         .or_else(|| {
-            current.mysql_dsn_file.as_deref().and_then(|path| DsnSource::file(in_php_cwd(path), "exakat_lock.mysql_dsn_file"))
+            current
+                .mysql_dsn_file
+                .as_deref()
+                .and_then(|path| DsnSource::file(in_php_cwd(path), "exakat_lock.mysql_dsn_file"))
         })
         .or_else(Settings::mysql_dsn_from_env);
     Settings {
