@@ -26,6 +26,9 @@ server_args() {
         --skip-name-resolve --innodb-buffer-pool-size=16M --performance-schema=OFF
     if [ -f "$tls/server-cert.pem" ]; then
         echo --ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server-cert.pem" --ssl-key="$tls/server-key.pem"
+    else
+        # MariaDB 11.4+ makes a self-signed certificate of its own otherwise.
+        echo --skip-ssl
     fi
 }
 
