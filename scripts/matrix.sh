@@ -14,21 +14,26 @@
 #                  phpt suite, where a debug PHP reports every leak and
 #                  failed assertion of the binding, then the thread harness
 #                  (php-tests/zts/): two threads of one process per round
+#   8.4-nts        Debian trixie's PHP 8.4, in a chroot
+#   8.5-nts        PHP 8.5 from experimental on a sid chroot
+#   8.6-nts        PHP 8.6 RC from experimental on a sid chroot
+#   (the chroot entries use the chroot's MariaDB: 11.8 on trixie and sid)
 #
 # The source build is cached in $EXAKAT_LOCK_PHP_PREFIX (/opt/exakat-lock-php)
 # with the version and configure flags it was built with, its sources and build tree in
 # $EXAKAT_LOCK_PHP_CACHE (/var/cache/exakat-lock-php): a second run skips it,
-# a fresh machine builds it (about 7 minutes on 2 cores). Debian's apt is
+# a fresh machine builds it (about 4 minutes on 2 cores). Debian's apt is
 # asked through a private configuration there; the host's sources are never
-# changed. The mysql tests run against a throwaway MariaDB started here,
-# unless EXAKAT_LOCK_TEST_MYSQL_DSN names a server.
+# changed. The chroots are cached in $EXAKAT_LOCK_PHP_CACHE/chroots. The
+# mysql tests run against a throwaway MariaDB started here (in the chroot for
+# chroot entries), unless EXAKAT_LOCK_TEST_MYSQL_DSN names a server.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CACHE=${EXAKAT_LOCK_PHP_CACHE:-/var/cache/exakat-lock-php}
 PREFIXES=${EXAKAT_LOCK_PHP_PREFIX:-/opt/exakat-lock-php}
 TARGETS="${CARGO_TARGET_DIR:-$ROOT/target}/matrix"
-ALL_ENTRIES=(8.2-nts 8.2-zts-debug)
+ALL_ENTRIES=(8.2-nts 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts)
 
 # PHP 8.2 from Debian bookworm's source package (the upstream tarball).
 SRC_VERSION=8.2.32
@@ -37,7 +42,7 @@ SRC_FLAGS=(--disable-all --enable-cli --enable-embed=shared --enable-pcntl --ena
 
 need_build_tools
 need_packages mariadb-server mariadb-client util-linux procps openssl build-essential \
-    pkg-config libffi-dev xz-utils
+    pkg-config libffi-dev xz-utils debootstrap
 
 work=$(mktemp -d /tmp/exakat_lock-matrix.XXXXXX)
 cleanup() {
@@ -101,15 +106,20 @@ build_against() {
         -r 'exit(extension_loaded("exakat_lock") ? 0 : 1);' || { say "[$entry] PHP cannot load the .so"; return 1; }
 }
 
-# Runs the phpt suite with $php's run-tests.php and records the counts.
+# Runs the phpt suite with $php's run-tests.php and records the counts. The
+# command that runs it is "$@" (default: run-tests.php on this host).
 run_phpt() {
-    local entry=$1 php=$2 run_tests=$3 log="$work/$entry/phpt.log"
+    local entry=$1 php=$2 run_tests=$3 log; shift 3
+    log="$work/$entry/phpt.log"
     local expected; expected=$(find "$ROOT/php-tests" -name '*.phpt' | wc -l)
     say "[$entry] phpt suite ($run_tests)"
     # Outputs of failed tests are kept next to them (.out); start clean.
     find "$ROOT/php-tests" \( -name '*.out' -o -name '*.diff' -o -name '*.log' -o -name '*.mem' \) -delete
-    TEST_PHP_EXECUTABLE="$php" NO_INTERACTION=1 "$php" -n "$run_tests" -q -n \
-        -d extension_dir="$work/$entry/ext" -d extension=exakat_lock -j2 --show-diff "$ROOT/php-tests" >"$log" 2>&1
+    if [ $# -eq 0 ]; then
+        set -- env TEST_PHP_EXECUTABLE="$php" NO_INTERACTION=1 "$php" -n "$run_tests" -q -n \
+            -d extension_dir="$work/$entry/ext" -d extension=exakat_lock -j2 --show-diff "$ROOT/php-tests"
+    fi
+    "$@" >"$log" 2>&1
     local status=$?
     local passed failed skipped leaked
     passed=$(sed -n 's/^Tests passed *: *\([0-9]*\).*/\1/p' "$log")
@@ -129,7 +139,8 @@ run_phpt() {
     sed -n '/^FAILED TEST SUMMARY/,/^=====/p; /^SKIPPED TEST SUMMARY/,/^=====/p' "$log" >&2
     if [ "$status" -ne 0 ] || [ "${failed:-1}" -ne 0 ] || [ "${passed:-0}" -ne "$expected" ] \
         || [ "${result_leaks[$entry]}" -ne 0 ] || [ "$asserts" -ne 0 ]; then
-        say "[$entry] phpt: ${passed:-?}/$expected passed, ${failed:-?} failed, ${skipped:-?} skipped (log: kept in $ROOT/php-tests/*.out)"
+        say "[$entry] phpt: ${passed:-?}/$expected passed, ${failed:-?} failed, ${skipped:-?} skipped (exit $status; outputs kept in php-tests/*.out, log in build/)"
+        tail -5 "$log" >&2
         cp "$log" "$ROOT/build/matrix-$entry-phpt.log" 2>/dev/null || true
         return 1
     fi
@@ -176,6 +187,114 @@ entry_8.2-zts-debug() {
     run_phpt 8.2-zts-debug "$prefix/bin/php" "$run_tests" || status=1
     run_threads 8.2-zts-debug "$prefix" || status=1
     return $status
+}
+
+# Debian-packaged PHPs in debootstrap chroots under $CACHE/chroots, cached
+# with their packages installed. Each command runs in its own mount namespace
+# (nothing stays mounted if this script dies) with /proc, /dev, the checkout,
+# $work, the host's CA bundle (what $SSL_CERT_FILE names; not the package
+# ca-certificates, whose set-up would replace it) and the host's Rust
+# toolchain (~/.cargo, ~/.rustup: Debian's rustc is too old for ext-php-rs)
+# at their own paths.
+MIRROR=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+
+in_chroot() {
+    local rootfs=$1; shift
+    ROOTFS=$rootfs BINDS="$ROOT $work $HOME/.cargo $HOME/.rustup ${SSL_CERT_FILE:-}" \
+        unshare --mount --propagation private -- bash -c '
+        set -e
+        mount -t proc proc "$ROOTFS/proc"
+        mount --rbind /dev "$ROOTFS/dev"
+        for path in $BINDS; do
+            if [ -d "$path" ]; then
+                mkdir -p "$ROOTFS$path"
+            else
+                mkdir -p "$(dirname "$ROOTFS$path")"; touch "$ROOTFS$path"
+            fi
+            mount --bind "$path" "$ROOTFS$path"
+        done
+        cp /etc/resolv.conf /etc/hosts "$ROOTFS/etc/"
+        exec chroot "$ROOTFS" env -i HOME="$HOME" PATH="$HOME/.cargo/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+            LANG=C.UTF-8 SSL_CERT_FILE="${SSL_CERT_FILE:-}" "$@"' in_chroot "$@"
+}
+
+# A chroot of $suite in $CACHE/chroots/$name with the packages named ("pkg/suite"
+# allowed) from $sources (deb lines); made once, then reused.
+make_chroot() {
+    local name=$1 suite=$2 sources=$3; shift 3
+    local rootfs="$CACHE/chroots/$name" stamp
+    stamp=$(printf '%s\n' "$suite" "$sources" "$@")
+    if [ "$(cat "$rootfs/.exakat-lock-chroot" 2>/dev/null)" = "$stamp" ]; then
+        say "[$name] chroot cached in $rootfs"; return 0
+    fi
+    local base="$CACHE/chroots/$suite.base"
+    if [ ! -f "$base/.complete" ]; then
+        say "debootstrap $suite into $base (minutes)"
+        rm -rf "$base" && mkdir -p "$CACHE/chroots"
+        debootstrap --variant=minbase "$suite" "$base" "$MIRROR" >"$work/debootstrap-$suite.log" 2>&1 \
+            || { tail -20 "$work/debootstrap-$suite.log" >&2; return 1; }
+        touch "$base/.complete"
+    fi
+    say "[$name] installing $* in a copy of $base"
+    rm -rf "$rootfs" && cp -a "$base" "$rootfs" && rm -f "$rootfs/.complete" || return 1
+    printf '%s\n' "$sources" >"$rootfs/etc/apt/sources.list"
+    rm -f "$rootfs/etc/apt/sources.list.d/"*
+    # No service starts in a chroot (mariadb-server's postinst would try).
+    printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d" && chmod 755 "$rootfs/usr/sbin/policy-rc.d"
+    in_chroot "$rootfs" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"' \
+        sh "$@" >"$work/packages-$name.log" 2>&1 || { tail -30 "$work/packages-$name.log" >&2; return 1; }
+    echo "$stamp" >"$rootfs/.exakat-lock-chroot"
+}
+
+# Builds the .so in chroot $name against its PHP, then runs the phpt suite
+# there against a MariaDB of that chroot.
+chroot_entry() {
+    local entry=$1 name=$2 rootfs="$CACHE/chroots/$2"
+    mkdir -p "$work/$entry/ext"
+    say "[$entry] building exakat_lock.so in $rootfs"
+    # shellcheck disable=SC2016
+    in_chroot "$rootfs" sh -c 'cd "$1" && CARGO_TARGET_DIR="$2" cargo build --release --locked -p exakat_lock >&2 &&
+        install -m 755 "$2/release/libexakat_lock.so" "$3/exakat_lock.so" &&
+        php -n -d extension_dir="$3" -d extension=exakat_lock -r "exit(extension_loaded(\"exakat_lock\") ? 0 : 1);" &&
+        php -n -r "echo \"PHP \", PHP_VERSION, PHP_EOL;" >&2' sh "$ROOT" "$TARGETS/$entry" "$work/$entry/ext" || return 1
+    cat >"$work/$entry/phpt.sh" <<'INNER'
+# Inside the chroot: a MariaDB of this chroot, then the suite.
+cd "$1" || exit 1
+dsn=$(scripts/test-mariadb.sh start "$2/mariadb") || exit 1
+export EXAKAT_LOCK_TEST_MYSQL_DSN="$dsn" EXAKAT_LOCK_TEST_MARIADB_DIR="$2/mariadb" EXAKAT_LOCK_TEST_MYSQL_CA="$2/mariadb/tls/ca.pem"
+TEST_PHP_EXECUTABLE=$(command -v php) NO_INTERACTION=1 php -n "$(php-config --extension-dir)/build/run-tests.php" -q -n \
+    -d extension_dir="$2/ext" -d extension=exakat_lock -j2 --show-diff "$1/php-tests"
+status=$?
+scripts/test-mariadb.sh stop "$2/mariadb" >/dev/null 2>&1
+exit $status
+INNER
+    run_phpt "$entry" php "run-tests.php of $name" in_chroot "$rootfs" bash "$work/$entry/phpt.sh" "$ROOT" "$work/$entry"
+}
+
+CHROOT_TOOLS="clang libclang-dev gcc libc6-dev mariadb-server mariadb-client util-linux procps openssl"
+SID_SOURCES="deb $MIRROR sid main
+deb $MIRROR experimental main"
+
+# shellcheck disable=SC2086
+entry_8.4-nts() {
+    make_chroot trixie-php84 trixie "deb $MIRROR trixie main" php8.4-cli php8.4-dev $CHROOT_TOOLS || return 1
+    chroot_entry 8.4-nts trixie-php84
+}
+
+# experimental's php-common breaks php8.5-common; sid's does not.
+# shellcheck disable=SC2086
+entry_8.5-nts() {
+    make_chroot sid-php85 sid "$SID_SOURCES" php8.5-cli/experimental php8.5-dev/experimental \
+        php8.5-common/experimental php8.5-readline/experimental php-common/sid $CHROOT_TOOLS || return 1
+    chroot_entry 8.5-nts sid-php85
+}
+
+# shellcheck disable=SC2086
+entry_8.6-nts() {
+    make_chroot sid-php86 sid "$SID_SOURCES" php8.6-cli/experimental php8.6-dev/experimental \
+        php8.6-common/experimental php8.6-readline/experimental php-common/experimental $CHROOT_TOOLS || return 1
+    chroot_entry 8.6-nts sid-php86
 }
 
 entries=("$@")
