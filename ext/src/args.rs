@@ -116,10 +116,9 @@ impl<'a, const N: u32> FromZvalMut<'a> for Str<N> {
             throw_type_error(N, "must be of type string, null given");
             return None;
         }
-        let mut coerced: *mut ext_php_rs::ffi::zend_string = ptr::null_mut();
         // SAFETY: `zval` is this call's argument slot, which the engine lets
         // coercion overwrite; `coerced` then points into it.
-        if unsafe { ffi::zend_parse_arg_str_slow(zval_ptr(zval), &mut coerced, N) } && !coerced.is_null() {
+        if let Some(coerced) = unsafe { ffi::parse_arg_str_slow(zval_ptr(zval), N) } {
             // SAFETY: non-null, owned by the argument slot for the whole call.
             let s: &ZendStr = unsafe { &*coerced.cast::<ZendStr>() };
             return Some(Self::owned(s.as_bytes()));
@@ -150,9 +149,8 @@ impl<'a, const N: u32> FromZvalMut<'a> for Float<N> {
             throw_type_error(N, "must be of type float, null given");
             return None;
         }
-        let mut value = 0.0;
         // SAFETY: as for strings; ints are widened in both modes.
-        if unsafe { ffi::zend_parse_arg_double_slow(zval_ptr(zval), &mut value, N) } {
+        if let Some(value) = unsafe { ffi::parse_arg_double_slow(zval_ptr(zval), N) } {
             return Some(Self(value));
         }
         throw_type_error(N, &format!("must be of type float, {} given", type_name(zval)));

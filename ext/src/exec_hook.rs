@@ -15,7 +15,7 @@
 use std::sync::OnceLock;
 
 use ext_php_rs::{
-    ffi::{zend_execute_data, zend_function, zend_string, zval},
+    ffi::{zend_execute_data, zend_function, zval},
     zend::{ExecuteData, ExecutorGlobals},
 };
 
@@ -65,9 +65,8 @@ unsafe fn prepare_arguments(frame: &mut ExecuteData) -> Prepared {
     // SAFETY: arguments 0..count are initialised zvals of this frame.
     let Some(path) = (unsafe { frame.zend_call_arg(0) }) else { return Prepared::Refused };
     if !path.is_string() {
-        let mut converted: *mut zend_string = std::ptr::null_mut();
         // SAFETY: converts the argument in place, as parameter parsing does.
-        if !unsafe { ffi::zend_parse_arg_str_slow(path, &mut converted, 1) } {
+        if unsafe { ffi::parse_arg_str_slow(path, 1) }.is_none() {
             return Prepared::Refused;
         }
     }

@@ -161,14 +161,35 @@ unsafe extern "C" fn on_modify(
     .unwrap_or(FAILURE)
 }
 
+/// `zend_ini_entry.modified` is a `uint8_t` up to PHP 8.5 and a `bool` from
+/// 8.6 on; this reads either.
+trait Flag {
+    fn is_set(self) -> bool;
+}
+
+impl Flag for u8 {
+    fn is_set(self) -> bool {
+        self != 0
+    }
+}
+
+impl Flag for bool {
+    fn is_set(self) -> bool {
+        self
+    }
+}
+
 /// Shows the DSN with its password masked in `phpinfo()` and `php --ri`.
 unsafe extern "C" fn display_masked_dsn(entry: *mut zend_ini_entry, display_type: c_int) {
     const ZEND_INI_DISPLAY_ORIG: c_int = 1;
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: the engine passes its own entry.
         let entry = unsafe { &*entry };
-        let value =
-            if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified != 0 { entry.orig_value } else { entry.value };
+        let value = if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified.is_set() {
+            entry.orig_value
+        } else {
+            entry.value
+        };
         let text = if value.is_null() {
             String::new()
         } else {
