@@ -79,7 +79,7 @@ EOF
     if [ ! -f "$tarball" ]; then
         say "fetching php8.2 $SRC_VERSION's source from Debian (private apt configuration)"
         apt-get -c "$apt/apt.conf" update -qq >&2 || return 1
-        (cd "$apt/src" && apt-get -c "$apt/apt.conf" source --download-only "php8.2=$SRC_VERSION-*" >&2) || return 1
+        (cd "$apt/src" && apt-get -c "$apt/apt.conf" source --download-only php8.2 >&2) || return 1
         [ -f "$tarball" ] || { say "no $tarball: bookworm no longer has php8.2 $SRC_VERSION"; return 1; }
     fi
     say "building PHP $SRC_VERSION ${SRC_FLAGS[*]} (make -j2; several minutes)"
@@ -316,15 +316,15 @@ chroot_entry() {
         php -n -d extension_dir="$3" -d extension=exakat_lock -r "exit(extension_loaded(\"exakat_lock\") ? 0 : 1);" &&
         php -n -r "echo \"PHP \", PHP_VERSION, PHP_EOL;" >&2' sh "$ROOT" "$TARGETS/$entry" "$work/$entry/ext" || return 1
     cat >"$work/$entry/phpt.sh" <<'INNER'
-# Inside the chroot: a MariaDB of this chroot, then the tests named.
+# Inside the chroot: a MariaDB of this chroot (a new one each time), then
+# the tests named.
 cd "$1" || exit 1
-dsn=$(scripts/test-mariadb.sh start "$2/mariadb") || exit 1
-export EXAKAT_LOCK_TEST_MYSQL_DSN="$dsn" EXAKAT_LOCK_TEST_MARIADB_DIR="$2/mariadb" EXAKAT_LOCK_TEST_MYSQL_CA="$2/mariadb/tls/ca.pem"
+db=$(mktemp -d "$2/mariadb.XXXXXX") || exit 1
+trap 'scripts/test-mariadb.sh stop "$db" >/dev/null 2>&1' EXIT
+dsn=$(scripts/test-mariadb.sh start "$db") || exit 1
+export EXAKAT_LOCK_TEST_MYSQL_DSN="$dsn" EXAKAT_LOCK_TEST_MARIADB_DIR="$db" EXAKAT_LOCK_TEST_MYSQL_CA="$db/tls/ca.pem"
 TEST_PHP_EXECUTABLE=$(command -v php) NO_INTERACTION=1 php -n "$(php-config --extension-dir)/build/run-tests.php" -q -n \
     -d extension_dir="$2/ext" -d extension=exakat_lock -j2 --show-diff "${@:3}"
-status=$?
-scripts/test-mariadb.sh stop "$2/mariadb" >/dev/null 2>&1
-exit $status
 INNER
     run_phpt "$entry" php "run-tests.php of $name" in_chroot "$rootfs" bash "$work/$entry/phpt.sh" "$ROOT" "$work/$entry"
 }
