@@ -127,6 +127,7 @@ run_phpt() {
     say "[$entry] phpt suite ($run_tests)"
     # Outputs of failed tests are kept next to them (.out); start clean.
     find "$ROOT/php-tests" \( -name '*.out' -o -name '*.diff' -o -name '*.log' -o -name '*.mem' \) -delete
+    rm -f "$ROOT/build/matrix-$entry-phpt-retry.log"
     if [ $# -eq 0 ]; then
         set -- env TEST_PHP_EXECUTABLE="$php" NO_INTERACTION=1 "$php" -n "$run_tests" -q -n \
             -d extension_dir="$work/$entry/ext" -d extension=exakat_lock -j2 --show-diff
