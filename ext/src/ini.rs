@@ -164,17 +164,17 @@ unsafe extern "C" fn on_modify(
 /// `zend_ini_entry.modified` is a `uint8_t` up to PHP 8.5 and a `bool` from
 /// 8.6 on; this reads either.
 trait Flag {
-    fn is_set(self) -> bool;
+    fn into_bool(self) -> bool;
 }
 
 impl Flag for u8 {
-    fn is_set(self) -> bool {
+    fn into_bool(self) -> bool {
         self != 0
     }
 }
 
 impl Flag for bool {
-    fn is_set(self) -> bool {
+    fn into_bool(self) -> bool {
         self
     }
 }
@@ -185,7 +185,7 @@ unsafe extern "C" fn display_masked_dsn(entry: *mut zend_ini_entry, display_type
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: the engine passes its own entry.
         let entry = unsafe { &*entry };
-        let value = if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified.is_set() {
+        let value = if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified.into_bool() {
             entry.orig_value
         } else {
             entry.value
