@@ -26,7 +26,17 @@ server_args() {
         --skip-name-resolve --innodb-buffer-pool-size=16M --performance-schema=OFF
     if [ -f "$tls/server-cert.pem" ]; then
         echo --ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server-cert.pem" --ssl-key="$tls/server-key.pem"
+    else
+        # MariaDB 11.4+ makes a self-signed certificate of its own otherwise.
+        echo --skip-ssl
     fi
+}
+
+# What the clients here need: without TLS, a MariaDB 11.4+ client must be
+# told not to insist on it.
+client_args() {
+    echo --no-defaults --socket="$sock" -uroot
+    [ -f "$tls/server-cert.pem" ] || echo --skip-ssl
 }
 
 # A CA and a server certificate of its own, made fresh for each server.
@@ -48,7 +58,8 @@ make_certificates() {
 
 wait_ready() {
     for _ in $(seq 1 300); do
-        if mariadb-admin --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1; then return 0; fi
+        # shellcheck disable=SC2046
+        if mariadb-admin $(client_args) ping >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
     echo "MariaDB did not start; its log:" >&2
@@ -88,7 +99,8 @@ start)
         --skip-test-db $([ "$(id -u)" = 0 ] && echo --user=root) >"$dir/install.log" 2>&1 \
         || { cat "$dir/install.log" >&2; exit 1; }
     start_server
-    mariadb --no-defaults --socket="$sock" -uroot <<'SQL'
+    # shellcheck disable=SC2046
+    mariadb $(client_args) <<'SQL'
 CREATE USER 'exakat'@'%' IDENTIFIED BY 'lock-secret-42';
 CREATE USER 'exakat'@'localhost' IDENTIFIED BY 'lock-secret-42';
 GRANT PROCESS ON *.* TO 'exakat'@'%';
@@ -97,7 +109,8 @@ CREATE USER 'killer'@'localhost' IDENTIFIED BY 'killer-secret';
 GRANT ALL ON *.* TO 'killer'@'localhost';
 SQL
     if [ -f "$tls/server-cert.pem" ]; then
-        mariadb --no-defaults --socket="$sock" -uroot <<'SQL'
+        # shellcheck disable=SC2046
+        mariadb $(client_args) <<'SQL'
 CREATE USER 'exakat_tls'@'%' IDENTIFIED BY 'tls-secret-42' REQUIRE SSL;
 SQL
     fi

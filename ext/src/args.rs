@@ -116,10 +116,9 @@ impl<'a, const N: u32> FromZvalMut<'a> for Str<N> {
             throw_type_error(N, "must be of type string, null given");
             return None;
         }
-        let mut coerced: *mut ext_php_rs::ffi::zend_string = ptr::null_mut();
         // SAFETY: `zval` is this call's argument slot, which the engine lets
         // coercion overwrite; `coerced` then points into it.
-        if unsafe { ffi::zend_parse_arg_str_slow(zval_ptr(zval), &mut coerced, N) } && !coerced.is_null() {
+        if let Some(coerced) = unsafe { ffi::parse_arg_str_slow(zval_ptr(zval), N) } {
             // SAFETY: non-null, owned by the argument slot for the whole call.
             let s: &ZendStr = unsafe { &*coerced.cast::<ZendStr>() };
             return Some(Self::owned(s.as_bytes()));
@@ -150,9 +149,8 @@ impl<'a, const N: u32> FromZvalMut<'a> for Float<N> {
             throw_type_error(N, "must be of type float, null given");
             return None;
         }
-        let mut value = 0.0;
         // SAFETY: as for strings; ints are widened in both modes.
-        if unsafe { ffi::zend_parse_arg_double_slow(zval_ptr(zval), &mut value, N) } {
+        if let Some(value) = unsafe { ffi::parse_arg_double_slow(zval_ptr(zval), N) } {
             return Some(Self(value));
         }
         throw_type_error(N, &format!("must be of type float, {} given", type_name(zval)));
@@ -187,10 +185,41 @@ impl<'a, const N: u32> FromZvalMut<'a> for OptionsArg<N> {
                 Some(bytes) => String::from_utf8_lossy(bytes.as_bytes()).into_owned(),
                 None => key.long().unwrap_or_default().to_string(),
             };
-            options.push(key, option_value(value));
+            let value = match option_value(value) {
+                OptionValue::Str(path) if PATH_OPTIONS.contains(&key.as_str()) => {
+                    OptionValue::Str(in_php_cwd(&path).into_owned())
+                }
+                value => value,
+            };
+            options.push(key, value);
         }
         Some(Self(options))
     }
+}
+
+/// Options whose value is a file or directory.
+const PATH_OPTIONS: [&str; 3] = ["dir", "path", "dsn_file"];
+
+/// A relative path made absolute against PHP's working directory, which
+/// the core (reading the process's with getcwd(2)) cannot see in a ZTS PHP:
+/// there `chdir()` moves a per-thread virtual directory and leaves the
+/// process's alone. In NTS they are one, and the path is left as given.
+pub fn in_php_cwd(path: &[u8]) -> Cow<'_, [u8]> {
+    if !ext_php_rs::PHP_ZTS || path.is_empty() || path.starts_with(b"/") || path.contains(&0) {
+        return Cow::Borrowed(path);
+    }
+    let mut cwd = vec![0_u8; libc::PATH_MAX as usize];
+    // SAFETY: the engine writes at most `len` bytes, NUL included.
+    if unsafe { ffi::virtual_getcwd(cwd.as_mut_ptr().cast(), cwd.len()) }.is_null() {
+        return Cow::Borrowed(path);
+    }
+    let Some(end) = cwd.iter().position(|&b| b == 0) else { return Cow::Borrowed(path) };
+    cwd.truncate(end);
+    if !cwd.ends_with(b"/") {
+        cwd.push(b'/');
+    }
+    cwd.extend_from_slice(path);
+    Cow::Owned(cwd)
 }
 
 fn option_value(value: &Zval) -> OptionValue {
@@ -226,7 +255,9 @@ impl<'a, const N: u32> FromZvalMut<'a> for Callback<N> {
         let reason = (!error.is_null()).then(|| {
             // SAFETY: a NUL-terminated string from the engine's allocator.
             let reason = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-            unsafe { ext_php_rs::ffi::_efree(error.cast()) };
+            // alloc::efree, not ffi::_efree: in a debug PHP the latter takes
+            // four more arguments (file and line, twice) and does not compile.
+            unsafe { ext_php_rs::alloc::efree(error.cast()) };
             reason
         });
         if callable {

@@ -15,7 +15,7 @@
 use std::sync::OnceLock;
 
 use ext_php_rs::{
-    ffi::{zend_execute_data, zend_function, zend_string, zval},
+    ffi::{zend_execute_data, zend_function, zval},
     zend::{ExecuteData, ExecutorGlobals},
 };
 
@@ -65,9 +65,8 @@ unsafe fn prepare_arguments(frame: &mut ExecuteData) -> Prepared {
     // SAFETY: arguments 0..count are initialised zvals of this frame.
     let Some(path) = (unsafe { frame.zend_call_arg(0) }) else { return Prepared::Refused };
     if !path.is_string() {
-        let mut converted: *mut zend_string = std::ptr::null_mut();
         // SAFETY: converts the argument in place, as parameter parsing does.
-        if !unsafe { ffi::zend_parse_arg_str_slow(path, &mut converted, 1) } {
+        if unsafe { ffi::parse_arg_str_slow(path, 1) }.is_none() {
             return Prepared::Refused;
         }
     }
@@ -94,23 +93,29 @@ unsafe fn prepare_arguments(frame: &mut ExecuteData) -> Prepared {
     Prepared::Exec
 }
 
-/// Wraps `pcntl_exec()` once per process, if pcntl is loaded. Called at
-/// request start-up, when every extension has registered its functions.
+/// Wraps `pcntl_exec()`, if pcntl is loaded, in the running thread's
+/// function table. Called at each request start-up, when every extension
+/// has registered its functions; a no-op where it is wrapped already. A ZTS
+/// PHP gives each thread its own copy of every internal function (see
+/// `sensitive.rs`), so wrapping once per process would cover one thread.
 pub fn install() {
-    if ORIGINAL.get().is_some() {
-        return;
-    }
     let globals = ExecutorGlobals::get();
     let Some(function) = globals.function_table().and_then(|table| table.get("pcntl_exec")) else { return };
+    let wrapper: Handler = pcntl_exec_giving_back_semaphores;
     // SAFETY: function-table entries are IS_PTR zvals to persistent
-    // zend_function structs of internal functions, which live for the process.
+    // zend_function structs of internal functions, owned by this thread's
+    // table for as long as this thread runs PHP.
     unsafe {
         let Some(function) = function.ptr::<zend_function>() else { return };
         let internal = &mut (*function).internal_function;
-        if let Some(original) = internal.handler {
-            if ORIGINAL.set(original).is_ok() {
-                internal.handler = Some(pcntl_exec_giving_back_semaphores);
-            }
+        let Some(current) = internal.handler else { return };
+        if std::ptr::fn_addr_eq(current, wrapper) {
+            return;
+        }
+        // Every thread's copy starts with pcntl's own handler; one that
+        // another extension replaced is left alone.
+        if std::ptr::fn_addr_eq(*ORIGINAL.get_or_init(|| current), current) {
+            internal.handler = Some(wrapper);
         }
     }
 }

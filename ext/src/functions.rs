@@ -5,8 +5,14 @@
 //! name, until `exakat_unlock()` or the end of the process (MSHUTDOWN, or
 //! the kernel if the process dies first); discarding the return value never
 //! releases them.
+//!
+//! The registry is per thread: in a ZTS PHP each thread runs its own
+//! requests, one after another, as each process of an NTS server does, so a
+//! thread is what "the process" means here. Two threads asking for one name
+//! are two holders competing, as two processes are; a thread's locks are
+//! released when it ends (or at MSHUTDOWN for the main thread).
 
-use std::sync::{Mutex, PoisonError};
+use std::cell::RefCell;
 
 use exakat_lock_core::{self as core, usable_backends};
 use ext_php_rs::{boxed::ZBox, exception::PhpResult, prelude::*, types::ZendHashTable};
@@ -18,8 +24,10 @@ use crate::{
     lock::{holder_array, spec, timeout},
 };
 
-/// One entry per name; the lock object remembers the backend it was taken with.
-static REGISTRY: Mutex<Vec<core::Lock>> = Mutex::new(Vec::new());
+thread_local! {
+    /// One entry per name; the lock object remembers the backend it was taken with.
+    static REGISTRY: RefCell<Vec<core::Lock>> = const { RefCell::new(Vec::new()) };
+}
 
 const EXAKAT_LOCK: Signature = &["name", "timeout", "backend", "options"];
 const EXAKAT_LOCK_HOLDER: Signature = &["name", "backend", "options"];
@@ -31,7 +39,10 @@ const EXAKAT_LOCK_HOLDER: Signature = &["name", "backend", "options"];
 pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: OptionsArg<4>) -> PhpResult<bool> {
     let spec = spec(name.bytes(), backend.bytes(), &options.0, EXAKAT_LOCK)?;
     let wait = self::timeout(timeout.0, EXAKAT_LOCK)?;
-    let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    REGISTRY.with_borrow_mut(|registry| lock_in(registry, spec, wait))
+}
+
+fn lock_in(registry: &mut Vec<core::Lock>, spec: core::LockSpec, wait: core::Timeout) -> PhpResult<bool> {
     if let Some(at) = registry.iter().position(|held| held.name() == &spec.name) {
         let held = &mut registry[at];
         let same_lock = held.kind() == spec.kind && held.spec().describe() == spec.describe();
@@ -58,8 +69,8 @@ pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: Op
         registry.swap_remove(at);
     }
     let mut lock = core::Lock::new(spec);
-    // The registry stays locked while waiting: PHP runs one thread, and the
-    // lock must be registered the moment it is taken.
+    // The registry stays borrowed while waiting: it is this thread's, and
+    // the lock must be registered the moment it is taken.
     let taken = lock.acquire(wait).map_err(|e| to_php(e, EXAKAT_LOCK))?;
     if taken {
         registry.push(lock);
@@ -70,10 +81,11 @@ pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: Op
 /// Releases a lock taken with `exakat_lock()`: `true` if it did, `false` otherwise.
 #[php_function]
 pub fn exakat_unlock(name: Str<1>) -> PhpResult<bool> {
-    let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(at) = registry.iter().position(|held| held.name().as_bytes() == name.bytes()) else { return Ok(false) };
-    let mut lock = registry.swap_remove(at);
-    drop(registry);
+    let taken = REGISTRY.with_borrow_mut(|registry| {
+        let at = registry.iter().position(|held| held.name().as_bytes() == name.bytes())?;
+        Some(registry.swap_remove(at))
+    });
+    let Some(mut lock) = taken else { return Ok(false) };
     lock.release().map_err(|e| to_php(e, &["name"]))
 }
 
@@ -104,9 +116,10 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(exakat_lock_backends))
 }
 
-/// Releases every registry lock at module shutdown, so semaphore sets are
-/// removed and servers are told, rather than leaving it all to the kernel.
+/// Releases every registry lock of this thread at module shutdown, so
+/// semaphore sets are removed and servers are told, rather than leaving it
+/// all to the kernel. Other threads' locks went when those threads ended.
 pub fn release_all() {
-    let locks = std::mem::take(&mut *REGISTRY.lock().unwrap_or_else(PoisonError::into_inner));
+    let locks = REGISTRY.with_borrow_mut(std::mem::take);
     drop(locks);
 }

@@ -2,14 +2,16 @@
 //!
 //! Each entry validates its value when set, as core extensions do:
 //! `ini_set()` returns `false` for a bad value and the old value stays. The
-//! validated values live in `CURRENT`, so reading a setting is a lock and a
-//! clone, not an INI lookup.
+//! validated values live in `CURRENT`, so reading a setting is a clone, not
+//! an INI lookup. `CURRENT` is per thread, as PHP's INI values are: in a ZTS
+//! PHP each thread has its own copy of every entry, and the engine calls
+//! `on_modify` in that thread (at thread start, `ini_set()`, request end).
 
 use std::{
+    cell::RefCell,
     ffi::{c_int, c_void, CStr, OsStr},
     os::unix::ffi::OsStrExt,
     path::PathBuf,
-    sync::{Mutex, PoisonError},
 };
 
 use exakat_lock_core::{dsn, BackendChoice, BackendKind, DsnSource, PortRange, Settings};
@@ -20,7 +22,16 @@ use ext_php_rs::{
     zend::{IniEntryDef, IniEntryDefs, SapiModule},
 };
 
-use crate::ffi::{self, FAILURE, SUCCESS};
+use crate::{
+    args,
+    ffi::{self, FAILURE, SUCCESS},
+};
+
+/// A relative path setting, made absolute against PHP's working directory
+/// (see `args::in_php_cwd`).
+fn in_php_cwd(path: &std::path::Path) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(&args::in_php_cwd(path.as_os_str().as_bytes())))
+}
 
 struct Current {
     default_backend: Option<BackendKind>,
@@ -30,16 +41,16 @@ struct Current {
     mysql_dsn_file: Option<PathBuf>,
 }
 
-static CURRENT: Mutex<Current> = Mutex::new(Current {
-    default_backend: None,
-    dir: None,
-    tcp_port_range: PortRange::DEFAULT,
-    mysql_dsn: None,
-    mysql_dsn_file: None,
-});
-
-fn current() -> std::sync::MutexGuard<'static, Current> {
-    CURRENT.lock().unwrap_or_else(PoisonError::into_inner)
+thread_local! {
+    static CURRENT: RefCell<Current> = const {
+        RefCell::new(Current {
+            default_backend: None,
+            dir: None,
+            tcp_port_range: PortRange::DEFAULT,
+            mysql_dsn: None,
+            mysql_dsn_file: None,
+        })
+    };
 }
 
 /// The settings locks are made with now: INI values, PHP's temporary
@@ -48,16 +59,24 @@ fn current() -> std::sync::MutexGuard<'static, Current> {
 /// more specific than a container's environment; within each, the DSN
 /// before the DSN file.
 pub fn settings() -> Settings {
-    let current = current();
+    CURRENT.with_borrow(settings_from)
+}
+
+fn settings_from(current: &Current) -> Settings {
     let mysql_dsn = current
         .mysql_dsn
         .clone()
         .and_then(|dsn| DsnSource::text(dsn, "exakat_lock.mysql_dsn"))
-        .or_else(|| current.mysql_dsn_file.clone().and_then(|path| DsnSource::file(path, "exakat_lock.mysql_dsn_file")))
+        .or_else(|| {
+            current
+                .mysql_dsn_file
+                .as_deref()
+                .and_then(|path| DsnSource::file(in_php_cwd(path), "exakat_lock.mysql_dsn_file"))
+        })
         .or_else(Settings::mysql_dsn_from_env);
     Settings {
         default_backend: current.default_backend,
-        lock_dir: current.dir.clone(),
+        lock_dir: current.dir.as_deref().map(in_php_cwd),
         temp_dir: temp_dir(),
         tcp_port_range: current.tcp_port_range,
         mysql_dsn,
@@ -133,8 +152,7 @@ unsafe extern "C" fn on_modify(
             // SAFETY: the engine passes a valid zend_string.
             unsafe { &*new_value.cast::<ZendStr>() }.as_bytes()
         };
-        let mut current = current();
-        if apply(&mut current, value).is_some() {
+        if CURRENT.with_borrow_mut(|current| apply(current, value)).is_some() {
             SUCCESS
         } else {
             FAILURE
@@ -143,14 +161,35 @@ unsafe extern "C" fn on_modify(
     .unwrap_or(FAILURE)
 }
 
+/// `zend_ini_entry.modified` is a `uint8_t` up to PHP 8.5 and a `bool` from
+/// 8.6 on; this reads either.
+trait Flag {
+    fn into_bool(self) -> bool;
+}
+
+impl Flag for u8 {
+    fn into_bool(self) -> bool {
+        self != 0
+    }
+}
+
+impl Flag for bool {
+    fn into_bool(self) -> bool {
+        self
+    }
+}
+
 /// Shows the DSN with its password masked in `phpinfo()` and `php --ri`.
 unsafe extern "C" fn display_masked_dsn(entry: *mut zend_ini_entry, display_type: c_int) {
     const ZEND_INI_DISPLAY_ORIG: c_int = 1;
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: the engine passes its own entry.
         let entry = unsafe { &*entry };
-        let value =
-            if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified != 0 { entry.orig_value } else { entry.value };
+        let value = if display_type == ZEND_INI_DISPLAY_ORIG && entry.modified.into_bool() {
+            entry.orig_value
+        } else {
+            entry.value
+        };
         let text = if value.is_null() {
             String::new()
         } else {

@@ -34,8 +34,9 @@ pub fn startup(_type: i32, module_number: i32) -> i32 {
     }
 }
 
-/// RINIT, once per process in effect: every extension and class is
-/// registered by now, so pcntl_exec() can be wrapped and parameters marked.
+/// RINIT: every extension and class is registered by now, so pcntl_exec()
+/// can be wrapped and parameters marked, in this thread's function table
+/// (each thread of a ZTS PHP has its own); a look-up and no more once done.
 unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
     let _ = std::panic::catch_unwind(|| {
         exec_hook::install();
