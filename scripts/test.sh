@@ -4,8 +4,10 @@
 # this script starts (unless EXAKAT_LOCK_TEST_MYSQL_DSN names one) and real
 # util-linux tools; then `composer validate --strict` of the manifests with a
 # current Composer (scripts/composer-validate.sh), the quick stress run
-# (stress/run.sh) and the Docker check (docker/check.sh: builds and runs the
-# slim-image Dockerfile with podman). Fails when any test fails, and when the suite did not really run:
+# (stress/run.sh), the Docker check (docker/check.sh: builds and runs the
+# slim-image Dockerfile with podman) and the PHP matrix (scripts/matrix.sh:
+# the phpt suite under PHP 8.2 ZTS debug, 8.4, 8.5 and 8.6 RC). Fails when
+# any test fails, and when the suite did not really run:
 # run-tests.php skips tests whose extension is missing and still exits 0, so
 # the counts are checked too.
 set -euo pipefail
@@ -73,4 +75,8 @@ say "stress run, quick mode (stress/run.sh)"
 say "Docker: a slim php-cli image plus one .so (docker/check.sh)"
 "$ROOT/docker/check.sh"
 
-say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), composer validate, stress, Docker"
+# The host's PHP 8.2 NTS ran above; the matrix adds the other builds.
+say "PHP matrix: 8.2 ZTS debug, 8.4, 8.5, 8.6 RC (scripts/matrix.sh)"
+"$ROOT/scripts/matrix.sh" 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts
+
+say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), composer validate, stress, Docker, PHP matrix"
