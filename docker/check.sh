@@ -77,6 +77,21 @@ build_tagged() {
     if [ -n "$old" ] && [ "$old" != "$new" ]; then pod rmi "$old" >/dev/null 2>&1 || true; fi
 }
 
+# Builds docker/Dockerfile on BASE: its build stage as BUILD_TAG (a tag of
+# its own keeps the compiler packages and toolchain layers cached while
+# superseded ones are removed), then the final image as FINAL_TAG; the log
+# goes to LOG, and its end to stderr when a build fails.
+build_dockerfile() {
+    local base=$1 build_tag=$2 final_tag=$3 log=$4 what=$5
+    local args=(--build-arg "BASE_IMAGE=$base" --build-arg "RUST_IMAGE=$RUST_IMAGE" "${ca_mount[@]}"
+        -f "$DOCKER_DIR/Dockerfile" "$ROOT")
+    if ! build_tagged "$build_tag" --target build "${args[@]}" >"$log" 2>&1 \
+        || ! build_tagged "$final_tag" "${args[@]}" >>"$log" 2>&1; then
+        tail -40 "$log" >&2
+        fail "podman build of docker/Dockerfile $what"
+    fi
+}
+
 cleanup() {
     pod rm -f "exakat_lock-check-holder-$$" >/dev/null 2>&1 || true
     if [ -n "${scratch:-}" ]; then rm -rf "$scratch"; fi
@@ -142,15 +157,7 @@ fi
 
 step "build docker/Dockerfile on the stand-in"
 build_started=$SECONDS
-build_args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "RUST_IMAGE=$RUST_IMAGE" "${ca_mount[@]}"
-    -f "$DOCKER_DIR/Dockerfile" "$ROOT")
-# The build stage gets a tag of its own so that its layers (the compiler
-# packages, the toolchain) stay cached while superseded ones are removed.
-if ! build_tagged "$BUILD_IMAGE" --target build "${build_args[@]}" >"$scratch/build.log" 2>&1 \
-    || ! build_tagged "$FINAL_IMAGE" "${build_args[@]}" >>"$scratch/build.log" 2>&1; then
-    tail -40 "$scratch/build.log" >&2
-    fail "podman build of docker/Dockerfile"
-fi
+build_dockerfile "$BASE_IMAGE" "$BUILD_IMAGE" "$FINAL_IMAGE" "$scratch/build.log" "on the stand-in"
 build_seconds=$((SECONDS - build_started))
 
 step "the final image is the base image plus two files"
@@ -225,13 +232,8 @@ if [ "$CHECK_DEBIAN" != 0 ]; then
     build_tagged "$DEBIAN_PHP_IMAGE" -q --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "PHP=$PHP_VERSION" \
         -f "$DOCKER_DIR/check/debian.Dockerfile" "$DOCKER_DIR/check" >/dev/null
     debian_started=$SECONDS
-    debian_args=(--build-arg "BASE_IMAGE=$DEBIAN_PHP_IMAGE" --build-arg "RUST_IMAGE=$RUST_IMAGE" "${ca_mount[@]}"
-        -f "$DOCKER_DIR/Dockerfile" "$ROOT")
-    if ! build_tagged "$DEBIAN_BUILD_IMAGE" --target build "${debian_args[@]}" >"$scratch/debian-build.log" 2>&1 \
-        || ! build_tagged "$DEBIAN_FINAL_IMAGE" "${debian_args[@]}" >>"$scratch/debian-build.log" 2>&1; then
-        tail -40 "$scratch/debian-build.log" >&2
-        fail "podman build of docker/Dockerfile on Debian's PHP packages"
-    fi
+    build_dockerfile "$DEBIAN_PHP_IMAGE" "$DEBIAN_BUILD_IMAGE" "$DEBIAN_FINAL_IMAGE" "$scratch/debian-build.log" \
+        "on Debian's PHP packages"
     debian_seconds=$((SECONDS - debian_started))
     file_list "$DEBIAN_PHP_IMAGE" >"$scratch/debian-base.files"
     file_list "$DEBIAN_FINAL_IMAGE" >"$scratch/debian-final.files"
