@@ -49,6 +49,12 @@ section('leaks', 'Resource leaks', function (Section $s): void {
             $half = $r['samples'][intdiv(count($r['samples']) + 1, 2)];
             $lateGrowth = $last['rss_kb'] - $half['rss_kb'];
             $limit = rss_limit_kb($last['cycles'] - $half['cycles']);
+            if ($backend === 'mysql' && in_array($variant, ['new', 'functions'], true)) {
+                // Each cycle opens a (TLS) connection: the allocator's heap moves in steps
+                // of tens of kB now and then (a step of 76 kB was seen once in 1,000
+                // cycles). A connection-sized leak (kBs per cycle) still fails by far.
+                $limit = max($limit, 128);
+            }
             $perCycle = round($lateGrowth * 1024 / max(1, $last['cycles'] - $half['cycles']), 1);
             $flat = "RSS {$warm['rss_kb']} → {$half['rss_kb']} (cycle {$half['cycles']}) → {$last['rss_kb']} kB, "
                 . "$perCycle bytes per cycle over the second half, limit $limit kB";
