@@ -133,8 +133,9 @@ impl HeldSockets {
     /// Every connection waiting in the queue is accepted, and the lock goes
     /// to the one that began waiting first, by the ticket it sent; the
     /// others are passed on with the lock, so the next release chooses among
-    /// them too. Waiters that gave up are found when a hand-over to them
-    /// fails, and dropped. So connections left by waiters that gave up never
+    /// them too. Waiters that gave up are found by one `poll(2)` (or, if
+    /// they give up meanwhile, when a hand-over to them fails) and dropped.
+    /// So connections left by waiters that gave up never
     /// pile up in the queue, and waiters that had to wait for room in a full
     /// queue (woken all at once when it empties) still get the lock in the
     /// order they began waiting.
