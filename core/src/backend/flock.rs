@@ -23,12 +23,14 @@ use std::{
     fs::File,
     io,
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-        unix::ffi::{OsStrExt, OsStringExt},
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd},
+        unix::ffi::OsStrExt,
     },
     path::{Component, Path, PathBuf},
     time::Duration,
 };
+
+use nix::{fcntl::AtFlags, sys::stat};
 
 use super::{is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
@@ -144,7 +146,7 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
     let mut links = 0;
     while let Some(part) = pending.pop() {
         let c_part = CString::new(part.as_bytes()).expect("paths are checked for null bytes");
-        let entry = fstatat(current.as_raw_fd(), &c_part).map_err(|e| DirError::Os(shown.join(&part), e))?;
+        let entry = fstatat(&current, c_part.as_c_str()).map_err(|e| DirError::Os(shown.join(&part), e))?;
         if entry.st_mode & libc::S_IFMT == libc::S_IFLNK {
             links += 1;
             if links > MAX_LINKS {
@@ -157,7 +159,10 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
                     entry.st_uid
                 )));
             }
-            let target = readlinkat(current.as_raw_fd(), &c_part).map_err(|e| DirError::Os(shown.join(&part), e))?;
+            let target = PathBuf::from(
+                nix::fcntl::readlinkat(&current, c_part.as_c_str())
+                    .map_err(|e| DirError::Os(shown.join(&part), e.into()))?,
+            );
             if target.is_absolute() {
                 shown = PathBuf::from("/");
                 current = open_dir_at(libc::AT_FDCWD, c"/").map_err(|e| DirError::Os(shown.clone(), e))?;
@@ -205,7 +210,7 @@ fn open_dir_at(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
 
 /// Refuses a directory that another user could use to swap lock files.
 fn check_dir(dir: &OwnedFd, shown: &Path) -> std::result::Result<libc::stat, DirError> {
-    let stat = fstat(dir.as_raw_fd()).map_err(|e| DirError::Os(shown.to_path_buf(), e))?;
+    let stat = stat::fstat(dir).map_err(|e| DirError::Os(shown.to_path_buf(), e.into()))?;
     if !is_trusted_owner(stat.st_uid) {
         return Err(DirError::Untrusted(format!(
             "the directory {} belongs to uid {}, who could replace the lock file",
@@ -224,32 +229,9 @@ fn check_dir(dir: &OwnedFd, shown: &Path) -> std::result::Result<libc::stat, Dir
     Ok(stat)
 }
 
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat fills the whole struct on success.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { stat.assume_init() })
-}
-
 /// `lstat` of `name` relative to `dir`.
-fn fstatat(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstatat fills the whole struct on success.
-    if unsafe { libc::fstatat(dir, name.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { stat.assume_init() })
-}
-
-fn readlinkat(dir: RawFd, name: &CStr) -> io::Result<PathBuf> {
-    let mut buffer = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: the buffer is writable for its whole length.
-    let length = unsafe { libc::readlinkat(dir, name.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len()) };
-    let length = usize::try_from(length).map_err(|_| io::Error::last_os_error())?;
-    buffer.truncate(length);
-    Ok(PathBuf::from(OsString::from_vec(buffer)))
+fn fstatat(dir: impl AsFd, name: &CStr) -> io::Result<libc::stat> {
+    stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io::Error::from)
 }
 
 pub(crate) struct Flock {
@@ -341,8 +323,9 @@ impl Flock {
 
     /// What is at the lock file's name now, without following a link.
     fn stat_at_path(&mut self) -> Result<Option<libc::stat>> {
-        let dir = self.dir()?.fd.as_raw_fd();
-        match fstatat(dir, self.config.file_name()) {
+        self.dir()?;
+        let dir = &self.dir.as_ref().expect("resolved above").fd;
+        match fstatat(&**dir, self.config.file_name()) {
             Ok(stat) => Ok(Some(stat)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(self.context.os(format!("stat {}", self.config.describe()), e)),
@@ -378,8 +361,7 @@ impl Flock {
         }
         // SAFETY: `fd` was just opened and is owned by nobody else.
         let file = unsafe { File::from_raw_fd(fd) };
-        let stat =
-            fstat(file.as_raw_fd()).map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
+        let stat = stat::fstat(&file).map_err(|e| self.context.os(format!("stat {}", self.config.describe()), e))?;
         self.refuse_non_regular(&stat)?;
         Ok((file, stat))
     }
@@ -397,8 +379,8 @@ impl Flock {
     /// lock on a file that is no longer at the path excludes nobody.
     fn still_at_path(&mut self) -> bool {
         let Some(identity) = self.file.as_ref().map(|f| f.identity) else { return false };
-        let Some(dir) = self.dir.as_ref().map(|d| d.fd.as_raw_fd()) else { return false };
-        fstatat(dir, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == identity)
+        let Some(dir) = self.dir.as_ref() else { return false };
+        fstatat(&*dir.fd, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == identity)
     }
 
     /// One non-blocking try on a separate open of the file, undone at once.

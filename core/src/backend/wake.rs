@@ -282,21 +282,17 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 }
                 backoff = BACKOFF_START;
             }
-            // Another user's process passed us sockets: it may have passed
-            // the same ones to others too, so they are dropped, and the lock
-            // is raced for; if it kept a copy, it still holds the lock. The
-            // pause keeps such a peer from making this waiter spin.
-            Outcome::Untrusted => {
-                sleep_at_most(backoff, deadline);
-                backoff = (backoff * 2).min(BACKOFF_CAP);
-            }
             Outcome::HolderGone => backoff = BACKOFF_START,
             Outcome::TimeUp => {}
             // A first refusal mostly means the lock just became free: try
             // again at once. Sleeping here would let a releaser that loops
             // take it again and again while this waiter is away.
             Outcome::NothingToWaitOn if refusals == 1 => {}
-            Outcome::NothingToWaitOn => {
+            // Untrusted: another user's process passed us sockets; it may
+            // have passed the same ones to others too, so they are dropped
+            // and the lock is raced for (if it kept a copy, it still holds
+            // the lock). The pause keeps such a peer from making us spin.
+            Outcome::NothingToWaitOn | Outcome::Untrusted => {
                 sleep_at_most(backoff, deadline);
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             }
