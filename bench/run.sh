@@ -16,13 +16,13 @@ sizes=$(printf '{"with_mysql": %d, "without_mysql": %d}' \
 
 work=$(mktemp -d /tmp/exakat_lock-bench.XXXXXX)
 cleanup() {
-    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb" || true; fi
+    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mysql.sh" stop "$work/mariadb" || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 if [ -z "${EXAKAT_LOCK_TEST_MYSQL_DSN:-}" ]; then
     own_mariadb=1
-    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mariadb.sh" start "$work/mariadb")
+    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mysql.sh" start "$work/mariadb")
     export EXAKAT_LOCK_TEST_MYSQL_DSN
 fi
 

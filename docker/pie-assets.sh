@@ -23,7 +23,13 @@
 # Everything about an asset's name (PHP version, NTS/ZTS, debug, arch, libc)
 # is read from the built image itself, never assumed from the build arguments.
 #
+# glibc assets are linked against the symbol versions of glibc $GLIBC_FLOOR
+# (cargo-zigbuild in the Dockerfile's build stage), and each asset's .so is
+# checked with `objdump -T`: one that needs a newer glibc is refused.
+#
 # Environment:
+#   GLIBC_FLOOR       the oldest glibc the glibc assets load on (default
+#                     2.28: Debian 10, RHEL 8, Ubuntu 18.10)
 #   CONTAINER_ENGINE  the engine command, flags allowed (default: docker, or
 #                     podman when there is no docker)
 #   BUILD_FLAGS       more flags for every build, e.g.
@@ -59,11 +65,18 @@ else
     engine=(podman)
 fi
 read -ra build_flags <<<"${BUILD_FLAGS:-}"
+GLIBC_FLOOR=${GLIBC_FLOOR:-2.28}
 
 git_tag=$(git -C "$ROOT" describe --tags --exact-match HEAD 2>/dev/null || true)
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# The newest glibc symbol version a .so asks for (objdump -T: the dynamic
+# symbols, each with the version it needs).
+glibc_needed() {
+    objdump -T "$1" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1 | grep .
+}
 
 # Packs the .so of one image; prints the asset's path.
 pack() {
@@ -101,6 +114,15 @@ pack() {
         echo "$image: $ext_dir/exakat_lock.so is not an ELF file" >&2
         return 1
     fi
+    if [ "$libc" = glibc ]; then
+        local needed
+        needed=$(glibc_needed "$work/asset/exakat_lock.so") || return 1
+        if [ "$(printf '%s\n' "$needed" "$GLIBC_FLOOR" | sort -V | tail -1)" != "$GLIBC_FLOOR" ]; then
+            echo "$image: exakat_lock.so needs glibc $needed, newer than the floor $GLIBC_FLOOR" >&2
+            return 1
+        fi
+        echo "$name: needs glibc $needed or newer (floor $GLIBC_FLOOR)" >&2
+    fi
     # Fixed owner and time, and no name or time in the gzip header, so that
     # the same .so always gives the same asset.
     tar -C "$work/asset" --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' -cf - exakat_lock.so \
@@ -119,13 +141,14 @@ versions=("${images[@]}")
 [ ${#libcs[@]} -gt 0 ] || libcs=(glibc musl)
 for version in "${versions[@]}"; do
     for libc in "${libcs[@]}"; do
+        floor=()
         case $libc in
-            glibc) dockerfile="$ROOT/docker/Dockerfile" ;;
+            glibc) dockerfile="$ROOT/docker/Dockerfile" floor=(--build-arg "GLIBC_FLOOR=$GLIBC_FLOOR") ;;
             musl) dockerfile="$ROOT/docker/Dockerfile.alpine" ;;
             *) echo "unknown libc $libc (glibc or musl)" >&2; exit 2 ;;
         esac
         image="localhost/exakat_lock-pie:php${version}-${libc}"
-        "${engine[@]}" build -f "$dockerfile" --build-arg "PHP_VERSION=$version" "${build_flags[@]}" \
+        "${engine[@]}" build -f "$dockerfile" --build-arg "PHP_VERSION=$version" "${floor[@]}" "${build_flags[@]}" \
             -t "$image" "$ROOT" >&2
         pack "$image"
     done

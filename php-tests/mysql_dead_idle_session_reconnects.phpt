@@ -6,8 +6,7 @@ exakat_lock
 <?php
 require __DIR__ . '/_common.inc';
 if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
-exec('command -v mariadb', $out, $status);
-if ($status !== 0) die('skip the mariadb client is not installed');
+if (test_mysql_client_program() === null) die('skip neither the mariadb nor the mysql client is installed');
 ?>
 --FILE--
 <?php
@@ -18,9 +17,7 @@ use ExakatLock\LockException;
 
 $name = test_lock_name(__FILE__);
 $options = test_options('mysql');
-$server = getenv('EXAKAT_LOCK_TEST_MARIADB_DIR');
-$killer = $server ? ['mariadb', '--no-defaults', '--batch', '--skip-column-names', "--socket=$server/mysqld.sock", '--user=killer', '--password=killer-secret']
-    : test_mysql_client();
+$killer = test_mysql_admin_client();
 
 /** The connection id of $lock's session: take it, read it, give it back. */
 function session_of(Lock $lock): int

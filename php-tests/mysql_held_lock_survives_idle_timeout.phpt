@@ -6,9 +6,8 @@ exakat_lock
 <?php
 require __DIR__ . '/_common.inc';
 if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
-if (!getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) die('skip needs a server whose wait_timeout this test may lower: set EXAKAT_LOCK_TEST_MARIADB_DIR (scripts/test-mariadb.sh)');
-exec('command -v mariadb', $out, $status);
-if ($status !== 0) die('skip the mariadb client is not installed');
+if (!getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) die('skip needs a server whose wait_timeout this test may lower: set EXAKAT_LOCK_TEST_MARIADB_DIR (scripts/test-mysql.sh)');
+if (test_mysql_client_program() === null) die('skip neither the mariadb nor the mysql client is installed');
 ?>
 --CONFLICTS--
 all
@@ -18,9 +17,7 @@ require __DIR__ . '/_common.inc';
 
 use ExakatLock\Lock;
 
-// The administrator of the throwaway server, who may change its globals.
-$admin = ['mariadb', '--no-defaults', '--batch', '--skip-column-names',
-    '--socket=' . getenv('EXAKAT_LOCK_TEST_MARIADB_DIR') . '/mysqld.sock', '--user=killer', '--password=killer-secret'];
+$admin = test_mysql_admin_client();
 [$waitTimeout, $interactiveTimeout] = explode("\t", test_mysql_query('SELECT @@GLOBAL.wait_timeout, @@GLOBAL.interactive_timeout', $admin));
 $restore = function () use ($admin, $waitTimeout, $interactiveTimeout) {
     test_mysql_query("SET GLOBAL wait_timeout = $waitTimeout, interactive_timeout = $interactiveTimeout", $admin);

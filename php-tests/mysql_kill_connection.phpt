@@ -6,8 +6,7 @@ exakat_lock
 <?php
 require __DIR__ . '/_common.inc';
 if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
-exec('command -v mariadb', $out, $status);
-if ($status !== 0) die('skip the mariadb client is not installed');
+if (test_mysql_client_program() === null) die('skip neither the mariadb nor the mysql client is installed');
 ?>
 --FILE--
 <?php
@@ -18,11 +17,7 @@ use ExakatLock\Lock;
 $name = test_lock_name(__FILE__);
 $options = test_options('mysql');
 
-// The killer: the administrator 'killer' of the throwaway server, over its
-// socket; on another server, the DSN's user, who may kill its own sessions.
-$server = getenv('EXAKAT_LOCK_TEST_MARIADB_DIR');
-$killer = $server ? ['mariadb', '--no-defaults', '--batch', '--skip-column-names', "--socket=$server/mysqld.sock", '--user=killer', '--password=killer-secret']
-    : test_mysql_client();
+$killer = test_mysql_admin_client();
 
 /** KILLs the session holding $lock from another session; true once the server no longer lists it (within 10 s). */
 function kill_holder(Lock $lock, array $killer): bool

@@ -6,9 +6,8 @@ exakat_lock
 <?php
 require __DIR__ . '/_common.inc';
 if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
-if (!getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) die('skip needs a server this test may stop: set EXAKAT_LOCK_TEST_MARIADB_DIR (scripts/test-mariadb.sh)');
-exec('command -v mariadb', $out, $status);
-if ($status !== 0) die('skip the mariadb client is not installed');
+if (!getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) die('skip needs a server this test may stop: set EXAKAT_LOCK_TEST_MARIADB_DIR (scripts/test-mysql.sh)');
+if (test_mysql_client_program() === null) die('skip neither the mariadb nor the mysql client is installed');
 ?>
 --CONFLICTS--
 all
@@ -20,7 +19,7 @@ use ExakatLock\Lock;
 use ExakatLock\LockException;
 
 $server = getenv('EXAKAT_LOCK_TEST_MARIADB_DIR');
-$script = dirname(__DIR__) . '/scripts/test-mariadb.sh';
+$script = dirname(__DIR__) . '/scripts/test-mysql.sh';
 $password = urldecode(parse_url(test_mysql_dsn(), PHP_URL_PASS));
 
 function server_answers(): bool
@@ -32,7 +31,7 @@ function server_answers(): bool
     }
 }
 
-/** `scripts/test-mariadb.sh stop|restart DIR`; true when it succeeded. */
+/** `scripts/test-mysql.sh stop|restart DIR`; true when it succeeded. */
 function server_control(string $script, string $command, string $server): bool
 {
     exec(escapeshellarg($script) . " $command " . escapeshellarg($server) . ' 2>&1', $out, $status);
@@ -113,7 +112,7 @@ require __DIR__ . '/_common.inc';
 try {
     test_mysql_query('SELECT 1');
 } catch (RuntimeException $e) {
-    exec(escapeshellarg(dirname(__DIR__) . '/scripts/test-mariadb.sh') . ' restart ' . escapeshellarg(getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) . ' 2>&1');
+    exec(escapeshellarg(dirname(__DIR__) . '/scripts/test-mysql.sh') . ' restart ' . escapeshellarg(getenv('EXAKAT_LOCK_TEST_MARIADB_DIR')) . ' 2>&1');
 }
 ?>
 --EXPECT--

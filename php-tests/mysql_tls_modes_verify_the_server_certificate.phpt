@@ -6,7 +6,7 @@ exakat_lock
 <?php
 require __DIR__ . '/_common.inc';
 if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
-if (!getenv('EXAKAT_LOCK_TEST_MYSQL_CA')) die('skip needs the TLS test server of scripts/test-mariadb.sh: set EXAKAT_LOCK_TEST_MYSQL_CA');
+if (!getenv('EXAKAT_LOCK_TEST_MYSQL_CA')) die('skip needs the TLS test server of scripts/test-mysql.sh: set EXAKAT_LOCK_TEST_MYSQL_CA');
 ?>
 --FILE--
 <?php
@@ -18,7 +18,7 @@ $name = test_lock_name(__FILE__);
 $port = parse_url(test_mysql_dsn(), PHP_URL_PORT) ?? 3306;
 $ca = getenv('EXAKAT_LOCK_TEST_MYSQL_CA');
 $otherCa = dirname($ca) . '/other-ca.pem';
-// scripts/test-mariadb.sh: a user the server lets in over TLS only, and a
+// scripts/test-mysql.sh: a user the server lets in over TLS only, and a
 // second address of the server that its certificate does not name.
 $tlsOnly = fn (string $host, string $parameters = '') => "mysql://exakat_tls:tls-secret-42@$host:$port/" . ($parameters === '' ? '' : "?$parameters");
 

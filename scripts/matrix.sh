@@ -17,7 +17,10 @@
 #   8.4-nts        Debian trixie's PHP 8.4, in a chroot
 #   8.5-nts        PHP 8.5 from experimental on a sid chroot
 #   8.6-nts        PHP 8.6 RC from experimental on a sid chroot
-#   (the chroot entries use the chroot's MariaDB: 11.8 on trixie and sid)
+#   mysql-9.7      Oracle MySQL 9.7 on a sid chroot: the mysql phpt (under
+#                  PHP 8.5) and the core's mysql contract (cargo test)
+#   (the other chroot entries use the chroot's MariaDB, 11.8 on trixie and
+#   sid; 8.5-nts also runs the core's mysql contract against it)
 #
 # The source build is cached in $EXAKAT_LOCK_PHP_PREFIX (/opt/exakat-lock-php)
 # with the version and configure flags it was built with, its sources and build tree in
@@ -33,7 +36,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CACHE=${EXAKAT_LOCK_PHP_CACHE:-/var/cache/exakat-lock-php}
 PREFIXES=${EXAKAT_LOCK_PHP_PREFIX:-/opt/exakat-lock-php}
 TARGETS="${CARGO_TARGET_DIR:-$ROOT/target}/matrix"
-ALL_ENTRIES=(8.2-nts 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts)
+ALL_ENTRIES=(8.2-nts 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts mysql-9.7)
 
 # PHP 8.2 from Debian bookworm's source package (the upstream tarball).
 SRC_VERSION=8.2.32
@@ -46,7 +49,7 @@ need_packages mariadb-server mariadb-client util-linux procps openssl build-esse
 
 work=$(mktemp -d /tmp/exakat_lock-matrix.XXXXXX)
 cleanup() {
-    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb" >/dev/null 2>&1 || true; fi
+    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mysql.sh" stop "$work/mariadb" >/dev/null 2>&1 || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -123,7 +126,10 @@ phpt_counts() {
 run_phpt() {
     local entry=$1 php=$2 run_tests=$3 log; shift 3
     log="$work/$entry/phpt.log"
-    local expected; expected=$(find "$ROOT/php-tests" -name '*.phpt' | wc -l)
+    # PHPT_ONLY (a pattern such as 'mysql*'): just those tests.
+    local tests=("$ROOT/php-tests") expected
+    [ -z "${PHPT_ONLY:-}" ] || mapfile -t tests < <(find "$ROOT/php-tests" -maxdepth 1 -name "$PHPT_ONLY.phpt" | sort)
+    expected=$(find "${tests[@]}" -name '*.phpt' | wc -l)
     say "[$entry] phpt suite ($run_tests)"
     # Outputs of failed tests are kept next to them (.out); start clean.
     find "$ROOT/php-tests" \( -name '*.out' -o -name '*.diff' -o -name '*.log' -o -name '*.mem' \) -delete
@@ -132,7 +138,7 @@ run_phpt() {
         set -- env TEST_PHP_EXECUTABLE="$php" NO_INTERACTION=1 "$php" -n "$run_tests" -q -n \
             -d extension_dir="$work/$entry/ext" -d extension=exakat_lock -j2 --show-diff
     fi
-    "$@" "$ROOT/php-tests" >"$log" 2>&1
+    "$@" "${tests[@]}" >"$log" 2>&1
     local status=$?
     local passed failed skipped leaked
     read -r passed failed skipped leaked <<<"$(phpt_counts "$log")"
@@ -316,18 +322,46 @@ chroot_entry() {
         install -m 755 "$2/release/libexakat_lock.so" "$3/exakat_lock.so" &&
         php -n -d extension_dir="$3" -d extension=exakat_lock -r "exit(extension_loaded(\"exakat_lock\") ? 0 : 1);" &&
         php -n -r "echo \"PHP \", PHP_VERSION, PHP_EOL;" >&2' sh "$ROOT" "$TARGETS/$entry" "$work/$entry/ext" || return 1
-    cat >"$work/$entry/phpt.sh" <<'INNER'
-# Inside the chroot: a MariaDB of this chroot (a new one each time), then
-# the tests named.
-cd "$1" || exit 1
-db=$(mktemp -d "$2/mariadb.XXXXXX") || exit 1
-trap 'scripts/test-mariadb.sh stop "$db" >/dev/null 2>&1' EXIT
-dsn=$(scripts/test-mariadb.sh start "$db") || exit 1
-export EXAKAT_LOCK_TEST_MYSQL_DSN="$dsn" EXAKAT_LOCK_TEST_MARIADB_DIR="$db" EXAKAT_LOCK_TEST_MYSQL_CA="$db/tls/ca.pem"
-TEST_PHP_EXECUTABLE=$(command -v php) NO_INTERACTION=1 php -n "$(php-config --extension-dir)/build/run-tests.php" -q -n \
-    -d extension_dir="$2/ext" -d extension=exakat_lock -j2 --show-diff "${@:3}"
-INNER
+    with_chroot_server "$work/$entry/phpt.sh" 'TEST_PHP_EXECUTABLE=$(command -v php) NO_INTERACTION=1 php -n \
+        "$(php-config --extension-dir)/build/run-tests.php" -q -n -d extension_dir="$2/ext" -d extension=exakat_lock \
+        -j2 --show-diff "${@:3}"'
     run_phpt "$entry" php "run-tests.php of $name" in_chroot "$rootfs" bash "$work/$entry/phpt.sh" "$ROOT" "$work/$entry"
+}
+
+# Writes script $1: inside a chroot, a new MySQL or MariaDB of that chroot
+# (scripts/test-mysql.sh), then command $2, run with the checkout as $1,
+# $work/$entry as $2 and the script's other arguments after them.
+with_chroot_server() {
+    cat >"$1" <<INNER
+cd "\$1" || exit 1
+db=\$(mktemp -d "\$2/server.XXXXXX") || exit 1
+trap 'scripts/test-mysql.sh stop "\$db" >/dev/null 2>&1' EXIT
+dsn=\$(scripts/test-mysql.sh start "\$db") || exit 1
+echo "server version: \$(scripts/test-mysql.sh version "\$db")"
+export EXAKAT_LOCK_TEST_MYSQL_DSN="\$dsn" EXAKAT_LOCK_TEST_MARIADB_DIR="\$db" EXAKAT_LOCK_TEST_MYSQL_CA="\$db/tls/ca.pem"
+$2
+INNER
+}
+
+# The Rust core's mysql tests (the contract every backend passes, and the
+# backend's own) against the server of chroot $name.
+run_server_contract() {
+    local entry=$1 name=$2 log="$work/$1/contract.log"
+    say "[$entry] cargo test: the mysql contract against $name's server"
+    mkdir -p "$work/$entry"
+    with_chroot_server "$work/$entry/contract.sh" \
+        'CARGO_TARGET_DIR="$3" cargo test --locked -p exakat-lock-core -- --include-ignored mysql'
+    in_chroot "$CACHE/chroots/$name" bash "$work/$entry/contract.sh" "$ROOT" "$work/$entry" "$TARGETS/$entry-contract" \
+        >"$log" 2>&1
+    local status=$? passed failed
+    passed=$(sed -n 's/^test result: .* \([0-9]*\) passed.*/\1/p' "$log" | awk '{ n += $1 } END { print n + 0 }')
+    failed=$(sed -n 's/^test result: .* \([0-9]*\) failed.*/\1/p' "$log" | awk '{ n += $1 } END { print n + 0 }')
+    result_extra[$entry]+="${result_extra[$entry]:+; }$(sed -n 's/^server version: //p' "$log"): contract ${passed:-0} passed, ${failed:-?} failed"
+    cp "$log" "$ROOT/build/matrix-$entry-contract.log" 2>/dev/null || true
+    if [ "$status" -ne 0 ] || [ "${passed:-0}" -lt 12 ]; then
+        say "[$entry] the mysql contract failed (exit $status)"; grep -E 'panicked|FAILED|failures:' -A5 "$log" | head -60 >&2
+        return 1
+    fi
 }
 
 CHROOT_TOOLS="clang libclang-dev gcc libc6-dev mariadb-server mariadb-client util-linux procps openssl"
@@ -345,7 +379,19 @@ entry_8.4-nts() {
 entry_8.5-nts() {
     make_chroot sid-php85 sid "$SID_SOURCES" php8.5-cli/experimental php8.5-dev/experimental \
         php8.5-common/experimental php8.5-readline/experimental php-common/sid $CHROOT_TOOLS || return 1
-    chroot_entry 8.5-nts sid-php85
+    chroot_entry 8.5-nts sid-php85 || return 1
+    run_server_contract 8.5-nts sid-php85
+}
+
+# Oracle MySQL (sid only: it needs glibc 2.38) under sid's PHP 8.5: the
+# mysql phpt and the core's mysql contract. MariaDB 11.8 runs in 8.5-nts.
+# shellcheck disable=SC2086
+entry_mysql-9.7() {
+    make_chroot sid-mysql97 sid "$SID_SOURCES" mysql-server/sid mysql-client/sid php8.5-cli/experimental \
+        php8.5-dev/experimental php8.5-common/experimental php8.5-readline/experimental php-common/sid \
+        ${CHROOT_TOOLS//mariadb-server mariadb-client/} || return 1
+    PHPT_ONLY='*mysql*' chroot_entry mysql-9.7 sid-mysql97 || return 1
+    run_server_contract mysql-9.7 sid-mysql97
 }
 
 # shellcheck disable=SC2086
@@ -365,7 +411,7 @@ mkdir -p "$ROOT/build"
 if [ -z "${EXAKAT_LOCK_TEST_MYSQL_DSN:-}" ]; then
     say "starting a throwaway MariaDB"
     own_mariadb=1
-    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mariadb.sh" start "$work/mariadb") || exit 1
+    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mysql.sh" start "$work/mariadb") || exit 1
     export EXAKAT_LOCK_TEST_MYSQL_DSN EXAKAT_LOCK_TEST_MARIADB_DIR="$work/mariadb" \
         EXAKAT_LOCK_TEST_MYSQL_CA="$work/mariadb/tls/ca.pem"
 fi

@@ -6,7 +6,8 @@
 # current Composer (scripts/composer-validate.sh), the quick stress run
 # (stress/run.sh), the Docker check (docker/check.sh: builds and runs the
 # slim-image Dockerfile with podman) and the PHP matrix (scripts/matrix.sh:
-# the phpt suite under PHP 8.2 ZTS debug, 8.4, 8.5 and 8.6 RC). Fails when
+# the phpt suite under PHP 8.2 ZTS debug, 8.4, 8.5 and 8.6 RC, the mysql
+# tests against MariaDB 11.8 and Oracle MySQL 9.7). Fails when
 # any test fails, and when the suite did not really run:
 # run-tests.php skips tests whose extension is missing and still exits 0, so
 # the counts are checked too.
@@ -18,7 +19,7 @@ need_packages mariadb-server mariadb-client util-linux procps openssl
 
 work=$(mktemp -d /tmp/exakat_lock-test.XXXXXX)
 cleanup() {
-    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mariadb.sh" stop "$work/mariadb" || true; fi
+    if [ -n "${own_mariadb:-}" ]; then "$ROOT/scripts/test-mysql.sh" stop "$work/mariadb" || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -26,7 +27,7 @@ trap cleanup EXIT
 if [ -z "${EXAKAT_LOCK_TEST_MYSQL_DSN:-}" ]; then
     say "starting a throwaway MariaDB"
     own_mariadb=1
-    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mariadb.sh" start "$work/mariadb")
+    EXAKAT_LOCK_TEST_MYSQL_DSN=$("$ROOT/scripts/test-mysql.sh" start "$work/mariadb")
     # The server speaks TLS with a certificate signed by this CA (the TLS tests need it).
     export EXAKAT_LOCK_TEST_MYSQL_DSN EXAKAT_LOCK_TEST_MARIADB_DIR="$work/mariadb" \
         EXAKAT_LOCK_TEST_MYSQL_CA="$work/mariadb/tls/ca.pem"
@@ -76,7 +77,7 @@ say "Docker: a slim php-cli image plus one .so (docker/check.sh)"
 "$ROOT/docker/check.sh"
 
 # The host's PHP 8.2 NTS ran above; the matrix adds the other builds.
-say "PHP matrix: 8.2 ZTS debug, 8.4, 8.5, 8.6 RC (scripts/matrix.sh)"
-"$ROOT/scripts/matrix.sh" 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts
+say "PHP matrix: 8.2 ZTS debug, 8.4, 8.5, 8.6 RC; MariaDB 11.8 and MySQL 9.7 (scripts/matrix.sh)"
+"$ROOT/scripts/matrix.sh" 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts mysql-9.7
 
 say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), composer validate, stress, Docker, PHP matrix"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The stress run's own throwaway MariaDB, which it may restart and cut off:
-# created by scripts/test-mariadb.sh (data directory, port, users), then run
+# created by scripts/test-mysql.sh (data directory, port, users), then run
 # here with more bind addresses (127.0.0.1 and the host end of a veth pair).
 #
 #   stress/mariadb2.sh start DIR BIND      # BIND: "127.0.0.1,10.213.5.1"
@@ -35,14 +35,14 @@ run_server() {
     ready
 }
 
-# The same server directory layout as test-mariadb.sh's, so its stop fits.
-stop_server() { "$root/scripts/test-mariadb.sh" stop "$dir"; }
+# The same server directory layout as test-mysql.sh's, so its stop fits.
+stop_server() { "$root/scripts/test-mysql.sh" stop "$dir"; }
 
 case "$command" in
 start)
     # Data directory, port and users as for the tests, then our own bind addresses.
-    env -u STRESS_RUN_ID "$root/scripts/test-mariadb.sh" start "$dir" >/dev/null
-    "$root/scripts/test-mariadb.sh" stop "$dir"
+    env -u STRESS_RUN_ID "$root/scripts/test-mysql.sh" start "$dir" >/dev/null
+    "$root/scripts/test-mysql.sh" stop "$dir"
     run_server
     ;;
 stop) stop_server ;;

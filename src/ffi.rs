@@ -43,7 +43,7 @@ extern "C" {
 /// # Safety
 /// `arg` is an argument slot of the running call.
 pub unsafe fn parse_arg_str_slow(arg: *mut zval, arg_num: u32) -> Option<*mut zend_string> {
-    let string = if NEW_SLOW_PARSERS {
+    let string = if cfg!(php_slow_parsers_return_value) {
         // SAFETY: PHP 8.6's signature.
         unsafe { slow86::zend_parse_arg_str_slow(arg, arg_num) }
     } else {
@@ -62,7 +62,7 @@ pub unsafe fn parse_arg_str_slow(arg: *mut zval, arg_num: u32) -> Option<*mut ze
 /// # Safety
 /// As for [`parse_arg_str_slow`].
 pub unsafe fn parse_arg_double_slow(arg: *const zval, arg_num: u32) -> Option<f64> {
-    if NEW_SLOW_PARSERS {
+    if cfg!(php_slow_parsers_return_value) {
         // SAFETY: PHP 8.6's signature; NaN means refused (a NAN argument is
         // a double already and never reaches the slow path).
         let value = unsafe { slow86::zend_parse_arg_double_slow(arg, arg_num) };
@@ -74,10 +74,10 @@ pub unsafe fn parse_arg_double_slow(arg: *const zval, arg_num: u32) -> Option<f6
     }
 }
 
-/// PHP 8.6 (module API 20260924) returns the value from the slow argument
-/// parsers instead of a bool, with one parameter less; calling one with the
-/// other's signature passes a pointer as the argument number.
-const NEW_SLOW_PARSERS: bool = ext_php_rs::ffi::ZEND_MODULE_API_NO > 20250925;
+// PHP 8.6 returns the value from the slow argument parsers instead of a
+// bool, with one parameter less; calling one with the other's signature
+// passes a pointer as the argument number. build.rs reads which signature
+// the PHP being built for declares (php_slow_parsers_return_value).
 
 #[allow(clashing_extern_declarations)]
 mod slow81 {

@@ -60,12 +60,27 @@ unsafe extern "C" fn info(module: *mut ModuleEntry) {
         info_table_start!();
         info_table_row!("exakat_lock support", "enabled");
         info_table_row!("Version", env!("CARGO_PKG_VERSION"));
+        info_table_row!("Built for", built_for());
+        info_table_row!("Built with", env!("EXAKAT_LOCK_BUILT_WITH"));
         info_table_row!("Backends usable here", backends.join(", "));
         info_table_row!("MySQL backend", if cfg!(feature = "mysql") { "compiled in" } else { "not compiled in" });
         info_table_end!();
     });
     // SAFETY: the engine passes this module's own entry.
     unsafe { ffi::display_ini_entries(module.cast()) };
+}
+
+/// The PHP the `.so` was built for (build.rs asked its php-config):
+/// "PHP 8.2.32, module API 20220829, NTS".
+fn built_for() -> String {
+    use ext_php_rs::{PHP_DEBUG, PHP_ZTS};
+    format!(
+        "PHP {}, module API {}, {}{}",
+        env!("EXAKAT_LOCK_BUILT_FOR_PHP"),
+        ext_php_rs::ffi::ZEND_MODULE_API_NO,
+        if PHP_ZTS { "ZTS" } else { "NTS" },
+        if PHP_DEBUG { ", debug" } else { "" }
+    )
 }
 
 #[php_module]

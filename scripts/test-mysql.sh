@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# A throwaway MariaDB for the tests: its own data directory, socket and port,
-# nothing shared with a system server.
+# A throwaway MySQL or MariaDB for the tests: its own data directory, socket
+# and port, nothing shared with a system server. MariaDB where `mariadbd` is
+# installed, else Oracle MySQL (`mysqld`): the matrix runs the mysql tests
+# against both (scripts/matrix.sh).
 #
-#   scripts/test-mariadb.sh start DIR   # prints the DSN of a user with a password
-#   scripts/test-mariadb.sh start DIR --no-tls
-#   scripts/test-mariadb.sh stop DIR
-#   scripts/test-mariadb.sh restart DIR # same port and data: a server restart
+#   scripts/test-mysql.sh start DIR   # prints the DSN of a user with a password
+#   scripts/test-mysql.sh start DIR --no-tls
+#   scripts/test-mysql.sh stop DIR
+#   scripts/test-mysql.sh restart DIR # same port and data: a server restart
+#   scripts/test-mysql.sh version DIR # what the server says it is
 #
 # With TLS (the default), a CA made for this run signs the server's
 # certificate (names: 127.0.0.1 and localhost) in DIR/tls: ca.pem is the CA
@@ -19,16 +22,29 @@ dir=${2:?a directory for the server}
 sock="$dir/mysqld.sock"
 tls="$dir/tls"
 
+if command -v mariadbd >/dev/null; then
+    flavour=mariadb server=mariadbd admin=mariadb-admin client=mariadb
+elif command -v mysqld >/dev/null; then
+    flavour=mysql server=mysqld admin=mysqladmin client=mysql
+else
+    echo "neither mariadbd nor mysqld is installed" >&2; exit 1
+fi
+
 server_args() {
     local port; port=$(cat "$dir/port")
     echo --no-defaults --datadir="$dir/data" --socket="$sock" --port="$port" \
         --bind-address=127.0.0.1,127.0.0.2 --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
         --skip-name-resolve --innodb-buffer-pool-size=16M --performance-schema=OFF
+    # MySQL's X protocol would take port 33060, shared by every server here.
+    [ $flavour = mariadb ] || echo --mysqlx=OFF --skip-log-bin
     if [ -f "$tls/server-cert.pem" ]; then
         echo --ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server-cert.pem" --ssl-key="$tls/server-key.pem"
-    else
+    elif [ $flavour = mariadb ]; then
         # MariaDB 11.4+ makes a self-signed certificate of its own otherwise.
         echo --skip-ssl
+    else
+        # MySQL 8.4+ has no --skip-ssl: no TLS version, no TLS.
+        echo --tls-version= --auto-generate-certs=OFF
     fi
 }
 
@@ -36,7 +52,7 @@ server_args() {
 # told not to insist on it.
 client_args() {
     echo --no-defaults --socket="$sock" -uroot
-    [ -f "$tls/server-cert.pem" ] || echo --skip-ssl
+    [ -f "$tls/server-cert.pem" ] || [ $flavour = mysql ] || echo --skip-ssl
 }
 
 # A CA and a server certificate of its own, made fresh for each server.
@@ -59,10 +75,10 @@ make_certificates() {
 wait_ready() {
     for _ in $(seq 1 300); do
         # shellcheck disable=SC2046
-        if mariadb-admin $(client_args) ping >/dev/null 2>&1; then return 0; fi
+        if $admin $(client_args) ping >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
-    echo "MariaDB did not start; its log:" >&2
+    echo "$server did not start; its log:" >&2
     cat "$dir/error.log" >&2 || true
     return 1
 }
@@ -71,7 +87,7 @@ start_server() {
     local user=()
     [ "$(id -u)" = 0 ] && user=(--user=root)
     # shellcheck disable=SC2046
-    setsid mariadbd $(server_args) "${user[@]}" </dev/null >/dev/null 2>&1 &
+    setsid $server $(server_args) "${user[@]}" </dev/null >/dev/null 2>&1 &
     wait_ready
 }
 
@@ -79,7 +95,7 @@ stop_server() {
     [ -f "$dir/mysqld.pid" ] || return 0
     local pid; pid=$(cat "$dir/mysqld.pid")
     rm -f "$dir/mysqld.pid" # a stale one could name a reused pid later
-    # Only a mariadbd of this data directory: never whatever now has that pid.
+    # Only a server of this data directory: never whatever now has that pid.
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--datadir=$dir/data" || return 0
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
@@ -95,12 +111,18 @@ start)
     # backend's (61000-65535): the port stays the server's across restarts,
     # and while it is down no outgoing connection can take it as source port.
     php -n -r 'do { $p = random_int(20000, 32767); } while (!@stream_socket_server("tcp://127.0.0.1:$p")); echo $p;' >"$dir/port"
-    mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=socket \
-        --skip-test-db $([ "$(id -u)" = 0 ] && echo --user=root) >"$dir/install.log" 2>&1 \
-        || { cat "$dir/install.log" >&2; exit 1; }
+    root_user=$([ "$(id -u)" = 0 ] && echo --user=root)
+    if [ $flavour = mariadb ]; then
+        mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=socket \
+            --skip-test-db $root_user >"$dir/install.log" 2>&1
+    else
+        # root@localhost without a password, reachable through the socket only.
+        mysqld --no-defaults --initialize-insecure --datadir="$dir/data" $root_user \
+            --log-error="$dir/install.log" >>"$dir/install.log" 2>&1
+    fi || { cat "$dir/install.log" >&2; exit 1; }
     start_server
     # shellcheck disable=SC2046
-    mariadb $(client_args) <<'SQL'
+    $client $(client_args) <<'SQL'
 CREATE USER 'exakat'@'%' IDENTIFIED BY 'lock-secret-42';
 CREATE USER 'exakat'@'localhost' IDENTIFIED BY 'lock-secret-42';
 GRANT PROCESS ON *.* TO 'exakat'@'%';
@@ -110,7 +132,7 @@ GRANT ALL ON *.* TO 'killer'@'localhost';
 SQL
     if [ -f "$tls/server-cert.pem" ]; then
         # shellcheck disable=SC2046
-        mariadb $(client_args) <<'SQL'
+        $client $(client_args) <<'SQL'
 CREATE USER 'exakat_tls'@'%' IDENTIFIED BY 'tls-secret-42' REQUIRE SSL;
 SQL
     fi
@@ -118,5 +140,7 @@ SQL
     ;;
 stop) stop_server ;;
 restart) stop_server; start_server ;;
+# shellcheck disable=SC2046
+version) $client $(client_args) --batch --skip-column-names -e 'SELECT VERSION()' ;;
 *) echo "unknown command $command" >&2; exit 2 ;;
 esac

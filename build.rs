@@ -1,0 +1,59 @@
+//! Reads the PHP this extension is built against (the `php-config` that
+//! ext-php-rs binds: `$PHP_CONFIG`, else the one on `PATH`) for what
+//! ext-php-rs does not tell the Rust code:
+//!
+//! - the signature of the engine's slow argument parsers, which
+//!   `src/ffi.rs` declares itself (ext-php-rs does not bind them) and which
+//!   changed in PHP 8.6: taken from the PHP's own `Zend/zend_API.h`, so a
+//!   PHP with another signature stops the build instead of being called
+//!   with the wrong one (which would pass a pointer as an argument number);
+//! - the PHP version and the compiler, shown by `php --ri exakat_lock`
+//!   beside the module API and thread-safety ext-php-rs records, so a bug
+//!   report says which PHP a `.so` was built for. PHP itself refuses a `.so`
+//!   of another module API, thread-safety or debug mode when it loads it.
+
+use std::{env, fs, path::PathBuf, process::Command};
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=PHP_CONFIG");
+    println!("cargo:rustc-check-cfg=cfg(php_slow_parsers_return_value)");
+    let php_config = env::var("PHP_CONFIG").unwrap_or_else(|_| "php-config".into());
+    let version = output(&php_config, &["--version"]);
+    let header = PathBuf::from(output(&php_config, &["--include-dir"])).join("Zend/zend_API.h");
+    println!("cargo:rerun-if-changed={}", header.display());
+    let api = fs::read_to_string(&header).unwrap_or_else(|e| panic!("cannot read {}: {e}", header.display()));
+
+    // PHP 8.1-8.5: `bool f(zval *arg, T *dest, uint32_t arg_num)`;
+    // 8.6: `T f(zval *arg, uint32_t arg_num)`.
+    let returns_value = ["zend_parse_arg_str_slow", "zend_parse_arg_double_slow"].map(|function| {
+        let declaration = api
+            .lines()
+            .find(|line| line.starts_with("ZEND_API") && line.contains(&format!(" {function}(")))
+            .unwrap_or_else(|| panic!("{} does not declare {function}()", header.display()));
+        let parameters = declaration.split_once('(').map_or("", |(_, rest)| rest);
+        match parameters.split(',').map(str::trim).collect::<Vec<_>>()[..] {
+            [_, dest, "uint32_t arg_num);"] if dest.contains("*dest") => false,
+            [_, "uint32_t arg_num);"] => true,
+            _ => panic!("PHP {version} declares {function}() in a way exakat_lock does not know: {declaration}"),
+        }
+    });
+    match returns_value {
+        [true, true] => println!("cargo:rustc-cfg=php_slow_parsers_return_value"),
+        [false, false] => {}
+        _ => panic!("PHP {version}: the slow argument parsers of {} disagree", header.display()),
+    }
+
+    let rustc = output(&env::var("RUSTC").unwrap_or_else(|_| "rustc".into()), &["--version"]);
+    println!("cargo:rustc-env=EXAKAT_LOCK_BUILT_FOR_PHP={version}");
+    println!("cargo:rustc-env=EXAKAT_LOCK_BUILT_WITH={rustc} for {}", env::var("TARGET").unwrap_or_default());
+}
+
+/// The first line `program args` prints; the build stops if it fails.
+fn output(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (set PHP_CONFIG to the PHP to build for): {e}"));
+    assert!(out.status.success(), "{program} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned()
+}
