@@ -32,6 +32,8 @@ DOCKER_DIR="$ROOT/docker"
 CACHE=${EXAKAT_LOCK_DOCKER_CACHE:-/var/cache/exakat_lock-docker}
 BUILD_LOCK=${EXAKAT_LOCK_BUILD_LOCK-/tmp/exakat-cargo.lock}
 PHP_VERSION=8.4
+# The oldest glibc the release assets load on (docker/pie-assets.sh).
+export GLIBC_FLOOR=2.28
 DEBIAN_IMAGE=localhost/debian:trixie
 BASE_IMAGE=localhost/exakat_lock-php:$PHP_VERSION-cli-standin
 FINAL_IMAGE=localhost/exakat_lock-php:$PHP_VERSION-cli
@@ -82,8 +84,8 @@ build_tagged() {
 # superseded ones are removed), then the final image as FINAL_TAG; the log
 # goes to LOG, and its end to stderr when a build fails.
 build_dockerfile() {
-    local base=$1 build_tag=$2 final_tag=$3 log=$4 what=$5
-    local args=(--build-arg "BASE_IMAGE=$base" --build-arg "RUST_IMAGE=$RUST_IMAGE" "${ca_mount[@]}"
+    local base=$1 build_tag=$2 final_tag=$3 log=$4 what=$5; shift 5
+    local args=(--build-arg "BASE_IMAGE=$base" --build-arg "RUST_IMAGE=$RUST_IMAGE" "${ca_mount[@]}" "$@"
         -f "$DOCKER_DIR/Dockerfile" "$ROOT")
     if ! build_tagged "$build_tag" --target build "${args[@]}" >"$log" 2>&1 \
         || ! build_tagged "$final_tag" "${args[@]}" >>"$log" 2>&1; then
@@ -100,7 +102,7 @@ trap cleanup EXIT
 scratch=$(mktemp -d "$CACHE/run.XXXXXX")
 
 step "tools"
-need_packages podman runc debootstrap util-linux
+need_packages podman runc debootstrap util-linux binutils
 if [ ! -x "$CACHE/venv/bin/hadolint" ]; then
     python3 -m venv "$CACHE/venv" 2>/dev/null || { need_packages python3-venv; python3 -m venv "$CACHE/venv"; }
     # Pinned: a release with new rules must not fail an unchanged Dockerfile.
@@ -157,7 +159,10 @@ fi
 
 step "build docker/Dockerfile on the stand-in"
 build_started=$SECONDS
-build_dockerfile "$BASE_IMAGE" "$BUILD_IMAGE" "$FINAL_IMAGE" "$scratch/build.log" "on the stand-in"
+# As release assets are built: linked for glibc $GLIBC_FLOOR (cargo-zigbuild),
+# which pie-assets.sh checks below. The build on Debian's packages is native.
+build_dockerfile "$BASE_IMAGE" "$BUILD_IMAGE" "$FINAL_IMAGE" "$scratch/build.log" "on the stand-in" \
+    --build-arg "GLIBC_FLOOR=$GLIBC_FLOOR"
 build_seconds=$((SECONDS - build_started))
 
 step "the final image is the base image plus two files"
@@ -264,7 +269,10 @@ fi
 
 step "PIE asset and composer.json"
 CONTAINER_ENGINE="podman --runtime runc" "$DOCKER_DIR/pie-assets.sh" -o "$scratch/dist" --from-image "$FINAL_IMAGE" \
-    >"$scratch/asset.path"
+    >"$scratch/asset.path" 2>"$scratch/asset.err" || { cat "$scratch/asset.err" >&2; fail "pie-assets.sh"; }
+glibc_floor=$(sed -n 's/.*: needs glibc \([0-9.]*\).*/\1/p' "$scratch/asset.err")
+[ -n "$glibc_floor" ] || fail "pie-assets.sh did not check the asset's glibc floor"
+echo "the asset needs glibc $glibc_floor"
 asset=$(cat "$scratch/asset.path")
 ext_version=$(pod run --rm --network none "$FINAL_IMAGE" php -r 'echo phpversion("exakat_lock");')
 # PIE looks for the release's tag as pushed: the tag on HEAD, if any, else
@@ -298,5 +306,6 @@ echo "$(basename "$asset") loads into $BASE_IMAGE; composer.json declares it"
 
 say "docker check passed in $((SECONDS - started)) s (podman build of docker/Dockerfile: ${build_seconds} s)"
 say "PHP $PHP_VERSION (Debian trixie stand-in for php:$PHP_VERSION-cli): $sizes"
+say "release asset: needs glibc $glibc_floor (floor $GLIBC_FLOOR, objdump -T)"
 say "$phpt_summary"
 say "$debian_summary"
