@@ -53,7 +53,7 @@ fn output(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (set PHP_CONFIG to the PHP to build for): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     assert!(out.status.success(), "{program} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned()
 }
