@@ -17,7 +17,7 @@
 # exakat_tls (password tls-secret-42) that may log in over TLS only.
 set -euo pipefail
 
-command=${1:?start, stop or restart}
+command=${1:?start, stop, restart or version}
 dir=${2:?a directory for the server}
 sock="$dir/mysqld.sock"
 tls="$dir/tls"
@@ -43,7 +43,7 @@ server_args() {
         # MariaDB 11.4+ makes a self-signed certificate of its own otherwise.
         echo --skip-ssl
     else
-        # MySQL 8.4+ has no --skip-ssl: no TLS version, no TLS.
+        # MySQL 9.7 has no --skip-ssl (mysqld --help lists none): no TLS version, no TLS.
         echo --tls-version= --auto-generate-certs=OFF
     fi
 }
