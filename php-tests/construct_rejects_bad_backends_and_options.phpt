@@ -41,9 +41,9 @@ var_dump((new Lock('x', 'tcp', ['port' => null, 'host' => null]))->backend());
 ?>
 --EXPECT--
 ValueError: ExakatLock\Lock::__construct(): Argument #2 ($backend) must be one of "auto", "socket", "tcp", "semaphore", "flock" or "mysql", "Flock" given
-ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) contains unknown option "prot" for the flock backend; valid options are "dir", "path"
-ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) contains unknown option "dir" for the socket backend; it accepts no options
-ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) contains unknown option "0" for the tcp backend; valid options are "port", "host"
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) contains unknown option "prot" for the flock backend; valid options are "dir", "path", "slots"
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) contains unknown option "dir" for the socket backend; valid options are "slots"
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) contains unknown option "0" for the tcp backend; valid options are "port", "host", "slots"
 TypeError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "port" must be of type int, string given
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "port" must be between 1 and 65535, 0 given
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "port" must be between 1 and 65535, 65536 given

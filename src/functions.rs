@@ -21,7 +21,7 @@ use crate::{
     args::{Float, OptionsArg, Str},
     errors::{to_php, Signature},
     ini,
-    lock::{holder_array, spec, timeout},
+    lock::{acquire_in, holder_array, spec, take_shared_option, timeout},
 };
 
 thread_local! {
@@ -36,20 +36,24 @@ const EXAKAT_LOCK_HOLDER: Signature = &["name", "backend", "options"];
 /// when this process already holds it this way), `false` when the time ran out.
 #[php_function]
 #[php(defaults(timeout = Float(0.0), backend = Str::default_as("auto", "'auto'"), options = OptionsArg::default()))]
-pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, options: OptionsArg<4>) -> PhpResult<bool> {
+pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, mut options: OptionsArg<4>) -> PhpResult<bool> {
+    let shared = take_shared_option(&mut options.0, EXAKAT_LOCK)?;
     let spec = spec(name.bytes(), backend.bytes(), &options.0, EXAKAT_LOCK)?;
     let wait = self::timeout(timeout.0, EXAKAT_LOCK)?;
-    REGISTRY.with_borrow_mut(|registry| lock_in(registry, spec, wait))
+    REGISTRY.with_borrow_mut(|registry| lock_in(registry, spec, shared, wait))
 }
 
-fn lock_in(registry: &mut Vec<core::Lock>, spec: core::LockSpec, wait: core::Timeout) -> PhpResult<bool> {
+fn lock_in(registry: &mut Vec<core::Lock>, spec: core::LockSpec, shared: bool, wait: core::Timeout) -> PhpResult<bool> {
     if let Some(at) = registry.iter().position(|held| held.name() == &spec.name) {
         let held = &mut registry[at];
-        let same_lock = held.kind() == spec.kind && held.spec().describe() == spec.describe();
+        let same_lock = held.kind() == spec.kind
+            && held.spec().describe() == spec.describe()
+            && held.spec().slots == spec.slots;
         // is_held() asks a server whether the lock is still ours; a forked
-        // child's copy of the parent's entry reads as not held.
+        // child's copy of the parent's entry reads as not held. Held in the
+        // other mode, the core refuses: exakat_unlock() first.
         if same_lock && held.is_held().map_err(|e| to_php(e, EXAKAT_LOCK))? {
-            return Ok(true);
+            return acquire_in(held, shared, wait).map_err(|e| to_php(e, EXAKAT_LOCK));
         }
         if held.is_held_locally() {
             return Err(to_php(
@@ -71,7 +75,7 @@ fn lock_in(registry: &mut Vec<core::Lock>, spec: core::LockSpec, wait: core::Tim
     let mut lock = core::Lock::new(spec);
     // The registry stays borrowed while waiting: it is this thread's, and
     // the lock must be registered the moment it is taken.
-    let taken = lock.acquire(wait).map_err(|e| to_php(e, EXAKAT_LOCK))?;
+    let taken = acquire_in(&mut lock, shared, wait).map_err(|e| to_php(e, EXAKAT_LOCK))?;
     if taken {
         registry.push(lock);
     }

@@ -1,6 +1,8 @@
 //! The `ExakatLock\Lock` class.
 
-use exakat_lock_core::{self as core, BackendChoice, Holder, HolderValue, LockName, LockSpec, Options, Timeout};
+use exakat_lock_core::{
+    self as core, BackendChoice, Holder, HolderValue, LockName, LockSpec, OptionValue, Options, Timeout,
+};
 use ext_php_rs::{
     boxed::ZBox,
     exception::{PhpException, PhpResult},
@@ -43,6 +45,32 @@ impl Lock {
     }
 }
 
+/// Takes a lock in the mode asked for.
+pub fn acquire_in(lock: &mut core::Lock, shared: bool, wait: Timeout) -> core::Result<bool> {
+    if shared {
+        lock.acquire_shared(wait)
+    } else {
+        lock.acquire(wait)
+    }
+}
+
+/// The `shared` option of `exakat_lock()` and `Lock::synchronized()`: taken
+/// out of the options, which then describe the lock alone.
+pub fn take_shared_option(options: &mut Options, signature: Signature) -> PhpResult<bool> {
+    match options.remove("shared") {
+        None | Some(OptionValue::Null) => Ok(false),
+        Some(OptionValue::Bool(shared)) => Ok(shared),
+        Some(other) => Err(to_php(
+            core::Error::InvalidType {
+                argument: "option \"shared\"".into(),
+                expected: "bool",
+                given: other.type_name().to_owned(),
+            },
+            signature,
+        )),
+    }
+}
+
 /// Validates everything a lock needs; shared by the class and the functions.
 pub fn spec(name: &[u8], backend: &[u8], options: &Options, signature: Signature) -> PhpResult<LockSpec> {
     let checked = LockName::new(name)
@@ -68,6 +96,15 @@ impl Lock {
     /// Validates the name, backend and options; takes nothing yet.
     #[php(defaults(backend = Str::default_as("auto", "ExakatLock\\Lock::AUTO"), options = OptionsArg::default()))]
     pub fn __construct(name: Str<1>, backend: Str<2>, options: OptionsArg<3>) -> PhpResult<Self> {
+        if options.0.contains("shared") {
+            return Err(to_php(
+                core::Error::invalid_argument(
+                    "option \"shared\"",
+                    "is for exakat_lock() and Lock::synchronized(); a Lock object is held shared with acquireShared()",
+                ),
+                CONSTRUCT,
+            ));
+        }
         let spec = spec(name.bytes(), backend.bytes(), &options.0, CONSTRUCT)?;
         Ok(Self { inner: core::Lock::new(spec) })
     }
@@ -77,6 +114,36 @@ impl Lock {
     #[php(defaults(timeout = Float(0.0)))]
     pub fn acquire(&mut self, timeout: Float<1>) -> PhpResult<bool> {
         self.acquire_for(timeout.0)
+    }
+
+    /// Takes the lock shared: with other shared holders, never with an
+    /// exclusive one. Timeouts as for `acquire()`.
+    #[php(defaults(timeout = Float(0.0)))]
+    pub fn acquire_shared(&mut self, timeout: Float<1>) -> PhpResult<bool> {
+        let slots = self.inner.spec().slots;
+        if slots > 1 {
+            // Said here: the core names the option, which this call has not.
+            return Err(PhpException::new(
+                format!(
+                    "ExakatLock\\Lock::acquireShared(): lock \"{}\" has {slots} slots, and a lock with slots cannot be held shared",
+                    self.inner.name()
+                ),
+                0,
+                ext_php_rs::zend::ce::value_error(),
+            ));
+        }
+        let timeout = self::timeout(timeout.0, ACQUIRE)?;
+        self.inner.acquire_shared(timeout).map_err(|e| to_php(e, ACQUIRE))
+    }
+
+    /// Whether this object holds the lock shared.
+    pub fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
+    /// The slot this object holds (0 to slots - 1), `null` when it holds none.
+    pub fn slot(&self) -> Option<i64> {
+        self.inner.slot().map(i64::from)
     }
 
     /// `true` if this object held the lock and now does not.
@@ -93,6 +160,21 @@ impl Lock {
     pub fn holder(&mut self) -> PhpResult<Option<ZBox<ZendHashTable>>> {
         let holder = self.inner.holder().map_err(|e| to_php(e, NO_ARGUMENTS))?;
         holder.map(holder_array).transpose()
+    }
+
+    /// Every holder: `holder()`'s arrays plus `'mode'` and `'slot'`; `[]` when free.
+    pub fn holders(&mut self) -> PhpResult<Vec<ZBox<ZendHashTable>>> {
+        let holders = self.inner.holders().map_err(|e| to_php(e, NO_ARGUMENTS))?;
+        holders
+            .into_iter()
+            .map(|holder| {
+                let (mode, slot) = (holder.mode, holder.slot);
+                let mut array = holder_array(holder)?;
+                array.insert("mode", mode.as_str())?;
+                array.insert("slot", slot.map(i64::from))?;
+                Ok(array)
+            })
+            .collect()
     }
 
     pub fn name(&self) -> Bytes {
@@ -117,14 +199,15 @@ impl Lock {
         callback: Callback<2>,
         timeout: Float<3>,
         backend: Str<4>,
-        options: OptionsArg<5>,
+        mut options: OptionsArg<5>,
     ) -> PhpResult<Zval> {
+        let shared = take_shared_option(&mut options.0, SYNCHRONIZED)?;
         let spec = spec(name.bytes(), backend.bytes(), &options.0, SYNCHRONIZED)?;
         let wait = self::timeout(timeout.0, SYNCHRONIZED)?;
         // A fatal error in the callback longjmps past this frame; the guard
         // still drops the lock when ext-php-rs catches the bailout.
         let mut lock = BailoutGuard::new(core::Lock::new(spec));
-        if !lock.acquire(wait).map_err(|e| to_php(e, SYNCHRONIZED))? {
+        if !acquire_in(&mut lock, shared, wait).map_err(|e| to_php(e, SYNCHRONIZED))? {
             return Err(timed_out(&mut lock, timeout.0));
         }
         let callable = ZendCallable::new_owned(callback.0).map_err(|e| PhpException::from(e.to_string()))?;
@@ -144,6 +227,8 @@ impl Lock {
         info.insert("name", Bytes(self.inner.name().as_bytes().to_vec()))?;
         info.insert("backend", self.inner.kind().as_str())?;
         info.insert("held", self.inner.is_held_locally())?;
+        info.insert("shared", self.inner.is_shared())?;
+        info.insert("slots", i64::from(self.inner.spec().slots))?;
         info.insert("resource", self.inner.spec().describe())?;
         Ok(info)
     }

@@ -78,6 +78,17 @@ impl Deadline {
         self.at.map(|at| at.saturating_duration_since(Instant::now()))
     }
 
+    /// This deadline or `cap` from now, whichever comes first.
+    #[must_use]
+    pub fn within(&self, cap: Duration) -> Self {
+        let capped = Instant::now().checked_add(cap);
+        let at = match (self.at, capped) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Self { timeout: if at.is_some() { Timeout::For(cap) } else { self.timeout }, at }
+    }
+
     #[must_use]
     pub fn expired(&self) -> bool {
         self.remaining() == Some(Duration::ZERO)

@@ -29,7 +29,9 @@ mod lock;
 pub mod name;
 pub mod options;
 
-pub use backend::{usable_backends, usable_local_backends, BackendChoice, BackendKind, Holder, HolderValue, LockSpec};
+pub use backend::{
+    usable_backends, usable_local_backends, BackendChoice, BackendKind, Holder, HolderValue, LockSpec, Mode, MAX_SLOTS,
+};
 pub use deadline::Timeout;
 pub use dsn::Dsn;
 pub use error::{Cause, Error, Result};

@@ -8,9 +8,9 @@ use std::sync::{
 };
 
 use crate::{
-    backend::{Backend, BackendKind, Holder, LockSpec, ResourceId},
+    backend::{Backend, BackendKind, Holder, LockSpec, Mode, ResourceId},
     deadline::{Deadline, Timeout},
-    error::{Cause, Result},
+    error::{Cause, Error, Result},
     fork, LockName,
 };
 
@@ -23,6 +23,7 @@ struct HeldHere {
     generation: u64,
     owner: u64,
     resource: ResourceId,
+    mode: Mode,
 }
 
 static HELD_HERE: Mutex<Vec<HeldHere>> = Mutex::new(Vec::new());
@@ -38,12 +39,19 @@ fn held_here() -> MutexGuard<'static, Vec<HeldHere>> {
     held
 }
 
-fn held_by_another_object(owner: u64, resource: &ResourceId) -> bool {
-    held_here().iter().any(|h| h.owner != owner && h.resource.conflicts_with(resource))
+/// Whether the other objects of this process that hold `resource` leave
+/// no room for one more holder in `mode` among `slots`.
+fn shut_out_by_other_objects(owner: u64, resource: &ResourceId, mode: Mode, slots: u16) -> bool {
+    let held = held_here();
+    let mut others = held.iter().filter(|h| h.owner != owner && h.resource.conflicts_with(resource));
+    match mode {
+        Mode::Shared => others.any(|h| h.mode == Mode::Exclusive),
+        Mode::Exclusive => others.count() >= usize::from(slots),
+    }
 }
 
-fn note_held(owner: u64, resource: ResourceId) {
-    held_here().push(HeldHere { generation: fork::generation(), owner, resource });
+fn note_held(owner: u64, resource: ResourceId, mode: Mode) {
+    held_here().push(HeldHere { generation: fork::generation(), owner, resource, mode });
 }
 
 fn note_released(owner: u64) {
@@ -65,6 +73,7 @@ pub struct Lock {
     /// Identifies this object in [`HELD_HERE`].
     owner: u64,
     held: bool,
+    mode: Mode,
 }
 
 impl Lock {
@@ -74,7 +83,7 @@ impl Lock {
         fork::watch_forks();
         let backend = spec.open();
         let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
-        Self { spec, backend, generation: fork::generation(), owner, held: false }
+        Self { spec, backend, generation: fork::generation(), owner, held: false, mode: Mode::Exclusive }
     }
 
     #[must_use]
@@ -110,34 +119,91 @@ impl Lock {
         self.held && self.generation == fork::generation()
     }
 
-    /// Takes the lock. `Ok(true)` once held (holding already counts, once),
-    /// `Ok(false)` when the time ran out.
+    /// Takes the lock (with `slots` > 1, one of its slots). `Ok(true)` once
+    /// held (holding already counts, once), `Ok(false)` when the time ran out.
     ///
     /// # Errors
     ///
-    /// Failures that are not contention; and an unbounded wait for a lock
-    /// another object of this process holds, which could never end.
+    /// Failures that are not contention; holding it shared already; and an
+    /// unbounded wait that other objects of this process shut out, which
+    /// could never end.
     pub fn acquire(&mut self, timeout: Timeout) -> Result<bool> {
+        self.acquire_as(Mode::Exclusive, timeout)
+    }
+
+    /// Takes the lock shared: together with other shared holders, never
+    /// with an exclusive one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::acquire`]; also [`Error::InvalidArgument`] for a lock with
+    /// `slots` > 1, and a refusal from backends without a shared mode.
+    pub fn acquire_shared(&mut self, timeout: Timeout) -> Result<bool> {
+        if self.spec.slots > 1 {
+            return Err(Error::invalid_argument(
+                "option \"slots\"",
+                format!("must be 1 for a lock held shared (a lock is counted or shared), {} given", self.spec.slots),
+            ));
+        }
+        if !self.spec.kind.has_shared_mode() {
+            return Err(self.spec.context().failed(
+                "take it shared",
+                Cause::Refused(format!(
+                    "the {} backend has no shared mode (semaphore and flock have one)",
+                    self.spec.kind
+                )),
+            ));
+        }
+        self.acquire_as(Mode::Shared, timeout)
+    }
+
+    fn acquire_as(&mut self, mode: Mode, timeout: Timeout) -> Result<bool> {
         // A server may have dropped a lock this object took: asking it here
         // keeps `true` meaning "held now".
         if self.is_held()? {
-            return Ok(true);
-        }
-        let deadline = Deadline::start(timeout);
-        if deadline.is_forever() && held_by_another_object(self.owner, &self.backend.resource()?) {
+            if self.mode == mode {
+                return Ok(true);
+            }
             return Err(self.spec.context().failed(
-                format!("wait for {}", self.spec.describe()),
-                Cause::Refused(
-                    "another Lock object of this process holds it, so waiting without a timeout would never end".into(),
-                ),
+                format!("take it {}", mode.as_str()),
+                Cause::Refused(format!("this object holds it {}; release it first", self.mode.as_str())),
             ));
         }
-        let taken = self.backend.acquire(&deadline)?;
+        let deadline = Deadline::start(timeout);
+        if deadline.is_forever()
+            && shut_out_by_other_objects(self.owner, &self.backend.resource()?, mode, self.spec.slots)
+        {
+            let holders = match self.spec.slots {
+                1 => "another Lock object of this process holds it".to_owned(),
+                n => format!("Lock objects of this process hold all its {n} slots"),
+            };
+            return Err(self.spec.context().failed(
+                format!("wait for {}", self.spec.describe()),
+                Cause::Refused(format!("{holders}, so waiting without a timeout would never end")),
+            ));
+        }
+        let taken = match mode {
+            Mode::Exclusive => self.backend.acquire(&deadline)?,
+            Mode::Shared => self.backend.acquire_shared(&deadline)?,
+        };
         if taken {
             self.held = true;
-            note_held(self.owner, self.backend.resource()?);
+            self.mode = mode;
+            note_held(self.owner, self.backend.resource()?, mode);
         }
         Ok(taken)
+    }
+
+    /// Whether this object holds the lock shared.
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        self.is_held_locally() && self.mode == Mode::Shared
+    }
+
+    /// The slot this object holds (0 for a lock with one slot), if any.
+    #[must_use]
+    pub fn slot(&self) -> Option<u16> {
+        self.is_held_locally().then(|| self.backend.slot().unwrap_or(0))
     }
 
     /// Gives the lock up. `Ok(true)` if this object held it and now does
@@ -183,6 +249,23 @@ impl Lock {
     pub fn holder(&mut self) -> Result<Option<Holder>> {
         self.adopt_process();
         self.backend.holder()
+    }
+
+    /// Every current holder, with its mode and slot.
+    ///
+    /// # Errors
+    ///
+    /// When the system cannot be asked.
+    pub fn holders(&mut self) -> Result<Vec<Holder>> {
+        self.adopt_process();
+        let slots = self.spec.slots;
+        let mut holders = self.backend.holders()?;
+        if slots == 1 {
+            for holder in &mut holders {
+                holder.slot.get_or_insert(0);
+            }
+        }
+        Ok(holders)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::{fmt, path::PathBuf};
 
 use crate::{
-    backend::{expect_option_type, BackendKind},
+    backend::{expect_option_type, BackendKind, COMMON_OPTION_KEYS},
     error::{Error, Result},
 };
 
@@ -56,18 +56,32 @@ impl Options {
         self
     }
 
+    /// Takes `key` out (every entry of it), returning the last value given.
+    pub fn remove(&mut self, key: &str) -> Option<OptionValue> {
+        let mut last = None;
+        self.0.retain(|(k, v)| {
+            let keep = k != key;
+            if !keep {
+                last = Some(v.clone());
+            }
+            keep
+        });
+        last
+    }
+
+    #[must_use]
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
     /// Rejects keys the backend does not know, naming the valid ones.
     pub(crate) fn check_keys(&self, kind: BackendKind) -> Result<()> {
-        let valid = kind.option_keys();
-        match self.0.iter().find(|(key, _)| !valid.contains(&key.as_str())) {
+        let valid = || kind.option_keys().iter().chain(&COMMON_OPTION_KEYS);
+        match self.0.iter().find(|(key, _)| !valid().any(|k| k == key)) {
             None => Ok(()),
             Some((key, _)) => {
-                let expected = if valid.is_empty() {
-                    "it accepts no options".to_owned()
-                } else {
-                    let quoted: Vec<String> = valid.iter().map(|k| format!("\"{k}\"")).collect();
-                    format!("valid options are {}", quoted.join(", "))
-                };
+                let quoted: Vec<String> = valid().map(|k| format!("\"{k}\"")).collect();
+                let expected = format!("valid options are {}", quoted.join(", "));
                 Err(Error::invalid_argument(
                     "options",
                     format!("contains unknown option \"{}\" for the {kind} backend; {expected}", key.escape_debug()),
@@ -248,10 +262,11 @@ mod tests {
         let e = options.check_keys(BackendKind::Tcp).unwrap_err().to_string();
         assert_eq!(
             e,
-            "Argument $options contains unknown option \"prot\" for the tcp backend; valid options are \"port\", \"host\""
+            "Argument $options contains unknown option \"prot\" for the tcp backend; valid options are \"port\", \"host\", \"slots\""
         );
         let e = Options::new().with("dir", OptionValue::Null).check_keys(BackendKind::Socket).unwrap_err();
-        assert!(e.to_string().ends_with("it accepts no options"), "{e}");
+        assert!(e.to_string().ends_with("valid options are \"slots\""), "{e}");
+        assert!(Options::new().with("slots", OptionValue::Int(2)).check_keys(BackendKind::Mysql).is_ok());
         assert!(Options::new().with("port", OptionValue::Int(1)).check_keys(BackendKind::Tcp).is_ok());
     }
 

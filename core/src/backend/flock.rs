@@ -13,10 +13,19 @@
 //! is sticky (as `/tmp` is); the file is opened without following a symlink
 //! and without blocking on a planted FIFO, and must be a regular file.
 //!
-//! Waiting sleeps in the kernel in a blocking `flock(LOCK_EX)`, which wakes
-//! the moment the holder unlocks, whoever the holder is. A bounded wait arms
-//! a POSIX timer aimed at this thread, whose signal interrupts the call at
+//! Waiting sleeps in the kernel in a blocking `flock(2)`, which wakes the
+//! moment the holder unlocks, whoever the holder is. A bounded wait arms a
+//! POSIX timer aimed at this thread, whose signal interrupts the call at
 //! the deadline; see `WakeTimer`.
+//!
+//! Shared holders take `LOCK_SH` on the same file, so they share with
+//! `flock -s` and PHP's `flock(LOCK_SH)`. The kernel grants `LOCK_SH` while
+//! a writer waits, so a stream of overlapping readers could starve it; a
+//! turnstile prevents that: a writer that has to wait takes a second file,
+//! `<lock file>.gate`, for as long as it waits, and readers pass through it
+//! (take it, lock the file, let it go). Behind a waiting writer, readers
+//! queue at the gate. Only programs that do not know the gate (`flock -s`)
+//! can still get ahead of a writer.
 
 use std::{
     ffi::{CStr, CString, OsStr, OsString},
@@ -49,6 +58,9 @@ pub(crate) struct Config {
     /// directory is when the lock is used.
     path: PathBuf,
     file_name: CString,
+    /// Whether waiting goes through the turnstile (a lock that may be held
+    /// shared); not for gates and slot files, which are only ever exclusive.
+    turnstile: bool,
 }
 
 impl Config {
@@ -76,11 +88,34 @@ impl Config {
             _ => return Err(option_error(key, "must name a file, not a directory")),
         };
         let file_name = CString::new(file_name.as_bytes()).expect("checked for null bytes");
-        Ok(Self { path, file_name })
+        Ok(Self { path, file_name, turnstile: true })
     }
 
     pub(crate) fn describe(&self) -> String {
         format!("lock file {}", self.path.display())
+    }
+
+    /// A file beside the lock file: `<lock file>.<suffix>`. Derived lock
+    /// files end in `.lock`, so these never name another lock's file.
+    fn beside(&self, suffix: &str) -> Self {
+        let mut file_name = self.file_name.as_bytes().to_vec();
+        file_name.extend_from_slice(format!(".{suffix}").as_bytes());
+        let file_name = CString::new(file_name).expect("no null bytes were added");
+        Self { path: self.dir().join(OsStr::from_bytes(file_name.as_bytes())), file_name, turnstile: false }
+    }
+
+    /// The turnstile of shared locks and the gate of slot groups: see
+    /// `slotted` and [`Flock::acquire_shared`].
+    pub(crate) fn gate(&self) -> Self {
+        self.beside("gate")
+    }
+
+    /// Slot `slot` of this lock's group; slot 0 is the lock file itself.
+    pub(crate) fn slot(&self, slot: u16) -> Self {
+        match slot {
+            0 => Self { turnstile: false, ..self.clone() },
+            _ => self.beside(&slot.to_string()),
+        }
     }
 
     fn dir(&self) -> &Path {
@@ -242,6 +277,8 @@ pub(crate) struct Flock {
     dir: Option<TrustedDir>,
     /// Kept open between acquisitions: one `flock` call per acquire.
     file: Option<OpenLockFile>,
+    /// The turnstile, opened when first needed.
+    gate: Option<Box<Flock>>,
 }
 
 struct TrustedDir {
@@ -271,7 +308,7 @@ impl FileIdentity {
 
 impl Flock {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, dir: None, file: None }
+        Self { context, config, dir: None, file: None, gate: None }
     }
 
     fn refuse(&self, operation: &str, why: String) -> Error {
@@ -409,14 +446,16 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
     }
 }
 
-impl Backend for Flock {
-    fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+impl Flock {
+    /// Locks the file with `operation` (`LOCK_EX` or `LOCK_SH`), waiting
+    /// until `deadline` if it allows.
+    fn lock_file(&mut self, operation: libc::c_int, deadline: &Deadline) -> Result<bool> {
         loop {
             let file = &self.file()?.file;
-            let outcome = match flock(file, libc::LOCK_EX | libc::LOCK_NB) {
+            let outcome = match flock(file, operation | libc::LOCK_NB) {
                 Ok(true) => Ok(true),
                 Ok(false) if !deadline.may_wait() => return Ok(false),
-                Ok(false) => wait_for_flock(file, deadline).map_err(|e| ("wait for", e)),
+                Ok(false) => wait_for_flock(file, operation, deadline).map_err(|e| ("wait for", e)),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => Err(("lock", e)),
             };
@@ -433,6 +472,45 @@ impl Backend for Flock {
             // frees whoever waits on it too) and lock the one that is.
             self.file = None;
         }
+    }
+
+    fn gate(&mut self) -> &mut Flock {
+        let (context, config) = (&self.context, &self.config);
+        self.gate.get_or_insert_with(|| Box::new(Flock::new(context.clone(), config.gate())))
+    }
+
+    /// Takes the gate, locks the file, lets the gate go. `Ok(None)` when the
+    /// gate cannot be used (a directory we may not create it in).
+    fn lock_through_gate(&mut self, operation: libc::c_int, deadline: &Deadline) -> Result<Option<bool>> {
+        match self.gate().acquire(deadline) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(false)),
+            Err(e) => return if operation == libc::LOCK_SH { Err(e) } else { Ok(None) },
+        }
+        let taken = self.lock_file(operation, deadline);
+        self.gate().release()?;
+        taken.map(Some)
+    }
+}
+
+impl Backend for Flock {
+    fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+        if !self.config.turnstile || !deadline.may_wait() {
+            return self.lock_file(libc::LOCK_EX, deadline);
+        }
+        if self.lock_file(libc::LOCK_EX, &Deadline::start(crate::Timeout::NoWait))? {
+            return Ok(true);
+        }
+        // Without a gate (only the lock file may be created there), wait as
+        // before shared locks existed: readers may then get ahead.
+        match self.lock_through_gate(libc::LOCK_EX, deadline)? {
+            Some(taken) => Ok(taken),
+            None => self.lock_file(libc::LOCK_EX, deadline),
+        }
+    }
+
+    fn acquire_shared(&mut self, deadline: &Deadline) -> Result<bool> {
+        Ok(self.lock_through_gate(libc::LOCK_SH, deadline)?.unwrap_or(false))
     }
 
     /// A lock file deleted, renamed away or replaced while held no longer
@@ -462,17 +540,29 @@ impl Backend for Flock {
         }
     }
 
+    /// A shared holder counts: a single exclusive try would fail.
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let Some(stat) = self.stat_at_path()? else { return Ok(None) };
+        Ok(self.holders()?.into_iter().next())
+    }
+
+    fn holders(&mut self) -> Result<Vec<Holder>> {
+        let Some(stat) = self.stat_at_path()? else { return Ok(Vec::new()) };
         let (major, minor) = (u64::from(libc::major(stat.st_dev)), u64::from(libc::minor(stat.st_dev)));
-        let pid = match proc_scan::flock_on(major, minor, stat.st_ino) {
-            Some(lock) => lock.pid,
+        let shown = self.config.path.display().to_string();
+        let path = || vec![("path", HolderValue::Str(shown.clone()))];
+        let locks = proc_scan::flocks_on(major, minor, stat.st_ino);
+        if locks.is_empty() {
             // /proc/locks lists only locks of our PID namespace: a holder in
             // another container (a shared volume) is found by trying.
-            None if self.held_elsewhere()? => None,
-            None => return Ok(None),
-        };
-        Ok(Some(Holder::local(pid, None, vec![("path", HolderValue::Str(self.config.path.display().to_string()))])))
+            return Ok(if self.held_elsewhere()? { vec![Holder::local(None, None, path())] } else { Vec::new() });
+        }
+        Ok(locks
+            .into_iter()
+            .map(|lock| {
+                let holder = Holder::local(lock.pid, None, path());
+                if lock.shared { holder.shared() } else { holder }
+            })
+            .collect())
     }
 
     fn resource(&mut self) -> Result<ResourceId> {
@@ -481,11 +571,11 @@ impl Backend for Flock {
     }
 }
 
-/// Blocks in `flock(LOCK_EX)` until the lock is ours or the deadline passes.
-fn wait_for_flock(file: &File, deadline: &Deadline) -> io::Result<bool> {
+/// Blocks in `flock(operation)` until the lock is ours or the deadline passes.
+fn wait_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> io::Result<bool> {
     let _timer = deadline.monotonic_timespec().map(WakeTimer::arm).transpose()?;
     loop {
-        match flock(file, libc::LOCK_EX) {
+        match flock(file, operation) {
             Ok(_) => return Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                 if deadline.expired() {

@@ -20,6 +20,7 @@ mod flock;
 mod mysql;
 mod proc_scan;
 mod semaphore;
+mod slotted;
 mod socket;
 mod tcp;
 mod wake;
@@ -66,6 +67,39 @@ impl BackendKind {
     #[must_use]
     pub fn is_local(self) -> bool {
         self != Self::Mysql
+    }
+
+    /// Whether the backend can hold a lock shared (many readers or one
+    /// writer) with every guarantee of an exclusive one. `socket`, `tcp` and
+    /// `mysql` cannot: an address, a port or a `GET_LOCK` name has one
+    /// holder, and counting readers in them would lose crash release.
+    #[must_use]
+    pub fn has_shared_mode(self) -> bool {
+        matches!(self, Self::Semaphore | Self::Flock)
+    }
+}
+
+/// Option keys every backend accepts.
+pub const COMMON_OPTION_KEYS: [&str; 1] = ["slots"];
+
+/// The most holders one name can have at once (`slots`).
+pub const MAX_SLOTS: u16 = 1024;
+
+/// How a lock is held: alone, or together with other shared holders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Exclusive,
+    Shared,
+}
+
+impl Mode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exclusive => "exclusive",
+            Self::Shared => "shared",
+        }
     }
 }
 
@@ -132,13 +166,28 @@ pub struct Holder {
     pub since: Option<f64>,
     /// Backend-specific facts, in a stable order.
     pub extra: Vec<(&'static str, HolderValue)>,
+    pub mode: Mode,
+    /// The slot held, for a lock with `slots` > 1.
+    pub slot: Option<u16>,
 }
 
 impl Holder {
     /// A holder on this machine, known by pid when `pid` is given; its host
     /// is ours when it shares our UTS namespace.
     pub(crate) fn local(pid: Option<u32>, since: Option<f64>, extra: Vec<(&'static str, HolderValue)>) -> Self {
-        Self { pid, host: pid.and_then(proc_scan::host_of), since, extra }
+        Self { pid, host: pid.and_then(proc_scan::host_of), since, extra, mode: Mode::Exclusive, slot: None }
+    }
+
+    #[must_use]
+    pub(crate) fn shared(mut self) -> Self {
+        self.mode = Mode::Shared;
+        self
+    }
+
+    #[must_use]
+    pub(crate) fn in_slot(mut self, slot: u16) -> Self {
+        self.slot = Some(slot);
+        self
     }
 }
 
@@ -208,9 +257,22 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// (holding twice, forked children, deadlock detection) live in
 /// [`crate::Lock`], not here.
 pub trait Backend: Send {
-    /// Takes the lock, waiting until `deadline` if it allows waiting.
-    /// `Ok(false)` means the time ran out; errors are never contention.
+    /// Takes the lock (with `slots` > 1: any free slot), waiting until
+    /// `deadline` if it allows waiting. `Ok(false)` means the time ran out;
+    /// errors are never contention.
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool>;
+
+    /// Takes the lock shared. Only called on backends that
+    /// [have a shared mode](BackendKind::has_shared_mode), with one slot.
+    fn acquire_shared(&mut self, deadline: &Deadline) -> Result<bool> {
+        let _ = deadline;
+        unreachable!("the core checks has_shared_mode() first")
+    }
+
+    /// The slot this object holds, for a lock with `slots` > 1.
+    fn slot(&self) -> Option<u16> {
+        None
+    }
 
     /// Gives the lock up; only called while this object holds it.
     /// `Ok(false)` when it turned out to be lost already.
@@ -222,8 +284,14 @@ pub trait Backend: Send {
         Ok(true)
     }
 
-    /// Who holds the lock now, as far as the system can tell.
+    /// Who holds the lock now, as far as the system can tell: `None` when
+    /// a single try would succeed, else one holder.
     fn holder(&mut self) -> Result<Option<Holder>>;
+
+    /// Every current holder, with its mode and slot.
+    fn holders(&mut self) -> Result<Vec<Holder>> {
+        Ok(self.holder()?.into_iter().collect())
+    }
 
     /// The resource this object locks, by its real identity. It may open
     /// the resource (a lock file, a server session) to find out; it is
@@ -254,6 +322,8 @@ impl Context {
 pub struct LockSpec {
     pub name: LockName,
     pub kind: BackendKind,
+    /// At most this many holders at once (`slots`, 1 to [`MAX_SLOTS`]).
+    pub slots: u16,
     config: Config,
 }
 
@@ -278,7 +348,7 @@ impl LockSpec {
     /// - [`Error::Unavailable`] when the backend cannot work here.
     pub fn new(name: LockName, choice: BackendChoice, options: &Options, settings: &Settings) -> Result<Self> {
         match Self::configure(&name, choice, options, settings) {
-            Ok((kind, config)) => Ok(Self { name, kind, config }),
+            Ok((kind, slots, config)) => Ok(Self { name, kind, slots, config }),
             Err(e) => Err(e.for_lock(&name.to_string())),
         }
     }
@@ -288,25 +358,26 @@ impl LockSpec {
         choice: BackendChoice,
         options: &Options,
         settings: &Settings,
-    ) -> Result<(BackendKind, Config)> {
+    ) -> Result<(BackendKind, u16, Config)> {
         let kind = choice.resolve(settings)?;
         options.check_keys(kind)?;
+        let slots = slots_option(options)?;
         if kind.is_local() && !usable_local_backends().contains(&kind) {
             return Err(Error::unavailable(kind, unusable_reason(kind)));
         }
         let config = match kind {
             BackendKind::Socket => Config::Socket(socket::Config::new(name)),
-            BackendKind::Tcp => Config::Tcp(tcp::Config::new(name, options, settings)?),
-            BackendKind::Semaphore => Config::Semaphore(semaphore::Config::new(name, options)?),
+            BackendKind::Tcp => Config::Tcp(tcp::Config::new(name, options, settings, slots)?),
+            BackendKind::Semaphore => Config::Semaphore(semaphore::Config::new(name, options, slots)?),
             BackendKind::Flock => Config::Flock(flock::Config::new(name, options, settings)?),
             #[cfg(feature = "mysql")]
-            BackendKind::Mysql => Config::Mysql(mysql::Config::new(name, options, settings)?),
+            BackendKind::Mysql => Config::Mysql(mysql::Config::new(name, options, settings, slots)?),
             #[cfg(not(feature = "mysql"))]
             BackendKind::Mysql => {
                 return Err(Error::unavailable(kind, "this build of exakat_lock was compiled without MySQL support"))
             }
         };
-        Ok((kind, config))
+        Ok((kind, slots, config))
     }
 
     #[must_use]
@@ -319,10 +390,23 @@ impl LockSpec {
     #[must_use]
     pub fn open(&self) -> Box<dyn Backend> {
         let context = self.context();
+        let slots = self.slots;
         match &self.config {
+            Config::Socket(c) if slots > 1 => Box::new(slotted::Slotted::new(
+                Box::new(socket::Socket::new(context.clone(), c.gate())),
+                (0..slots).map(|slot| Box::new(socket::Socket::new(context.clone(), c.slot(slot))) as _).collect(),
+            )),
             Config::Socket(c) => Box::new(socket::Socket::new(context, c.clone())),
+            Config::Tcp(c) if slots > 1 => Box::new(slotted::Slotted::new(
+                Box::new(socket::Socket::new(context.clone(), c.gate())),
+                (0..slots).map(|slot| Box::new(tcp::Tcp::new(context.clone(), c.slot(slot))) as _).collect(),
+            )),
             Config::Tcp(c) => Box::new(tcp::Tcp::new(context, c.clone())),
             Config::Semaphore(c) => Box::new(semaphore::Semaphore::new(context, c.clone())),
+            Config::Flock(c) if slots > 1 => Box::new(slotted::Slotted::new(
+                Box::new(flock::Flock::new(context.clone(), c.gate())),
+                (0..slots).map(|slot| Box::new(flock::Flock::new(context.clone(), c.slot(slot))) as _).collect(),
+            )),
             Config::Flock(c) => Box::new(flock::Flock::new(context, c.clone())),
             #[cfg(feature = "mysql")]
             Config::Mysql(c) => Box::new(mysql::Mysql::new(context, c.clone())),
@@ -342,6 +426,16 @@ impl LockSpec {
             #[cfg(feature = "mysql")]
             Config::Mysql(c) => c.describe(),
         }
+    }
+}
+
+/// `slots`: 1 to [`MAX_SLOTS`], 1 when not given.
+fn slots_option(options: &Options) -> Result<u16> {
+    match options.int("slots")? {
+        None => Ok(1),
+        Some(n) => u16::try_from(n).ok().filter(|n| (1..=MAX_SLOTS).contains(n)).ok_or_else(|| {
+            option_error("slots", format!("must be between 1 and {MAX_SLOTS}, {n} given"))
+        }),
     }
 }
 

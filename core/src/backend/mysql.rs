@@ -60,24 +60,32 @@ const IDLE_TIMEOUT_SECS: u32 = 31_536_000;
 /// the same in every process.
 #[must_use]
 pub fn server_lock_name(name: &LockName) -> String {
-    if let Ok(text) = std::str::from_utf8(name.as_bytes()) {
+    server_name_of(name.as_bytes())
+}
+
+fn server_name_of(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
         if text.chars().count() <= MAX_SERVER_NAME_CHARS {
             return text.to_owned();
         }
     }
-    let readable: String = String::from_utf8_lossy(name.as_bytes()).chars().take(40).collect();
-    format!("{readable}~{:016x}", name.hash64())
+    let readable: String = String::from_utf8_lossy(bytes).chars().take(40).collect();
+    format!("{readable}~{:016x}", crate::name::fnv1a64(bytes))
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     dsn: Dsn,
     connect_timeout: Duration,
+    /// The lock's name on the server; with `slots` > 1, slot 0's.
     server_name: String,
+    /// With `slots` > 1: the other slots' names, then the gate's (see
+    /// `slotted`, whose protocol this follows on one connection).
+    group_names: Vec<String>,
 }
 
 impl Config {
-    pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings) -> Result<Self> {
+    pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings, slots: u16) -> Result<Self> {
         let dsn =
             match (options.bytes("dsn")?, options.bytes("dsn_file")?) {
                 (Some(_), Some(_)) => {
@@ -114,7 +122,30 @@ impl Config {
                 option_error("connect_timeout", format!("must be a positive number of seconds, {seconds} given"))
             })?,
         };
-        Ok(Self { dsn, connect_timeout, server_name: server_lock_name(name) })
+        // `#` suffixes: slot 0 is the name itself, so that a plain lock and
+        // slot 0 exclude each other.
+        let suffixed = |suffix: String| server_name_of(&[name.as_bytes(), suffix.as_bytes()].concat());
+        let group_names = match slots {
+            1 => Vec::new(),
+            _ => (1..slots).map(|k| suffixed(format!("#{k}"))).chain([suffixed("#gate".into())]).collect(),
+        };
+        Ok(Self { dsn, connect_timeout, server_name: server_lock_name(name), group_names })
+    }
+
+    fn slots(&self) -> u16 {
+        u16::try_from(self.group_names.len()).map_or(1, |n| n.max(1))
+    }
+
+    /// The server's name for slot `slot` (for one slot: the lock).
+    fn slot_name(&self, slot: u16) -> &str {
+        match slot {
+            0 => &self.server_name,
+            k => &self.group_names[usize::from(k) - 1],
+        }
+    }
+
+    fn gate_name(&self) -> &str {
+        self.group_names.last().map_or(&self.server_name, String::as_str)
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -221,6 +252,8 @@ pub(crate) struct Mysql {
     /// with that session: once the session is dropped this stays false, so a
     /// new session never passes for the one that held the lock.
     holding: bool,
+    /// The slot taken, when `holding`.
+    slot: u16,
     /// When this object last took the lock, for `holder()`.
     since: Option<f64>,
 }
@@ -251,7 +284,7 @@ struct Session {
 
 impl Mysql {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, session: None, holding: false, since: None }
+        Self { context, config, session: None, holding: false, slot: 0, since: None }
     }
 
     /// `operation` reads "connect to" or "wait for the lock on": the DSN
@@ -323,9 +356,9 @@ impl Mysql {
     }
 
     /// Runs `SELECT f(name[, arg])` and returns its nullable integer.
-    fn call(&mut self, operation: &str, sql: &str, arg: Option<f64>) -> Result<Option<i64>, Failure> {
+    fn call(&mut self, operation: &str, sql: &str, name: &str, arg: Option<f64>) -> Result<Option<i64>, Failure> {
         let reused = self.session.is_some();
-        let name = self.config.server_name.clone();
+        let name = name.to_owned();
         let session = self.session().map_err(Failure::Other)?;
         let answer = match arg {
             Some(arg) => session.conn.exec_first::<Row, _, _>(sql, (name, arg)),
@@ -343,13 +376,13 @@ impl Mysql {
     }
 
     /// One `GET_LOCK(name, seconds)`; `Ok(false)` when it timed out.
-    fn get_lock(&mut self, seconds: f64) -> Result<bool, Failure> {
+    fn get_lock(&mut self, name: &str, seconds: f64) -> Result<bool, Failure> {
         if let Some(session) = &self.session {
             // The read must outlast the server's own wait, but not forever.
             let limit = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX).saturating_add(ANSWER_GRACE);
             set_receive_timeout(session.conn.as_raw_fd(), limit);
         }
-        let answer = self.call("wait for the lock on", "SELECT GET_LOCK(?, ?)", Some(seconds));
+        let answer = self.call("wait for the lock on", "SELECT GET_LOCK(?, ?)", name, Some(seconds));
         if let Some(session) = &self.session {
             set_receive_timeout(session.conn.as_raw_fd(), self.config.connect_timeout);
         }
@@ -426,8 +459,9 @@ fn session_ended(error: &mysql::Error) -> bool {
     }
 }
 
-impl Backend for Mysql {
-    fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+impl Mysql {
+    /// Takes the server lock `name`, waiting until `deadline` if it allows.
+    fn get_lock_until(&mut self, name: &str, deadline: &Deadline) -> Result<bool> {
         // Only a session that holds nothing is reused here, so one that died
         // while idle lost nothing: connect again, once, and wait for the
         // time that is left.
@@ -442,12 +476,8 @@ impl Backend for Mysql {
                 Some(left) if left >= Duration::from_secs(1) => left.as_secs().min(FOREVER_SLICE_SECS as u64) as f64,
                 Some(_) => 0.0,
             };
-            match self.get_lock(seconds) {
-                Ok(true) => {
-                    self.holding = true;
-                    self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
-                    return Ok(true);
-                }
+            match self.get_lock(name, seconds) {
+                Ok(true) => return Ok(true),
                 Ok(false) => {}
                 Err(Failure::Gone(_)) if std::mem::take(&mut may_reconnect) => continue,
                 Err(failure) => return Err(failure.into()),
@@ -463,29 +493,118 @@ impl Backend for Mysql {
         }
     }
 
+    fn took(&mut self, slot: u16) -> bool {
+        self.holding = true;
+        self.slot = slot;
+        self.since = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+        true
+    }
+
+    /// Takes a free slot, the gate being held: tries each, then sleeps on
+    /// one for a nap that grows, as `slotted` does.
+    fn take_any_slot(&mut self, deadline: &Deadline) -> Result<bool> {
+        let slots = self.config.slots();
+        let start = u16::try_from(std::process::id() % u32::from(slots)).unwrap_or(0);
+        let (mut watched, mut nap) = (start, SLOT_NAP_START);
+        loop {
+            for k in (start..slots).chain(0..start) {
+                let name = self.config.slot_name(k).to_owned();
+                if self.get_lock(&name, 0.0).map_err(Error::from)? {
+                    return Ok(self.took(k));
+                }
+            }
+            if !deadline.may_wait() || deadline.expired() {
+                return Ok(false);
+            }
+            let name = self.config.slot_name(watched).to_owned();
+            if self.get_lock_until(&name, &deadline.within(nap))? {
+                return Ok(self.took(watched));
+            }
+            watched = (watched + 1) % slots;
+            nap = (nap * 2).min(SLOT_NAP_CAP);
+        }
+    }
+}
+
+/// How long the waiter at the head of a slots group sleeps on one slot
+/// before trying them all again: growing, and capped (see `slotted`).
+const SLOT_NAP_START: Duration = Duration::from_millis(2);
+const SLOT_NAP_CAP: Duration = Duration::from_millis(50);
+
+impl Backend for Mysql {
+    fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+        if self.config.slots() == 1 {
+            let name = self.config.server_name.clone();
+            return Ok(self.get_lock_until(&name, deadline)? && self.took(0));
+        }
+        let gate = self.config.gate_name().to_owned();
+        if !self.get_lock_until(&gate, deadline)? {
+            return Ok(false);
+        }
+        let taken = self.take_any_slot(deadline);
+        // A session that fails here is gone, and the gate with it.
+        let _ = self.call("open the gate on", "SELECT RELEASE_LOCK(?)", &gate, None);
+        taken
+    }
+
     fn release(&mut self) -> Result<bool> {
         self.since = None;
         if !std::mem::take(&mut self.holding) {
             return Ok(false); // lost with its session
         }
         // A session that errors is gone, and the server freed the lock with it.
-        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", None).ok().flatten() == Some(1))
+        let name = self.config.slot_name(self.slot).to_owned();
+        Ok(self.call("release the lock on", "SELECT RELEASE_LOCK(?)", &name, None).ok().flatten() == Some(1))
     }
 
     fn still_held(&mut self) -> Result<bool> {
         if !self.holding {
             return Ok(false);
         }
-        let ours = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", None);
+        let name = self.config.slot_name(self.slot).to_owned();
+        let ours = self.call("ask who holds the lock on", "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", &name, None);
         Ok(ours.ok().flatten() == Some(1))
     }
 
+    fn slot(&self) -> Option<u16> {
+        (self.holding && self.config.slots() > 1).then_some(self.slot)
+    }
+
+    /// `None` as soon as one slot is free.
     fn holder(&mut self) -> Result<Option<Holder>> {
+        let mut first = None;
+        for slot in 0..self.config.slots() {
+            match self.holder_of(slot)? {
+                None => return Ok(None),
+                Some(holder) => first = first.or(Some(holder)),
+            }
+        }
+        Ok(first)
+    }
+
+    fn holders(&mut self) -> Result<Vec<Holder>> {
+        let mut holders = Vec::new();
+        for slot in 0..self.config.slots() {
+            holders.extend(self.holder_of(slot)?);
+        }
+        Ok(holders)
+    }
+
+    fn resource(&mut self) -> Result<ResourceId> {
+        let server = self.session()?.identity.clone();
+        Ok(ResourceId::Server { server, name: self.config.server_name.clone() })
+    }
+}
+
+impl Mysql {
+    /// Who holds slot `slot` (for one slot: the lock).
+    fn holder_of(&mut self, slot: u16) -> Result<Option<Holder>> {
         const SQL: &str = "SELECT IS_USED_LOCK(?)";
+        let name = self.config.slot_name(slot).to_owned();
         // A dead session is replaced: if it held the lock, that loss is
         // already recorded (`holding` is false), never hidden.
-        let answer = match self.call("ask who holds the lock on", SQL, None) {
-            Err(Failure::Gone(_)) => self.call("ask who holds the lock on", SQL, None),
+        let answer = match self.call("ask who holds the lock on", SQL, &name, None) {
+            Err(Failure::Gone(_)) => self.call("ask who holds the lock on", SQL, &name, None),
             other => other,
         };
         let Some(connection) = answer? else {
@@ -520,25 +639,20 @@ impl Backend for Mysql {
             // attribute is whatever the client chose to send.
             host.as_deref().and_then(|h| self.local_client_pid(h)).or_else(|| pid.and_then(|p| p.parse().ok()))
         };
-        Ok(Some(Holder {
+        let holder = Holder {
             pid,
             host: if mine { proc_scan::hostname() } else { host.map(|h| strip_port(&h)) },
             since: if mine { self.since } else { None },
             extra: vec![
                 ("connection_id", HolderValue::Int(connection)),
                 ("server", HolderValue::Str(self.config.dsn.server())),
-                ("lock_name", HolderValue::Str(self.config.server_name.clone())),
+                ("lock_name", HolderValue::Str(name)),
             ],
-        }))
+            ..Holder::default()
+        };
+        Ok(Some(if self.config.slots() > 1 { holder.in_slot(slot) } else { holder }))
     }
 
-    fn resource(&mut self) -> Result<ResourceId> {
-        let server = self.session()?.identity.clone();
-        Ok(ResourceId::Server { server, name: self.config.server_name.clone() })
-    }
-}
-
-impl Mysql {
     /// Without performance_schema, a holder on this host is still found: the
     /// server's view of its client ("127.0.0.1:41234") is one end of a TCP
     /// connection in /proc, and /proc names the process holding it.
@@ -638,15 +752,15 @@ mod tests {
     fn the_dsn_comes_from_the_option_then_the_settings() {
         let name = LockName::new(b"job").unwrap();
         let mut settings = Settings { mysql_dsn: None, ..Settings::default() };
-        let e = Config::new(&name, &Options::new(), &settings).unwrap_err().to_string();
+        let e = Config::new(&name, &Options::new(), &settings, 1).unwrap_err().to_string();
         assert!(e.contains("no server configured"), "{e}");
         settings.mysql_dsn = DsnSource::text("mysql://u:pw@db/x", "exakat_lock.mysql_dsn");
-        assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "db");
+        assert_eq!(Config::new(&name, &Options::new(), &settings, 1).unwrap().dsn.host, "db");
         let options = Options::new().with("dsn", OptionValue::Str(b"mysql://u:secret@other:3307".to_vec()));
-        let config = Config::new(&name, &options, &settings).unwrap();
+        let config = Config::new(&name, &options, &settings, 1).unwrap();
         assert_eq!(config.describe(), "MySQL lock 'job' on other:3307");
         let bad = Options::new().with("dsn", OptionValue::Str(b"mysql://u:secret@other:0".to_vec()));
-        let e = Config::new(&name, &bad, &settings).unwrap_err().to_string();
+        let e = Config::new(&name, &bad, &settings, 1).unwrap_err().to_string();
         assert!(e.starts_with("Option \"dsn\" has an invalid port") && !e.contains("secret"), "{e}");
     }
 
@@ -676,20 +790,20 @@ mod tests {
         let name = LockName::new(b"job").unwrap();
         let file = TempFile::new("trimmed", b"mysql://u:file-secret@from-file:3307/x\n");
         let settings = Settings { mysql_dsn: DsnSource::text("mysql://u@from-ini", "test"), ..Settings::default() };
-        let config = Config::new(&name, &path_option("dsn_file", &file.0), &settings).unwrap();
+        let config = Config::new(&name, &path_option("dsn_file", &file.0), &settings, 1).unwrap();
         assert_eq!((config.dsn.host.as_str(), config.dsn.password()), ("from-file", Some("file-secret")));
         let both = path_option("dsn_file", &file.0).with("dsn", OptionValue::Str(b"mysql://u@db".to_vec()));
-        let e = Config::new(&name, &both, &settings).unwrap_err();
+        let e = Config::new(&name, &both, &settings, 1).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { .. }) && e.to_string().contains("both"), "{e}");
         for bad in [&b""[..], b"a\0b"] {
-            let e = Config::new(&name, &Options::new().with("dsn_file", OptionValue::Str(bad.to_vec())), &settings);
+            let e = Config::new(&name, &Options::new().with("dsn_file", OptionValue::Str(bad.to_vec())), &settings, 1);
             assert!(e.unwrap_err().to_string().starts_with("Option \"dsn_file\" must be a path"));
         }
         // From the settings: a file is used like a DSN given as text.
         let settings = Settings { mysql_dsn: DsnSource::file(&file.0, "exakat_lock.mysql_dsn_file"), ..settings };
-        assert_eq!(Config::new(&name, &Options::new(), &settings).unwrap().dsn.host, "from-file");
+        assert_eq!(Config::new(&name, &Options::new(), &settings, 1).unwrap().dsn.host, "from-file");
         let option = Options::new().with("dsn", OptionValue::Str(b"mysql://u@from-option".to_vec()));
-        assert_eq!(Config::new(&name, &option, &settings).unwrap().dsn.host, "from-option");
+        assert_eq!(Config::new(&name, &option, &settings, 1).unwrap().dsn.host, "from-option");
     }
 
     #[test]
@@ -697,7 +811,7 @@ mod tests {
         let name = LockName::new(b"job").unwrap();
         let settings = Settings { mysql_dsn: None, ..Settings::default() };
         let missing = std::env::temp_dir().join("exakat_lock-no-such-dsn-file");
-        let e = Config::new(&name, &path_option("dsn_file", &missing), &settings).unwrap_err();
+        let e = Config::new(&name, &path_option("dsn_file", &missing), &settings, 1).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -707,15 +821,15 @@ mod tests {
             )
         );
         let malformed = TempFile::new("malformed", b"mysql://u:file-secret@db:0/x");
-        let e = Config::new(&name, &path_option("dsn_file", &malformed.0), &settings).unwrap_err().to_string();
+        let e = Config::new(&name, &path_option("dsn_file", &malformed.0), &settings, 1).unwrap_err().to_string();
         assert!(e.contains("invalid port") && e.contains(&*malformed.0.to_string_lossy()), "{e}");
         assert!(!e.contains("file-secret"), "{e}");
-        let dir = Config::new(&name, &path_option("dsn_file", &std::env::temp_dir()), &settings).unwrap_err();
+        let dir = Config::new(&name, &path_option("dsn_file", &std::env::temp_dir()), &settings, 1).unwrap_err();
         assert!(dir.to_string().ends_with("it is not a regular file"), "{dir}");
         // A FIFO with no writer would block a plain open(2).
         let fifo = std::env::temp_dir().join(format!("exakat_lock-dsn-fifo-{}", std::process::id()));
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let e = Config::new(&name, &path_option("dsn_file", &fifo), &settings).unwrap_err();
+        let e = Config::new(&name, &path_option("dsn_file", &fifo), &settings, 1).unwrap_err();
         std::fs::remove_file(&fifo).unwrap();
         assert!(e.to_string().ends_with("it is not a regular file"), "{e}");
     }
@@ -724,7 +838,7 @@ mod tests {
     fn connect_timeouts_are_positive_seconds() {
         let name = LockName::new(b"job").unwrap();
         let settings = Settings { mysql_dsn: DsnSource::text("mysql://u@db", "test"), ..Settings::default() };
-        let with = |v| Config::new(&name, &Options::new().with("connect_timeout", v), &settings);
+        let with = |v| Config::new(&name, &Options::new().with("connect_timeout", v), &settings, 1);
         assert_eq!(with(OptionValue::Float(0.5)).unwrap().connect_timeout, Duration::from_millis(500));
         assert_eq!(with(OptionValue::Int(2)).unwrap().connect_timeout, Duration::from_secs(2));
         for bad in [OptionValue::Int(0), OptionValue::Float(-1.0), OptionValue::Float(f64::NAN)] {
@@ -757,7 +871,7 @@ mod tests {
         let name = LockName::new(b"tls-probe").unwrap();
         let options = Options::new().with("dsn", OptionValue::Str(dsn.as_bytes().to_vec()));
         let context = Context { lock: "tls-probe".into(), backend: BackendKind::Mysql };
-        let mut backend = Mysql::new(context, Config::new(&name, &options, &Settings::default())?);
+        let mut backend = Mysql::new(context, Config::new(&name, &options, &Settings::default(), 1)?);
         let session = backend.session()?;
         let row = session.conn.query_first::<Row, _>("SHOW SESSION STATUS LIKE 'Ssl_cipher'").unwrap().unwrap();
         Ok(match row.as_ref(1) {

@@ -245,16 +245,18 @@ fn kernel_hex(ip: IpAddr) -> String {
 pub(crate) struct FileLock {
     /// 0 or absent when the holder is in another PID namespace.
     pub pid: Option<u32>,
+    /// `LOCK_SH` ("READ"), rather than `LOCK_EX`.
+    pub shared: bool,
 }
 
-/// The granted (not waiting) `FLOCK` lock on the file `(major, minor, inode)`.
-pub(crate) fn flock_on(major: u64, minor: u64, inode: u64) -> Option<FileLock> {
-    let listing = fs::read_to_string("/proc/locks").ok()?;
-    find_flock(&listing, major, minor, inode)
+/// The granted (not waiting) `FLOCK` locks on the file `(major, minor, inode)`.
+pub(crate) fn flocks_on(major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
+    let Ok(listing) = fs::read_to_string("/proc/locks") else { return Vec::new() };
+    find_flocks(&listing, major, minor, inode)
 }
 
-fn find_flock(listing: &str, major: u64, minor: u64, inode: u64) -> Option<FileLock> {
-    listing.lines().find_map(|line| {
+fn find_flocks(listing: &str, major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
+    listing.lines().filter_map(|line| {
         // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters read "1: -> FLOCK ..."
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.get(1) != Some(&"FLOCK") {
@@ -266,8 +268,8 @@ fn find_flock(listing: &str, major: u64, minor: u64, inode: u64) -> Option<FileL
             && u64::from_str_radix(min, 16).ok()? == minor
             && ino.parse::<u64>().ok()? == inode;
         let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
-        same_file.then_some(FileLock { pid })
-    })
+        same_file.then_some(FileLock { pid, shared: fields.get(3) == Some(&"READ") })
+    }).collect()
 }
 
 #[cfg(test)]
@@ -339,10 +341,14 @@ mod tests {
         let listing = "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n\
                        1: -> FLOCK  ADVISORY  WRITE 4343 08:01:1234 0 EOF\n\
                        2: POSIX  ADVISORY  WRITE 99 08:01:5678 0 EOF\n\
-                       3: FLOCK  ADVISORY  WRITE 0 fd:11:5678 0 EOF\n";
-        assert_eq!(find_flock(listing, 8, 1, 1234), Some(FileLock { pid: Some(4242) }));
-        assert_eq!(find_flock(listing, 0xfd, 0x11, 5678), Some(FileLock { pid: None }));
-        assert_eq!(find_flock(listing, 8, 1, 5678), None);
+                       3: FLOCK  ADVISORY  WRITE 0 fd:11:5678 0 EOF\n\
+                       4: FLOCK  ADVISORY  READ 51 08:01:77 0 EOF\n\
+                       5: FLOCK  ADVISORY  READ 52 08:01:77 0 EOF\n";
+        assert_eq!(find_flocks(listing, 8, 1, 1234), [FileLock { pid: Some(4242), shared: false }]);
+        assert_eq!(find_flocks(listing, 0xfd, 0x11, 5678), [FileLock { pid: None, shared: false }]);
+        assert_eq!(find_flocks(listing, 8, 1, 5678), []);
+        let readers = [FileLock { pid: Some(51), shared: true }, FileLock { pid: Some(52), shared: true }];
+        assert_eq!(find_flocks(listing, 8, 1, 77), readers);
     }
 
     #[test]

@@ -1,17 +1,29 @@
-//! `semaphore`: a SysV semaphore, driven with `semop(2)` directly, so no
+//! `semaphore`: SysV semaphores, driven with `semop(2)` directly, so no
 //! ext-sysvsem is needed.
 //!
-//! The semaphore counts holders: 0 is free, 1 is held. Taking it is one
-//! atomic `semop` of two operations, "wait until zero" then "add one" with
-//! `SEM_UNDO`. That protocol needs no initialisation (Linux creates
-//! semaphores at 0), so many processes creating the set at once cannot race,
-//! and `SEM_UNDO` makes the kernel subtract the one again when the holder
-//! dies, however it dies. The kernel also runs a queued waiter's operation
-//! itself when the value drops to zero, in arrival order: the lock is handed
-//! over, and the releaser cannot barge back in ahead of a waiter.
+//! Every hold is one atomic `semop` with `SEM_UNDO`: the kernel gives it
+//! back when the holder dies, however it dies, and never copies it into a
+//! forked child. Waiting sleeps in `semtimedop`; the kernel completes a
+//! queued waiter's operation itself, in arrival order, the moment it can,
+//! so a releaser cannot barge back in ahead of a waiter. A set is laid out
+//! for what the lock is, and its size says which (see `Layout`):
 //!
-//! A forked child never holds the lock: the kernel does not copy `SEM_UNDO`
-//! adjustments into children.
+//! - one holder (exclusive or shared), 4 semaphores: `WRITER` (0 or 1),
+//!   `READERS` (the shared holders), `WRITERS` (writers holding or
+//!   waiting). Nothing needs initialising (Linux creates semaphores at 0),
+//!   so creators cannot race. An exclusive holder takes
+//!   `WRITER == 0, READERS == 0, WRITER += 1, WRITERS += 1` in one step; a
+//!   writer that must wait first adds itself to `WRITERS`, which keeps new
+//!   readers out (`WRITERS == 0, READERS += 1`): a stream of readers never
+//!   starves a writer. Writers go first; readers wait behind a stream of
+//!   writers.
+//! - N slots, N + 4 semaphores: `FREE` (free slots), `READY`, and one
+//!   semaphore per slot. `FREE` must start at N, so the process that
+//!   creates the set (`IPC_EXCL`) sets it and `READY` in one operation, and
+//!   the others wait for `READY` (a set whose creator died before that is
+//!   removed: nobody can hold anything in it). A holder takes
+//!   `FREE -= 1`, which sleeps while none is free, then marks one free
+//!   slot's semaphore, which says who holds it.
 //!
 //! One gap remains: `SEM_UNDO` adjustments survive `execve(2)`, so a
 //! program that replaces the PHP process (`pcntl_exec()`) would keep its
@@ -21,9 +33,10 @@
 //!
 //! Sets are created `0600`: other users can neither take nor reset them. An
 //! object that held the lock removes the set when it is destroyed, if it can
-//! take the lock then and sees no waiter, so a set is never removed under a
-//! holder; anyone who still had its id gets `EIDRM`/`EINVAL` and starts over
-//! on a new set. Only a crash can leave a set behind, never a held one.
+//! take every hold itself then and sees no waiter, so a set is never removed
+//! under a holder; anyone who still had its id gets `EIDRM`/`EINVAL` and
+//! starts over on a new set. Only a crash can leave a set behind, never a
+//! held one.
 
 use std::{
     io,
@@ -58,10 +71,11 @@ extern "C" {
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     key: libc::key_t,
+    slots: u16,
 }
 
 impl Config {
-    pub(crate) fn new(name: &LockName, options: &Options) -> Result<Self> {
+    pub(crate) fn new(name: &LockName, options: &Options, slots: u16) -> Result<Self> {
         let key = match options.int("key")? {
             None => key_for(name),
             Some(key) => libc::key_t::try_from(key)
@@ -74,11 +88,16 @@ impl Config {
                     )
                 })?,
         };
-        Ok(Self { key })
+        Ok(Self { key, slots })
     }
 
     pub(crate) fn describe(&self) -> String {
         format!("SysV semaphore key {:#010x}", self.key)
+    }
+
+    /// The size of this lock's set: it tells the layouts apart.
+    fn semaphores(&self) -> libc::c_int {
+        libc::c_int::from(if self.slots == 1 { HEADER } else { HEADER + self.slots })
     }
 }
 
@@ -94,13 +113,92 @@ fn key_for(name: &LockName) -> libc::key_t {
     }
 }
 
-/// Every set this process holds, by fork generation and holding object, for
-/// the exec hooks; `lost` marks a lock given back for an exec that then
+// The one-holder layout.
+const WRITER: u16 = 0;
+const READERS: u16 = 1;
+/// Writers holding or waiting: while it is not 0, no reader gets in.
+const WRITERS: u16 = 2;
+// The slots layout.
+const FREE: u16 = 0;
+const READY: u16 = 1;
+/// Semaphores before the slots'; the one-holder layout is only these. A
+/// fourth, unused, keeps that layout's size apart from ext-sysvsem's sets
+/// of three.
+const HEADER: u16 = 4;
+
+const fn op(sem_num: u16, sem_op: libc::c_short, flags: libc::c_int) -> libc::sembuf {
+    #[allow(clippy::cast_possible_truncation)]
+    libc::sembuf { sem_num, sem_op, sem_flg: flags as libc::c_short }
+}
+
+const UNDO: libc::c_int = libc::SEM_UNDO;
+const NOWAIT: libc::c_int = libc::IPC_NOWAIT;
+
+/// What one object holds in a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    Exclusive,
+    Shared,
+    Slot(u16),
+}
+
+/// Up to four operations, applied by one `semop` atomically.
+struct Ops {
+    list: [libc::sembuf; 4],
+    len: usize,
+}
+
+impl Ops {
+    fn of(ops: &[libc::sembuf]) -> Self {
+        let mut list = [op(0, 0, 0); 4];
+        list[..ops.len()].copy_from_slice(ops);
+        Self { list, len: ops.len() }
+    }
+}
+
+impl Hold {
+    /// Takes this hold without waiting.
+    fn take(self) -> Ops {
+        match self {
+            Self::Exclusive => Ops::of(&[
+                op(WRITER, 0, NOWAIT),
+                op(READERS, 0, NOWAIT),
+                op(WRITER, 1, UNDO),
+                op(WRITERS, 1, UNDO),
+            ]),
+            Self::Shared => Ops::of(&[op(WRITERS, 0, NOWAIT), op(READERS, 1, UNDO)]),
+            Self::Slot(k) => Ops::of(&[op(FREE, -1, UNDO | NOWAIT), op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)]),
+        }
+    }
+
+    /// Gives it back; never waits.
+    fn give_back(self) -> Ops {
+        match self {
+            Self::Exclusive => Ops::of(&[op(WRITER, -1, UNDO | NOWAIT), op(WRITERS, -1, UNDO | NOWAIT)]),
+            Self::Shared => Ops::of(&[op(READERS, -1, UNDO | NOWAIT)]),
+            Self::Slot(k) => Ops::of(&[op(HEADER + k, -1, UNDO | NOWAIT), op(FREE, 1, UNDO)]),
+        }
+    }
+
+    /// The semaphore that is 1, and last changed by the holder, while this
+    /// hold is held; shared holds have none of their own.
+    fn own_semaphore(self) -> Option<u16> {
+        match self {
+            Self::Exclusive => Some(WRITER),
+            Self::Shared => None,
+            Self::Slot(k) => Some(HEADER + k),
+        }
+    }
+}
+
+/// Every hold this process has, by fork generation and holding object, for
+/// the exec hooks; `lost` marks a hold given back for an exec that then
 /// failed, and taken by someone else before it could be taken back.
 struct HeldSet {
     generation: u64,
     owner: u64,
     set_id: libc::c_int,
+    hold: Hold,
     lost: bool,
 }
 
@@ -118,9 +216,9 @@ fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
 pub fn give_back_before_exec() {
     let generation = fork::generation();
     for held in held_sets().iter().filter(|h| h.generation == generation && !h.lost) {
-        let mut give_back = [GIVE_BACK];
+        let mut ops = held.hold.give_back();
         // SAFETY: plain syscall; failure means the set is gone already.
-        unsafe { semtimedop(held.set_id, give_back.as_mut_ptr(), 1, std::ptr::null()) };
+        unsafe { semtimedop(held.set_id, ops.list.as_mut_ptr(), ops.len, std::ptr::null()) };
     }
 }
 
@@ -129,9 +227,9 @@ pub fn give_back_before_exec() {
 pub fn take_back_after_failed_exec() {
     let generation = fork::generation();
     for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
-        let mut take = TRY_TAKE;
+        let mut ops = held.hold.take();
         // SAFETY: plain syscall.
-        held.lost = unsafe { semtimedop(held.set_id, take.as_mut_ptr(), 2, std::ptr::null()) } != 0;
+        held.lost = unsafe { semtimedop(held.set_id, ops.list.as_mut_ptr(), ops.len, std::ptr::null()) } != 0;
     }
 }
 
@@ -143,6 +241,8 @@ pub(crate) struct Semaphore {
     set_id: Option<libc::c_int>,
     generation: u64,
     owner: u64,
+    /// The slot held, with `slots` > 1.
+    slot: Option<u16>,
     /// Only an object that took the lock removes its set when dropped: one
     /// that merely asked (`holder()`) must not take the lock, even briefly,
     /// from under a process trying it at that moment.
@@ -159,41 +259,91 @@ enum Outcome {
     Interrupted,
 }
 
+/// A slots set whose creator has not set its count after this long died
+/// before it could: nobody can hold anything in it, so it is removed.
+const UNREADY_GRACE: Duration = Duration::from_secs(1);
+
 impl Semaphore {
     pub(crate) fn new(context: Context, config: Config) -> Self {
         let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
-        Self { context, config, set_id: None, generation: fork::generation(), owner, ever_held: false }
+        Self { context, config, set_id: None, generation: fork::generation(), owner, slot: None, ever_held: false }
     }
 
     /// The id of our key's set, asked of the kernel every time: a cached id
     /// may have been removed and, after enough creations, reused by another
     /// key's set. A set not seen before is checked before it is used.
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
-        let flags = if create { libc::IPC_CREAT | SET_MODE } else { 0 };
-        // SAFETY: plain syscall wrapper.
-        let id = unsafe { libc::semget(self.config.key, 1, flags) };
-        if id < 0 {
-            let error = io::Error::last_os_error();
-            return match error.raw_os_error() {
-                Some(libc::ENOENT) if !create => Ok(None),
-                Some(libc::EACCES) => Err(self.context.failed(
-                    format!("open {}", self.config.describe()),
-                    Cause::Refused(format!(
-                        "{error}: the set belongs to another user, who holds or shares this lock name"
+        let semaphores = self.config.semaphores();
+        loop {
+            // SAFETY: plain syscall wrapper.
+            let mut id = unsafe { libc::semget(self.config.key, 0, 0) };
+            let mut created = false;
+            if id < 0 && create && io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
+                // Exclusive creation, so that exactly one process sets a
+                // slots set's count (the one-holder layout needs nothing).
+                // SAFETY: as above.
+                id = unsafe { libc::semget(self.config.key, semaphores, libc::IPC_CREAT | libc::IPC_EXCL | SET_MODE) };
+                created = id >= 0;
+                if id < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+                    continue; // made by another process just now
+                }
+            }
+            if id < 0 {
+                let error = io::Error::last_os_error();
+                return match error.raw_os_error() {
+                    Some(libc::ENOENT) if !create => Ok(None),
+                    Some(libc::EACCES) => Err(self.context.failed(
+                        format!("open {}", self.config.describe()),
+                        Cause::Refused(format!(
+                            "{error}: the set belongs to another user, who holds or shares this lock name"
+                        )),
                     )),
-                )),
-                _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
-            };
+                    _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
+                };
+            }
+            if created && self.config.slots > 1 {
+                let mut ready = [op(FREE, i16::try_from(self.config.slots).expect("at most MAX_SLOTS"), 0), op(READY, 1, 0)];
+                if !matches!(self.semop(id, &mut ready, None)?, Outcome::Done) {
+                    continue; // removed at once by someone else
+                }
+            }
+            if self.set_id != Some(id) {
+                self.check_set(id)?;
+                self.set_id = Some(id);
+            }
+            if self.config.slots > 1 && !self.wait_ready(id) {
+                continue;
+            }
+            return Ok(Some(id));
         }
-        if self.set_id != Some(id) {
-            self.check_set(id)?;
-            self.set_id = Some(id);
+    }
+
+    /// Waits (briefly: creation and setting the count are two syscalls in a
+    /// row) until a slots set is ready; `false` when it was found abandoned
+    /// and removed, or removed meanwhile.
+    fn wait_ready(&self, id: libc::c_int) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            match self.stat(id, READY, libc::GETVAL) {
+                1 => return true,
+                0 => {}
+                _ => return false, // gone
+            }
+            if started.elapsed() >= UNREADY_GRACE {
+                let abandoned = self.set_info(id).is_some_and(|info| info.sem_otime == 0);
+                if abandoned {
+                    // SAFETY: IPC_RMID takes no fourth argument.
+                    unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+                }
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        Ok(Some(id))
     }
 
     /// Refuses a set that another user made or may write: its owner could
-    /// reset it (`SETVAL`, `IPC_RMID`) under a holder and so make two.
+    /// reset it (`SETVAL`, `IPC_RMID`) under a holder and so make two; and a
+    /// set of another layout, which would read our operations its own way.
     fn check_set(&self, id: libc::c_int) -> Result<()> {
         let refuse =
             |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
@@ -212,35 +362,44 @@ impl Semaphore {
                 perm.mode & 0o777
             ));
         }
-        // semget() accepts any existing set of at least one semaphore. A set
-        // of another size is someone else's (ext-sysvsem's sem_get() makes
-        // sets of three, whose first semaphore counts free slots: the
-        // opposite of ours), and sharing it would let both sides hold the lock.
         // The field's type differs between glibc and musl.
         #[allow(clippy::useless_conversion)]
         let count = u64::from(info.sem_nsems);
-        if count != 1 {
-            return refuse(format!(
-                "the set has {count} semaphores, so another program (ext-sysvsem's sem_get()?) made it; exakat_lock's sets have one: choose another key"
-            ));
+        let wanted = u64::try_from(self.config.semaphores()).unwrap_or(0);
+        if count == wanted {
+            return Ok(());
         }
-        Ok(())
+        let asked = match self.config.slots {
+            1 => "this lock has one holder".to_owned(),
+            n => format!("this lock asks for {n} slots"),
+        };
+        refuse(match count {
+            // ext-sysvsem's sem_get() makes sets of three, whose first
+            // semaphore counts free slots: sharing one would let both
+            // sides hold the lock.
+            3 => format!("the set has 3 semaphores, so another program (ext-sysvsem's sem_get()?) made it, and {asked}: choose another key"),
+            1 => format!("the set has one semaphore: exakat_lock 0.1 made it, and reads it another way; stop the 0.1 processes or remove the set (ipcrm -s {id})"),
+            4 => format!("the set was made for a lock with one holder, and {asked}: every object of one name must agree on \"slots\""),
+            n if n > 5 => format!("the set was made for {} slots, and {asked}: every object of one name must agree on \"slots\"", n - 4),
+            n => format!("the set has {n} semaphores, so another program made it: choose another key"),
+        })
     }
 
-    /// Whether the kernel agrees that this process may still hold set `id`:
-    /// we were the last to change it. An `ipcrm` (the id is gone, or reused
-    /// by a set we never touched), a `SETVAL` or another process's take
-    /// since all change that; `unshare(CLONE_SYSVSEM)` (which gives back
-    /// every `SEM_UNDO` adjustment) leaves us the last to change it, but at
-    /// 0, which `semop` and [`Self::kernel_says_held`] see. A reused id
+    /// Whether the kernel agrees that this process holds `hold` in set
+    /// `id` now. An `ipcrm` (the id is gone, or reused by a set we never
+    /// touched), a `SETVAL` or another process's take since all change the
+    /// hold's semaphore and its last pid; `unshare(CLONE_SYSVSEM)` (which
+    /// gives back every `SEM_UNDO` adjustment) leaves it 0. A reused id
     /// that another object of this process took marked our entry lost.
-    fn last_changed_by_us(&self, id: libc::c_int) -> bool {
-        u32::try_from(self.stat(id, libc::GETPID)).is_ok_and(|pid| pid == std::process::id())
+    fn kernel_says_held(&self, id: libc::c_int, hold: Hold) -> bool {
+        match hold.own_semaphore() {
+            Some(own) => self.last_changed_by_us(id, own) && self.stat(id, own, libc::GETVAL) == 1,
+            None => self.stat(id, READERS, libc::GETVAL) >= 1,
+        }
     }
 
-    /// Whether the kernel agrees that this process holds set `id` now.
-    fn kernel_says_held(&self, id: libc::c_int) -> bool {
-        self.last_changed_by_us(id) && self.stat(id, libc::GETVAL) == 1
+    fn last_changed_by_us(&self, id: libc::c_int, semaphore: u16) -> bool {
+        u32::try_from(self.stat(id, semaphore, libc::GETPID)).is_ok_and(|pid| pid == std::process::id())
     }
 
     fn set_info(&self, id: libc::c_int) -> Option<libc::semid_ds> {
@@ -270,106 +429,197 @@ impl Semaphore {
         }
     }
 
-    /// Drops this object's entry from the held sets; the set's id if it
-    /// still held the semaphore as far as this process knows (not if it was
-    /// given back for an exec, then lost).
-    fn forget_held(&self) -> Option<libc::c_int> {
-        let mut held = held_sets();
-        let at = held.iter().position(|h| h.owner == self.owner)?;
-        let entry = held.swap_remove(at);
-        (!entry.lost).then_some(entry.set_id)
+    fn run(&self, id: libc::c_int, mut ops: Ops, wait: Option<Duration>) -> Result<Outcome> {
+        self.semop(id, &mut ops.list[..ops.len], wait)
     }
 
-    /// Gives the semaphore back; false if the set was removed or reset meanwhile.
-    fn give_back(&mut self, id: libc::c_int) -> Result<bool> {
+    /// Waits until `deadline` for `ops` (which must not carry `IPC_NOWAIT`
+    /// where they may wait), resuming after signals with the time left.
+    fn wait_for(&self, id: libc::c_int, ops: &[libc::sembuf], deadline: &Deadline) -> Result<Outcome> {
         loop {
-            return match self.semop(id, &mut [GIVE_BACK], None)? {
-                Outcome::Done => Ok(true),
-                Outcome::Busy | Outcome::Gone => Ok(false),
-                Outcome::Interrupted => continue,
-            };
+            // semtimedop's timeout is relative: recomputed after every interruption.
+            match self.run(id, Ops::of(ops), deadline.remaining())? {
+                Outcome::Interrupted if !deadline.expired() => {}
+                Outcome::Interrupted => return Ok(Outcome::Busy),
+                other => return Ok(other),
+            }
         }
     }
 
-    fn stat(&self, id: libc::c_int, command: libc::c_int) -> libc::c_int {
-        // SAFETY: GETVAL/GETPID/GETZCNT take no fourth argument.
-        unsafe { libc::semctl(id, 0, command) }
+    /// Records a hold this object just took.
+    fn took(&mut self, id: libc::c_int, hold: Hold) -> bool {
+        let mut held = held_sets();
+        // A lost entry of an earlier take goes; another object of this
+        // process that thought it held this very hold (before an unshare, a
+        // SETVAL, or under a reused id) lost it: only one can hold it now.
+        held.retain(|h| h.owner != self.owner);
+        for other in held.iter_mut().filter(|h| h.set_id == id && h.generation == self.generation) {
+            if other.hold == hold && hold != Hold::Shared {
+                other.lost = true;
+            }
+        }
+        held.push(HeldSet { generation: self.generation, owner: self.owner, set_id: id, hold, lost: false });
+        self.ever_held = true;
+        self.slot = match hold {
+            Hold::Slot(k) => Some(k),
+            _ => None,
+        };
+        true
+    }
+
+    /// Drops this object's entry from the held sets; the set and hold if it
+    /// still held it as far as this process knows (not if it was given
+    /// back for an exec, then lost).
+    fn forget_held(&mut self) -> Option<(libc::c_int, Hold)> {
+        self.slot = None;
+        let mut held = held_sets();
+        let at = held.iter().position(|h| h.owner == self.owner)?;
+        let entry = held.swap_remove(at);
+        (!entry.lost).then_some((entry.set_id, entry.hold))
+    }
+
+    fn stat(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> libc::c_int {
+        // SAFETY: GETVAL/GETPID/GETZCNT/GETNCNT take no fourth argument.
+        unsafe { libc::semctl(id, libc::c_int::from(semaphore), command) }
+    }
+
+    fn acquire_exclusive(&mut self, id: libc::c_int, deadline: &Deadline) -> Result<Option<bool>> {
+        match self.run(id, Hold::Exclusive.take(), None)? {
+            Outcome::Done => return Ok(Some(self.took(id, Hold::Exclusive))),
+            Outcome::Busy if !deadline.may_wait() => return Ok(Some(false)),
+            Outcome::Busy | Outcome::Interrupted => {}
+            Outcome::Gone => return Ok(None),
+        }
+        // Queue as a writer first: from now on no new reader gets in.
+        if let Outcome::Gone = self.wait_for(id, &[op(WRITERS, 1, UNDO)], deadline)? {
+            return Ok(None);
+        }
+        let take = [op(WRITER, 0, 0), op(READERS, 0, 0), op(WRITER, 1, UNDO)];
+        match self.wait_for(id, &take, deadline)? {
+            Outcome::Done => Ok(Some(self.took(id, Hold::Exclusive))),
+            Outcome::Gone => Ok(None),
+            _ => {
+                let _ = self.run(id, Ops::of(&[op(WRITERS, -1, UNDO | NOWAIT)]), None);
+                Ok(Some(false))
+            }
+        }
+    }
+
+    fn acquire_slot(&mut self, id: libc::c_int, deadline: &Deadline) -> Result<Option<bool>> {
+        let flags = if deadline.may_wait() { UNDO } else { UNDO | NOWAIT };
+        match self.wait_for(id, &[op(FREE, -1, flags)], deadline)? {
+            Outcome::Done => {}
+            Outcome::Gone => return Ok(None),
+            _ => return Ok(Some(false)),
+        }
+        // One slot at least is free now; processes start at different
+        // slots so that they rarely collide on one.
+        let slots = self.config.slots;
+        let start = u16::try_from(std::process::id() % u32::from(slots)).unwrap_or(0);
+        for k in (start..slots).chain(0..start) {
+            let mark = [op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)];
+            match self.run(id, Ops::of(&mark), None)? {
+                Outcome::Done => return Ok(Some(self.took(id, Hold::Slot(k)))),
+                Outcome::Gone => return Ok(None),
+                _ => {}
+            }
+        }
+        let _ = self.run(id, Ops::of(&[op(FREE, 1, UNDO)]), None);
+        Err(self.context.failed(
+            format!("take a slot of {}", self.config.describe()),
+            Cause::Refused("the set's free count says a slot is free, and none is: it was changed by hand (semctl SETVAL?); remove it (ipcrm) when nobody holds it".into()),
+        ))
+    }
+
+    fn holder_at(&self, id: libc::c_int, semaphore: u16) -> Holder {
+        let pid = u32::try_from(self.stat(id, semaphore, libc::GETPID)).ok().filter(|&p| p > 0);
+        Holder::local(pid, None, vec![("key", HolderValue::Int(i64::from(self.config.key)))])
     }
 }
-
-const fn op(sem_op: libc::c_short, flags: libc::c_int) -> libc::sembuf {
-    #[allow(clippy::cast_possible_truncation)]
-    libc::sembuf { sem_num: 0, sem_op, sem_flg: flags as libc::c_short }
-}
-
-/// Taking without waiting: "wait until zero" then "add one", atomically.
-const TRY_TAKE: [libc::sembuf; 2] = [op(0, libc::IPC_NOWAIT), op(1, libc::SEM_UNDO)];
-/// Giving back never waits: the value is 1 while we hold it.
-const GIVE_BACK: libc::sembuf = op(-1, libc::SEM_UNDO | libc::IPC_NOWAIT);
 
 impl Backend for Semaphore {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         loop {
             let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
-            let wait_flag = if deadline.may_wait() { 0 } else { libc::IPC_NOWAIT };
-            let mut take = [op(0, wait_flag), op(1, libc::SEM_UNDO)];
-            // semtimedop's timeout is relative: recomputed after every interruption.
-            let limit = if deadline.may_wait() { deadline.remaining() } else { None };
-            match self.semop(id, &mut take, limit)? {
-                Outcome::Done => {
-                    let mut held = held_sets();
-                    // A lost entry of an earlier take goes; another object of
-                    // this process that thought it held this set (before an
-                    // unshare, a SETVAL, or under a reused id) lost it: only
-                    // one can hold it now.
-                    held.retain(|h| h.owner != self.owner);
-                    for other in held.iter_mut().filter(|h| h.set_id == id && h.generation == self.generation) {
-                        other.lost = true;
-                    }
-                    held.push(HeldSet { generation: self.generation, owner: self.owner, set_id: id, lost: false });
-                    self.ever_held = true;
-                    return Ok(true);
-                }
-                Outcome::Busy => return Ok(false),
+            let taken = if self.config.slots == 1 {
+                self.acquire_exclusive(id, deadline)?
+            } else {
+                self.acquire_slot(id, deadline)?
+            };
+            if let Some(taken) = taken {
+                return Ok(taken);
+            }
+        }
+    }
+
+    fn acquire_shared(&mut self, deadline: &Deadline) -> Result<bool> {
+        loop {
+            let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
+            let flags = if deadline.may_wait() { 0 } else { NOWAIT };
+            match self.wait_for(id, &[op(WRITERS, 0, flags), op(READERS, 1, UNDO)], deadline)? {
+                Outcome::Done => return Ok(self.took(id, Hold::Shared)),
                 Outcome::Gone => {}
-                Outcome::Interrupted if deadline.expired() => return Ok(false),
-                Outcome::Interrupted => {}
+                _ => return Ok(false),
             }
         }
     }
 
     fn release(&mut self) -> Result<bool> {
-        let Some(id) = self.forget_held() else { return Ok(false) };
-        // Giving back a semaphore we no longer hold would take one from
-        // whoever holds it now. At 0 (given back by `unshare`), the
-        // non-waiting give-back below fails and says so.
-        if !self.last_changed_by_us(id) {
+        let Some((id, hold)) = self.forget_held() else { return Ok(false) };
+        // Giving back a hold we no longer have would take one from whoever
+        // has it now. At 0 (given back by `unshare`), the non-waiting
+        // give-back below fails and says so.
+        if !self.kernel_says_held(id, hold) {
             return Ok(false);
         }
-        self.give_back(id)
+        Ok(matches!(self.run(id, hold.give_back(), None)?, Outcome::Done))
     }
 
     fn still_held(&mut self) -> Result<bool> {
         let owner = self.owner;
         let mut held = held_sets();
         let Some(at) = held.iter().position(|h| h.owner == owner) else { return Ok(false) };
-        if held[at].lost || !self.kernel_says_held(held[at].set_id) {
+        if held[at].lost || !self.kernel_says_held(held[at].set_id, held[at].hold) {
             held.swap_remove(at);
+            drop(held);
+            self.slot = None;
             return Ok(false);
         }
         Ok(true)
     }
 
+    fn slot(&self) -> Option<u16> {
+        self.slot
+    }
+
     fn holder(&mut self) -> Result<Option<Holder>> {
         let Some(id) = self.set_id(false)? else { return Ok(None) };
-        if self.stat(id, libc::GETVAL) != 1 {
+        if self.config.slots > 1 && self.stat(id, FREE, libc::GETVAL) != 0 {
             return Ok(None);
         }
-        // The last process to operate on the set: the holder, unless an
-        // administrator reset it since (advisory, as the README says).
-        let pid = u32::try_from(self.stat(id, libc::GETPID)).ok().filter(|&p| p > 0);
-        let since = self.set_info(id).filter(|info| info.sem_otime > 0).map(|info| info.sem_otime as f64);
-        Ok(Some(Holder::local(pid, since, vec![("key", HolderValue::Int(i64::from(self.config.key)))])))
+        Ok(self.holders()?.into_iter().next())
+    }
+
+    /// The last process to change a hold's own semaphore is its holder
+    /// (unless an administrator reset the set since: advisory, as the README
+    /// says). Shared holders have no semaphore of their own: they are
+    /// counted, and their pids are unknown.
+    fn holders(&mut self) -> Result<Vec<Holder>> {
+        let Some(id) = self.set_id(false)? else { return Ok(Vec::new()) };
+        if self.config.slots > 1 {
+            return Ok((0..self.config.slots)
+                .filter(|&k| self.stat(id, HEADER + k, libc::GETVAL) == 1)
+                .map(|k| self.holder_at(id, HEADER + k).in_slot(k))
+                .collect());
+        }
+        if self.stat(id, WRITER, libc::GETVAL) == 1 {
+            let mut holder = self.holder_at(id, WRITER);
+            holder.since = self.set_info(id).filter(|info| info.sem_otime > 0).map(|info| info.sem_otime as f64);
+            return Ok(vec![holder]);
+        }
+        let readers = usize::try_from(self.stat(id, READERS, libc::GETVAL)).unwrap_or(0);
+        let reader = Holder { pid: None, ..self.holder_at(id, READERS) }.shared();
+        Ok(vec![reader; readers])
     }
 
     fn resource(&mut self) -> Result<ResourceId> {
@@ -378,22 +628,30 @@ impl Backend for Semaphore {
 }
 
 impl Drop for Semaphore {
-    /// Removes the set if this object held the lock and, taking it once
-    /// more, sees no waiter: the last user of a name leaves nothing behind.
+    /// Removes the set if this object held the lock and, taking every hold
+    /// itself once more, sees no waiter: the last user of a name leaves
+    /// nothing behind.
     fn drop(&mut self) {
         if !self.ever_held || self.generation != fork::generation() {
             return;
         }
         // Looked up again: the cached id may name another key's set by now.
         let Ok(Some(id)) = self.set_id(false) else { return };
-        let mut take = TRY_TAKE;
-        if !matches!(self.semop(id, &mut take, None), Ok(Outcome::Done)) {
+        let all = i16::try_from(self.config.slots).expect("at most MAX_SLOTS");
+        let (take, give_back) = if self.config.slots == 1 {
+            let take = [op(WRITER, 0, NOWAIT), op(READERS, 0, NOWAIT), op(WRITERS, 0, NOWAIT), op(WRITER, 1, UNDO)];
+            (Ops::of(&take), Ops::of(&[op(WRITER, -1, UNDO | NOWAIT)]))
+        } else {
+            (Ops::of(&[op(FREE, -all, UNDO | NOWAIT)]), Ops::of(&[op(FREE, all, UNDO)]))
+        };
+        if !matches!(self.run(id, take, None), Ok(Outcome::Done)) {
             return; // held by someone else, who will clean up in turn
         }
-        let nobody_waits = self.stat(id, libc::GETZCNT) == 0;
+        let nobody_waits = (0..HEADER)
+            .all(|semaphore| self.stat(id, semaphore, libc::GETZCNT) == 0 && self.stat(id, semaphore, libc::GETNCNT) == 0);
         // SAFETY: IPC_RMID takes no fourth argument. EPERM (another user's set) leaves it be.
         if !(nobody_waits && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0) {
-            let _ = self.give_back(id);
+            let _ = self.run(id, give_back, None);
         }
     }
 }
@@ -418,13 +676,13 @@ mod tests {
         let name = LockName::new(b"job").unwrap();
         let hash = crate::name::fnv1a64(b"job");
         assert_eq!(key_for(&name), (hash ^ (hash >> 32)) as u32 as i32);
-        assert_eq!(Config::new(&name, &Options::new()).unwrap().key, key_for(&name));
+        assert_eq!(Config::new(&name, &Options::new(), 1).unwrap().key, key_for(&name));
     }
 
     #[test]
     fn explicit_keys_are_checked() {
         let name = LockName::new(b"job").unwrap();
-        let with = |v| Config::new(&name, &Options::new().with("key", OptionValue::Int(v)));
+        let with = |v| Config::new(&name, &Options::new().with("key", OptionValue::Int(v)), 1);
         assert_eq!(with(0x1234).unwrap().key, 0x1234);
         assert_eq!(with(-5).unwrap().key, -5);
         for bad in [0, -1, 1 << 40] {

@@ -38,6 +38,26 @@ impl Config {
         Self { address }
     }
 
+    /// A lock at a fixed abstract address (a slot group's gate).
+    pub(crate) fn at(address: Vec<u8>) -> Self {
+        Self { address }
+    }
+
+    /// The gate of this name's slot group (see `slotted`). `#` is in no
+    /// slug, so no other name's address can take these forms.
+    pub(crate) fn gate(&self) -> Self {
+        Self::at([&self.address[..], b"#gate"].concat())
+    }
+
+    /// Slot `slot` of this name's group: slot 0 is the name's own address,
+    /// so a plain lock and slot 0 exclude each other.
+    pub(crate) fn slot(&self, slot: u16) -> Self {
+        match slot {
+            0 => self.clone(),
+            _ => Self::at([&self.address[..], format!("#{slot}").as_bytes()].concat()),
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         format!("abstract socket @{}", String::from_utf8_lossy(&self.address))
     }

@@ -34,11 +34,12 @@ use nix::{
 };
 
 use super::{
+    socket,
     option_error, proc_scan,
     wake::{self, HeldSockets, SocketLock, Watch},
     Backend, Context, Holder, HolderValue, ResourceId,
 };
-use crate::{deadline::Deadline, error::Result, fork::ForkSafe, options::Options, LockName, Settings};
+use crate::{deadline::Deadline, error::Result, fork::ForkSafe, options::{Options, PortRange}, LockName, Settings};
 
 /// How long a waiter gives a loopback connect to complete before it falls
 /// back to re-checking: a full accept queue drops SYNs, which TCP would only
@@ -51,13 +52,26 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings) -> Result<Self> {
+    /// With `slots` > 1, slot k binds the port after slot k-1's: the
+    /// group's ports all fit the given port onwards, or the range.
+    pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings, slots: u16) -> Result<Self> {
+        let last = slots - 1;
         let port = match options.int("port")? {
-            None => settings.tcp_port_range.pick(name.hash64()),
+            None => {
+                let range = settings.tcp_port_range;
+                let shortened = range.high.checked_sub(last).filter(|&high| high >= range.low).ok_or_else(|| {
+                    option_error("slots", format!("needs {slots} ports, and exakat_lock.tcp_port_range {range} has fewer"))
+                })?;
+                PortRange { high: shortened, ..range }.pick(name.hash64())
+            }
             Some(port) => u16::try_from(port)
                 .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| option_error("port", format!("must be between 1 and 65535, {port} given")))?,
+                .filter(|&p| p != 0 && p.checked_add(last).is_some())
+                .ok_or_else(|| {
+                    let high = 65535 - last;
+                    let why = if slots > 1 { format!(" (with {slots} slots, one port each)") } else { String::new() };
+                    option_error("port", format!("must be between 1 and {high}{why}, {port} given"))
+                })?,
         };
         let host = match options.bytes("host")? {
             None => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -77,6 +91,16 @@ impl Config {
 
     pub(crate) fn describe(&self) -> String {
         format!("tcp port {}", self.address)
+    }
+
+    /// The gate of this port's slot group: an abstract socket, which lives
+    /// in the same network namespace as the ports.
+    pub(crate) fn gate(&self) -> socket::Config {
+        socket::Config::at(format!("exakat_lock/tcp-gate/{}", self.address).into_bytes())
+    }
+
+    pub(crate) fn slot(&self, slot: u16) -> Self {
+        Self { address: SocketAddr::new(self.address.ip(), self.address.port() + slot) }
     }
 
     /// Where waiters connect: a wildcard bind is reached over loopback.
@@ -250,13 +274,13 @@ mod tests {
     use crate::options::{OptionValue, PortRange};
 
     fn config(options: Options) -> Result<Config> {
-        Config::new(&LockName::new(b"job").unwrap(), &options, &Settings::default())
+        Config::new(&LockName::new(b"job").unwrap(), &options, &Settings::default(), 1)
     }
 
     #[test]
     fn derives_a_port_from_the_name_inside_the_configured_range() {
         let settings = Settings { tcp_port_range: PortRange { low: 50000, high: 50009 }, ..Settings::default() };
-        let c = Config::new(&LockName::new(b"job").unwrap(), &Options::new(), &settings).unwrap();
+        let c = Config::new(&LockName::new(b"job").unwrap(), &Options::new(), &settings, 1).unwrap();
         assert_eq!(c.address.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(c.address.port(), 50000 + (crate::name::fnv1a64(b"job") % 10) as u16);
     }

@@ -6,10 +6,12 @@
 //! exakat-lockctl BACKEND NAME COMMAND [ARG] [--opt KEY=VALUE]...
 //!   hold            acquire (waiting forever), print "held PID", keep it until stdin
 //!                   closes, release, print "released NS" (CLOCK_MONOTONIC nanoseconds)
+//!   hold-shared     like hold, taking the lock shared
 //!   hold-and-exit   like hold, but exit without releasing: the kernel must free it
 //!   fork-and-exit   acquire, fork a child that sleeps 30 s, print "child PID", exit
 //!   spawn-and-exit  acquire, start `sleep 30` (fork+exec), print "child PID", exit
 //!   try             one attempt: print "true" or "false", release at once
+//!   try-shared      the same, shared
 //!   wait SECONDS    acquire with a timeout: print "true MS NS" or "false MS NS"
 //!                   (milliseconds waited, CLOCK_MONOTONIC nanoseconds at the end)
 //!   holder          print the holder's pid, "unknown" or "none"
@@ -60,9 +62,14 @@ fn run(args: Vec<String>) -> Result<(), String> {
         writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| e.to_string())
     };
     match (command.as_str(), arg) {
-        ("hold" | "hold-and-exit", []) => {
-            lock.acquire(Timeout::Forever).map_err(|e| e.to_string())?;
-            say(&mut out, format!("held {}", std::process::id()))?;
+        ("hold" | "hold-shared" | "hold-and-exit", []) => {
+            if command == "hold-shared" {
+                lock.acquire_shared(Timeout::Forever)
+            } else {
+                lock.acquire(Timeout::Forever)
+            }
+            .map_err(|e| e.to_string())?;
+            say(&mut out, format!("held {} {}", std::process::id(), lock.slot().unwrap_or(0)))?;
             let _ = io::stdin().read_to_end(&mut Vec::new());
             if command == "hold-and-exit" {
                 std::process::exit(0); // no destructors: the kernel must free it
@@ -96,8 +103,9 @@ fn run(args: Vec<String>) -> Result<(), String> {
             say(&mut out, format!("child {}", child.id()))?;
             std::process::exit(0);
         }
-        ("try", []) => {
-            let taken = lock.acquire(Timeout::NoWait).map_err(|e| e.to_string())?;
+        ("try" | "try-shared", []) => {
+            let taken = if command == "try" { lock.acquire(Timeout::NoWait) } else { lock.acquire_shared(Timeout::NoWait) };
+            let taken = taken.map_err(|e| e.to_string())?;
             say(&mut out, taken.to_string())?;
         }
         ("wait", [seconds]) => {

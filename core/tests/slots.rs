@@ -1,0 +1,278 @@
+//! Slots and shared locks, across real processes (`exakat-lockctl`) and
+//! util-linux `flock(1)`.
+
+mod support;
+
+use std::{
+    process::{Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use exakat_lock_core::{BackendKind, Error, Mode, Timeout};
+use support::Target;
+
+/// Slots wake their head waiter at once for the slot it watches and within
+/// a capped nap (50 ms) for the others; far below a polling interval.
+const PROMPT: Duration = Duration::from_millis(200);
+
+fn with_slots(kind: BackendKind, test: &str, slots: u16) -> Target {
+    let mut target = Target::new(kind, test);
+    target.options.push(("slots".into(), slots.to_string()));
+    target
+}
+
+fn n_holders_succeed_and_the_next_one_waits(kind: BackendKind) {
+    let target = with_slots(kind, "n-holders", 3);
+    let mut holders: Vec<_> = (0..3).map(|_| target.spawn("hold", &[])).collect();
+    let mut slots: Vec<String> = holders
+        .iter_mut()
+        .map(|h| {
+            let words = h.line();
+            assert_eq!(words[0], "held", "{words:?}");
+            words[2].clone()
+        })
+        .collect();
+    slots.sort();
+    assert_eq!(slots, ["0", "1", "2"], "each holder has its own slot");
+    let mut lock = target.lock();
+    assert!(!lock.acquire(Timeout::NoWait).unwrap(), "a fourth holder is refused");
+    assert!(!lock.acquire(Timeout::For(Duration::from_millis(50))).unwrap());
+    assert_eq!(lock.slot(), None);
+    assert!(lock.holder().unwrap().is_some());
+    let listed = lock.holders().unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let mut pids: Vec<u32> = listed.iter().filter_map(|h| h.pid).collect();
+    let mut expected: Vec<u32> = holders.iter().map(support::Ctl::pid).collect();
+    pids.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(pids, expected, "holders() names every holder");
+    let waiter = thread::spawn(move || {
+        let started = Instant::now();
+        let taken = lock.acquire(Timeout::For(Duration::from_secs(10))).unwrap();
+        (taken, started.elapsed(), lock)
+    });
+    thread::sleep(Duration::from_millis(100));
+    holders.pop().unwrap().let_go();
+    let released = Instant::now();
+    let (taken, _, lock) = waiter.join().unwrap();
+    assert!(taken);
+    assert!(released.elapsed() < PROMPT, "woken {:?} after a slot freed", released.elapsed());
+    assert!(lock.slot().is_some());
+}
+
+fn a_killed_holder_frees_exactly_one_slot(kind: BackendKind) {
+    let target = with_slots(kind, "killed-slot", 2);
+    let mut first = target.spawn("hold", &[]);
+    let mut second = target.spawn("hold", &[]);
+    first.wait_held();
+    second.wait_held();
+    let (mut a, mut b) = (target.lock(), target.lock());
+    assert!(!a.acquire(Timeout::NoWait).unwrap());
+    first.kill9();
+    let started = Instant::now();
+    assert!(a.acquire(Timeout::For(Duration::from_secs(5))).unwrap(), "the killed holder's slot is free");
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    assert!(!b.acquire(Timeout::NoWait).unwrap(), "and only that one");
+    let mut slots: Vec<Option<u16>> = a.holders().unwrap().iter().map(|h| h.slot).collect();
+    slots.sort_unstable();
+    assert_eq!(slots, [Some(0), Some(1)]);
+}
+
+fn objects_of_one_process_count_as_holders(kind: BackendKind) {
+    let target = with_slots(kind, "objects-slots", 2);
+    let mut locks: Vec<_> = (0..3).map(|_| target.lock()).collect();
+    assert!(locks[0].acquire(Timeout::NoWait).unwrap());
+    assert!(locks[1].acquire(Timeout::NoWait).unwrap());
+    assert_ne!(locks[0].slot(), locks[1].slot());
+    assert!(!locks[2].acquire(Timeout::NoWait).unwrap());
+    let refused = locks[2].acquire(Timeout::Forever).unwrap_err().to_string();
+    assert!(refused.contains("would never end"), "{refused}");
+    drop(locks.remove(0));
+    assert!(locks[1].acquire(Timeout::NoWait).unwrap(), "dropping a holder frees its slot");
+}
+
+fn shared_mode_is_refused_naming_the_backend(kind: BackendKind) {
+    let target = Target::new(kind, "no-shared");
+    let e = target.lock().acquire_shared(Timeout::NoWait).unwrap_err();
+    assert!(matches!(e, Error::Failed { .. }), "{e:?}");
+    assert!(e.to_string().contains(&format!("the {kind} backend has no shared mode")), "{e}");
+}
+
+fn shared_holders_coexist_and_exclude_an_exclusive_one(kind: BackendKind) {
+    let target = Target::new(kind, "shared");
+    let mut readers: Vec<_> = (0..2).map(|_| target.spawn("hold-shared", &[])).collect();
+    for reader in &mut readers {
+        reader.wait_held();
+    }
+    let (mut mine, mut writer) = (target.lock(), target.lock());
+    assert!(mine.acquire_shared(Timeout::NoWait).unwrap(), "shares with other processes");
+    assert!(mine.is_shared());
+    assert!(!writer.acquire(Timeout::For(Duration::from_millis(30))).unwrap(), "readers exclude a writer");
+    let holders = writer.holders().unwrap();
+    assert_eq!(holders.len(), 3, "{holders:?}");
+    assert!(holders.iter().all(|h| h.mode == Mode::Shared));
+    let e = mine.acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains("holds it shared; release it first"), "{e}");
+    readers.clear(); // released as they exit
+    assert!(mine.release().unwrap());
+    assert!(writer.acquire(Timeout::For(Duration::from_secs(5))).unwrap());
+    assert!(!writer.is_shared());
+    let mut other = target.spawn("try-shared", &[]);
+    assert_eq!(other.line(), ["false"], "a writer excludes readers");
+    assert_eq!(writer.holders().unwrap()[0].mode, Mode::Exclusive);
+}
+
+/// Readers that keep overlapping never let the lock go free; a writer must
+/// still get it, and soon.
+fn a_writer_is_not_starved_by_overlapping_readers(kind: BackendKind) {
+    let target = Arc::new(Target::new(kind, "starve"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|i| {
+            let (target, stop) = (Arc::clone(&target), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut lock = target.lock();
+                thread::sleep(Duration::from_millis(i * 3));
+                let mut rounds = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if lock.acquire_shared(Timeout::For(Duration::from_secs(5))).unwrap() {
+                        thread::sleep(Duration::from_millis(10));
+                        lock.release().unwrap();
+                        rounds += 1;
+                    }
+                }
+                rounds
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let mut writer = target.lock();
+    let started = Instant::now();
+    let taken = writer.acquire(Timeout::For(Duration::from_secs(3))).unwrap();
+    let waited = started.elapsed();
+    writer.release().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let rounds: u32 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(taken, "the writer starved behind {rounds} reader rounds");
+    assert!(waited < Duration::from_secs(1), "the writer waited {waited:?}");
+    assert!(rounds > 8, "the readers did overlap ({rounds} rounds)");
+}
+
+macro_rules! slots_contract {
+    ($($(#[$attr:meta])* $backend:ident => $kind:expr),* $(,)?) => {$(
+        mod $backend {
+            use super::*;
+            #[test] $(#[$attr])* fn n_holders_succeed_and_the_next_one_waits() { super::n_holders_succeed_and_the_next_one_waits($kind) }
+            #[test] $(#[$attr])* fn a_killed_holder_frees_exactly_one_slot() { super::a_killed_holder_frees_exactly_one_slot($kind) }
+            #[test] $(#[$attr])* fn objects_of_one_process_count_as_holders() { super::objects_of_one_process_count_as_holders($kind) }
+        }
+    )*};
+}
+
+slots_contract! {
+    socket => BackendKind::Socket,
+    tcp => BackendKind::Tcp,
+    semaphore => BackendKind::Semaphore,
+    flock => BackendKind::Flock,
+    #[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+    mysql => BackendKind::Mysql,
+}
+
+mod shared {
+    use super::*;
+
+    #[test]
+    fn semaphore_readers_coexist_and_exclude_a_writer() {
+        shared_holders_coexist_and_exclude_an_exclusive_one(BackendKind::Semaphore);
+    }
+
+    #[test]
+    fn flock_readers_coexist_and_exclude_a_writer() {
+        shared_holders_coexist_and_exclude_an_exclusive_one(BackendKind::Flock);
+    }
+
+    #[test]
+    fn semaphore_writer_is_not_starved() {
+        a_writer_is_not_starved_by_overlapping_readers(BackendKind::Semaphore);
+    }
+
+    #[test]
+    fn flock_writer_is_not_starved() {
+        a_writer_is_not_starved_by_overlapping_readers(BackendKind::Flock);
+    }
+
+    #[test]
+    fn socket_tcp_have_no_shared_mode() {
+        shared_mode_is_refused_naming_the_backend(BackendKind::Socket);
+        shared_mode_is_refused_naming_the_backend(BackendKind::Tcp);
+    }
+
+    #[test]
+    #[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+    fn mysql_has_no_shared_mode() {
+        shared_mode_is_refused_naming_the_backend(BackendKind::Mysql);
+    }
+
+    #[test]
+    fn a_lock_with_slots_cannot_be_shared() {
+        let e = with_slots(BackendKind::Semaphore, "slots-shared", 2).lock().acquire_shared(Timeout::NoWait);
+        assert!(matches!(e, Err(Error::InvalidArgument { .. })), "{e:?}");
+    }
+}
+
+/// util-linux `flock -s` shares with `acquire_shared()` and is excluded by
+/// `acquire()`, both ways.
+#[test]
+fn flock_command_shares_and_excludes_both_ways() {
+    let dir = std::env::temp_dir().join(support::unique_name("flock-s"));
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("shared.lock");
+    let mut target = Target::new(BackendKind::Flock, "flock-s");
+    target.options = vec![("path".into(), path.to_str().unwrap().into())];
+    let flock = |mode: &str, path: &std::path::Path| {
+        Command::new("flock").args([mode, "-n"]).arg(path).arg("true").status().expect("util-linux flock(1)").success()
+    };
+    let mut reader = Command::new("flock")
+        .args(["-s"])
+        .arg(&path)
+        .args(["-c", "echo held; cat >/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux flock(1)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(reader.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line, "held\n");
+    let (mut shared, mut exclusive) = (target.lock(), target.lock());
+    assert!(shared.acquire_shared(Timeout::NoWait).unwrap(), "shares with flock -s");
+    assert!(!exclusive.acquire(Timeout::NoWait).unwrap(), "flock -s excludes acquire()");
+    drop(reader.stdin.take());
+    assert!(reader.wait().unwrap().success());
+    assert!(flock("-s", &path), "acquireShared() shares with flock -s");
+    assert!(!flock("-x", &path), "acquireShared() excludes flock -x");
+    assert!(shared.release().unwrap());
+    assert!(exclusive.acquire(Timeout::NoWait).unwrap());
+    assert!(!flock("-s", &path), "acquire() excludes flock -s");
+    drop(exclusive);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn semaphore_objects_that_disagree_on_slots_are_told() {
+    let two = with_slots(BackendKind::Semaphore, "disagree", 2);
+    let mut three = with_slots(BackendKind::Semaphore, "disagree", 3);
+    three.name.clone_from(&two.name);
+    let mut held = two.lock();
+    assert!(held.acquire(Timeout::NoWait).unwrap());
+    let e = three.lock().acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains("the set was made for 2 slots, and this lock asks for 3 slots"), "{e}");
+    let mut plain = Target::new(BackendKind::Semaphore, "disagree");
+    plain.name.clone_from(&two.name);
+    let e = plain.lock().acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains("this lock has one holder"), "{e}");
+}
