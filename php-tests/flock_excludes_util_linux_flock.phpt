@@ -61,7 +61,7 @@ $shell->send('done');
 check('the shell ends cleanly', $shell->wait() === 0);
 check('flock -n fails while the extension holds it again', flock_nb($path) === 75);
 check('release() frees it again', $lock->release() === true && flock_nb($path) === 0);
-check('the lock file is the path given, nothing else was created', scandir($dir) === ['.', '..', 'shared.lock']);
+check('the lock file is the path given, and beside it only the gate a waiting writer passed', scandir($dir) === ['.', '..', 'shared.lock', 'shared.lock.gate']);
 ?>
 --EXPECT--
 ok acquire() takes the file
@@ -77,4 +77,4 @@ ok and had really waited
 ok the shell ends cleanly
 ok flock -n fails while the extension holds it again
 ok release() frees it again
-ok the lock file is the path given, nothing else was created
+ok the lock file is the path given, and beside it only the gate a waiting writer passed

@@ -130,9 +130,9 @@ echo 'tags: ', implode(' ', array_unique($tags[1])), "\n";
 --EXPECT--
 nothing undeclared
 nothing extra in the stub
-28 declarations
+32 declarations
 same parameter attributes
-17 parameters, 4 marked: ExakatLock\Lock::__construct($options), ExakatLock\Lock::synchronized($options), exakat_lock($options), exakat_lock_holder($options)
+18 parameters, 4 marked: ExakatLock\Lock::__construct($options), ExakatLock\Lock::synchronized($options), exakat_lock($options), exakat_lock_holder($options)
 @strict-properties: true
 @not-serializable: true
 tags: @ini @strict-properties @not-serializable

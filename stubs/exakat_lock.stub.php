@@ -18,7 +18,10 @@
  */
 
 namespace {
-    /** Takes $name for the rest of the process: true once held, false when the time ran out. */
+    /**
+     * Takes $name for the rest of the process: true once held, false when the time ran out.
+     * $options takes the backend's options, 'slots' => int (1-1024), and 'shared' => bool (semaphore, flock).
+     */
     function exakat_lock(string $name, float $timeout = 0.0, string $backend = 'auto', #[\SensitiveParameter] array $options = []): bool {}
 
     /** Releases a lock taken with exakat_lock(): true if it did, false otherwise. */
@@ -51,8 +54,17 @@ namespace ExakatLock {
         /** Validates everything; takes nothing yet. */
         public function __construct(string $name, string $backend = \ExakatLock\Lock::AUTO, #[\SensitiveParameter] array $options = []) {}
 
-        /** 0: one try; > 0: wait that many seconds; negative or INF: no limit. */
+        /** 0: one try; > 0: wait that many seconds; negative or INF: no limit. With 'slots' => N: any of N slots. */
         public function acquire(float $timeout = 0.0): bool {}
+
+        /** Held together with other shared holders, never with acquire(); semaphore and flock only. */
+        public function acquireShared(float $timeout = 0.0): bool {}
+
+        /** Whether this object holds the lock shared. */
+        public function isShared(): bool {}
+
+        /** The slot held (0 to slots - 1), null when none. */
+        public function slot(): ?int {}
 
         /** true if this object held the lock and now does not. */
         public function release(): bool {}
@@ -63,15 +75,18 @@ namespace ExakatLock {
         /** null when free, else ['pid' => ?int, 'host' => ?string, 'since' => ?float, ...]. */
         public function holder(): ?array {}
 
+        /** Every holder: holder()'s arrays plus 'mode' => 'exclusive'|'shared' and 'slot' => ?int; [] when free. */
+        public function holders(): array {}
+
         public function name(): string {}
 
         /** The backend in use, never 'auto'. */
         public function backend(): string {}
 
-        /** Acquire or throw LockTimeoutException; call $callback; release whatever happens. */
+        /** Acquire (shared with 'shared' => true in $options) or throw LockTimeoutException; call $callback; release whatever happens. */
         public static function synchronized(string $name, callable $callback, float $timeout = 0.0, string $backend = \ExakatLock\Lock::AUTO, #[\SensitiveParameter] array $options = []): mixed {}
 
-        /** What var_dump() shows: name, backend, held, resource; never a password. */
+        /** What var_dump() shows: name, backend, held, shared, slots, resource; never a password. */
         public function __debugInfo(): array {}
     }
 
