@@ -46,9 +46,8 @@ pub fn exakat_lock(name: Str<1>, timeout: Float<2>, backend: Str<3>, mut options
 fn lock_in(registry: &mut Vec<core::Lock>, spec: core::LockSpec, shared: bool, wait: core::Timeout) -> PhpResult<bool> {
     if let Some(at) = registry.iter().position(|held| held.name() == &spec.name) {
         let held = &mut registry[at];
-        let same_lock = held.kind() == spec.kind
-            && held.spec().describe() == spec.describe()
-            && held.spec().slots == spec.slots;
+        let same_lock =
+            held.kind() == spec.kind && held.spec().describe() == spec.describe() && held.spec().slots == spec.slots;
         // is_held() asks a server whether the lock is still ours; a forked
         // child's copy of the parent's entry reads as not held. Held in the
         // other mode, the core refuses: exakat_unlock() first.

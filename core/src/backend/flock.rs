@@ -560,7 +560,11 @@ impl Backend for Flock {
             .into_iter()
             .map(|lock| {
                 let holder = Holder::local(lock.pid, None, path());
-                if lock.shared { holder.shared() } else { holder }
+                if lock.shared {
+                    holder.shared()
+                } else {
+                    holder
+                }
             })
             .collect())
     }

@@ -433,9 +433,10 @@ impl LockSpec {
 fn slots_option(options: &Options) -> Result<u16> {
     match options.int("slots")? {
         None => Ok(1),
-        Some(n) => u16::try_from(n).ok().filter(|n| (1..=MAX_SLOTS).contains(n)).ok_or_else(|| {
-            option_error("slots", format!("must be between 1 and {MAX_SLOTS}, {n} given"))
-        }),
+        Some(n) => u16::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_SLOTS).contains(n))
+            .ok_or_else(|| option_error("slots", format!("must be between 1 and {MAX_SLOTS}, {n} given"))),
     }
 }
 

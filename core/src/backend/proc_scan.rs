@@ -256,20 +256,23 @@ pub(crate) fn flocks_on(major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
 }
 
 fn find_flocks(listing: &str, major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
-    listing.lines().filter_map(|line| {
-        // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters read "1: -> FLOCK ..."
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.get(1) != Some(&"FLOCK") {
-            return None;
-        }
-        let mut id = fields.get(5)?.split(':');
-        let (maj, min, ino) = (id.next()?, id.next()?, id.next()?);
-        let same_file = u64::from_str_radix(maj, 16).ok()? == major
-            && u64::from_str_radix(min, 16).ok()? == minor
-            && ino.parse::<u64>().ok()? == inode;
-        let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
-        same_file.then_some(FileLock { pid, shared: fields.get(3) == Some(&"READ") })
-    }).collect()
+    listing
+        .lines()
+        .filter_map(|line| {
+            // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters read "1: -> FLOCK ..."
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1) != Some(&"FLOCK") {
+                return None;
+            }
+            let mut id = fields.get(5)?.split(':');
+            let (maj, min, ino) = (id.next()?, id.next()?, id.next()?);
+            let same_file = u64::from_str_radix(maj, 16).ok()? == major
+                && u64::from_str_radix(min, 16).ok()? == minor
+                && ino.parse::<u64>().ok()? == inode;
+            let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
+            same_file.then_some(FileLock { pid, shared: fields.get(3) == Some(&"READ") })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -160,14 +160,13 @@ impl Hold {
     /// Takes this hold without waiting.
     fn take(self) -> Ops {
         match self {
-            Self::Exclusive => Ops::of(&[
-                op(WRITER, 0, NOWAIT),
-                op(READERS, 0, NOWAIT),
-                op(WRITER, 1, UNDO),
-                op(WRITERS, 1, UNDO),
-            ]),
+            Self::Exclusive => {
+                Ops::of(&[op(WRITER, 0, NOWAIT), op(READERS, 0, NOWAIT), op(WRITER, 1, UNDO), op(WRITERS, 1, UNDO)])
+            }
             Self::Shared => Ops::of(&[op(WRITERS, 0, NOWAIT), op(READERS, 1, UNDO)]),
-            Self::Slot(k) => Ops::of(&[op(FREE, -1, UNDO | NOWAIT), op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)]),
+            Self::Slot(k) => {
+                Ops::of(&[op(FREE, -1, UNDO | NOWAIT), op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)])
+            }
         }
     }
 
@@ -302,7 +301,8 @@ impl Semaphore {
                 };
             }
             if created && self.config.slots > 1 {
-                let mut ready = [op(FREE, i16::try_from(self.config.slots).expect("at most MAX_SLOTS"), 0), op(READY, 1, 0)];
+                let mut ready =
+                    [op(FREE, i16::try_from(self.config.slots).expect("at most MAX_SLOTS"), 0), op(READY, 1, 0)];
                 if !matches!(self.semop(id, &mut ready, None)?, Outcome::Done) {
                     continue; // removed at once by someone else
                 }
@@ -647,8 +647,9 @@ impl Drop for Semaphore {
         if !matches!(self.run(id, take, None), Ok(Outcome::Done)) {
             return; // held by someone else, who will clean up in turn
         }
-        let nobody_waits = (0..HEADER)
-            .all(|semaphore| self.stat(id, semaphore, libc::GETZCNT) == 0 && self.stat(id, semaphore, libc::GETNCNT) == 0);
+        let nobody_waits = (0..HEADER).all(|semaphore| {
+            self.stat(id, semaphore, libc::GETZCNT) == 0 && self.stat(id, semaphore, libc::GETNCNT) == 0
+        });
         // SAFETY: IPC_RMID takes no fourth argument. EPERM (another user's set) leaves it be.
         if !(nobody_waits && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0) {
             let _ = self.run(id, give_back, None);

@@ -34,12 +34,17 @@ use nix::{
 };
 
 use super::{
-    socket,
-    option_error, proc_scan,
+    option_error, proc_scan, socket,
     wake::{self, HeldSockets, SocketLock, Watch},
     Backend, Context, Holder, HolderValue, ResourceId,
 };
-use crate::{deadline::Deadline, error::Result, fork::ForkSafe, options::{Options, PortRange}, LockName, Settings};
+use crate::{
+    deadline::Deadline,
+    error::Result,
+    fork::ForkSafe,
+    options::{Options, PortRange},
+    LockName, Settings,
+};
 
 /// How long a waiter gives a loopback connect to complete before it falls
 /// back to re-checking: a full accept queue drops SYNs, which TCP would only
@@ -60,18 +65,20 @@ impl Config {
             None => {
                 let range = settings.tcp_port_range;
                 let shortened = range.high.checked_sub(last).filter(|&high| high >= range.low).ok_or_else(|| {
-                    option_error("slots", format!("needs {slots} ports, and exakat_lock.tcp_port_range {range} has fewer"))
+                    option_error(
+                        "slots",
+                        format!("needs {slots} ports, and exakat_lock.tcp_port_range {range} has fewer"),
+                    )
                 })?;
                 PortRange { high: shortened, ..range }.pick(name.hash64())
             }
-            Some(port) => u16::try_from(port)
-                .ok()
-                .filter(|&p| p != 0 && p.checked_add(last).is_some())
-                .ok_or_else(|| {
+            Some(port) => {
+                u16::try_from(port).ok().filter(|&p| p != 0 && p.checked_add(last).is_some()).ok_or_else(|| {
                     let high = 65535 - last;
                     let why = if slots > 1 { format!(" (with {slots} slots, one port each)") } else { String::new() };
                     option_error("port", format!("must be between 1 and {high}{why}, {port} given"))
-                })?,
+                })?
+            }
         };
         let host = match options.bytes("host")? {
             None => IpAddr::V4(Ipv4Addr::LOCALHOST),

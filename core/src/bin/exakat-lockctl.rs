@@ -104,7 +104,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
             std::process::exit(0);
         }
         ("try" | "try-shared", []) => {
-            let taken = if command == "try" { lock.acquire(Timeout::NoWait) } else { lock.acquire_shared(Timeout::NoWait) };
+            let taken =
+                if command == "try" { lock.acquire(Timeout::NoWait) } else { lock.acquire_shared(Timeout::NoWait) };
             let taken = taken.map_err(|e| e.to_string())?;
             say(&mut out, taken.to_string())?;
         }
