@@ -113,6 +113,30 @@ fn a_waiter_gets_a_slot_among_holders_that_come_back(kind: BackendKind) {
     assert!(taken && waited < Duration::from_secs(1), "taken: {taken} after {waited:?}, {rounds} rounds");
 }
 
+/// A release rings the head waiter's bell: it tries the slots again at once,
+/// not after its nap (up to 50 ms), whichever slot freed.
+fn a_release_of_any_slot_wakes_the_head_waiter_at_once(kind: BackendKind) {
+    let target = with_slots(kind, "bell", 2);
+    let mut quick = 0;
+    let mut latencies = Vec::new();
+    for round in 0..4 {
+        let mut held = [target.lock(), target.lock()];
+        assert!(held.iter_mut().all(|lock| lock.acquire(Timeout::NoWait).unwrap()));
+        let mut waiter = target.spawn("wait", &["5"]);
+        // Long enough for the waiter to queue and its nap to reach its cap.
+        thread::sleep(Duration::from_millis(300));
+        let released_at = support::monotonic_ns();
+        assert!(held[round % 2].release().unwrap());
+        let words = waiter.line();
+        assert_eq!(words[0], "true", "{words:?}");
+        let latency = Duration::from_nanos(u64::try_from(words[2].parse::<u128>().unwrap() - released_at).unwrap());
+        quick += usize::from(latency < Duration::from_millis(10));
+        latencies.push(latency);
+    }
+    // One slow round is the scheduler's; two are a waiter that slept on.
+    assert!(quick >= 3, "woken {latencies:?} after the releases");
+}
+
 fn shared_mode_is_refused_naming_the_backend(kind: BackendKind) {
     let target = Target::new(kind, "no-shared");
     let e = target.lock().acquire_shared(Timeout::NoWait).unwrap_err();
@@ -224,6 +248,30 @@ slots_contract! {
     flock => BackendKind::Flock,
     #[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
     mysql => BackendKind::Mysql,
+}
+
+mod bell {
+    use super::*;
+
+    #[test]
+    fn socket() {
+        a_release_of_any_slot_wakes_the_head_waiter_at_once(BackendKind::Socket);
+    }
+
+    #[test]
+    fn tcp() {
+        a_release_of_any_slot_wakes_the_head_waiter_at_once(BackendKind::Tcp);
+    }
+
+    #[test]
+    fn flock() {
+        a_release_of_any_slot_wakes_the_head_waiter_at_once(BackendKind::Flock);
+    }
+
+    #[test]
+    fn semaphore() {
+        a_release_of_any_slot_wakes_the_head_waiter_at_once(BackendKind::Semaphore);
+    }
 }
 
 mod shared {

@@ -110,6 +110,12 @@ impl Config {
         self.beside("gate")
     }
 
+    /// An abstract socket named after the lock file's path: it reaches the
+    /// processes of this network namespace that name the file this way.
+    pub(crate) fn bell(&self) -> Vec<u8> {
+        format!("exakat_lock/flock-bell/{:016x}", crate::name::fnv1a64(self.path.as_os_str().as_bytes())).into_bytes()
+    }
+
     /// Slot `slot` of this lock's group; slot 0 is the lock file itself.
     pub(crate) fn slot(&self, slot: u16) -> Self {
         match slot {

@@ -395,17 +395,23 @@ impl LockSpec {
             Config::Socket(c) if slots > 1 => Box::new(slotted::Slotted::new(
                 Box::new(socket::Socket::new(context.clone(), c.gate())),
                 (0..slots).map(|slot| Box::new(socket::Socket::new(context.clone(), c.slot(slot))) as _).collect(),
+                &c.bell(),
+                context,
             )),
             Config::Socket(c) => Box::new(socket::Socket::new(context, c.clone())),
             Config::Tcp(c) if slots > 1 => Box::new(slotted::Slotted::new(
                 Box::new(socket::Socket::new(context.clone(), c.gate())),
                 (0..slots).map(|slot| Box::new(tcp::Tcp::new(context.clone(), c.slot(slot))) as _).collect(),
+                &c.bell(),
+                context,
             )),
             Config::Tcp(c) => Box::new(tcp::Tcp::new(context, c.clone())),
             Config::Semaphore(c) => Box::new(semaphore::Semaphore::new(context, c.clone())),
             Config::Flock(c) if slots > 1 => Box::new(slotted::Slotted::new(
                 Box::new(flock::Flock::new(context.clone(), c.gate())),
                 (0..slots).map(|slot| Box::new(flock::Flock::new(context.clone(), c.slot(slot))) as _).collect(),
+                &c.bell(),
+                context,
             )),
             Config::Flock(c) => Box::new(flock::Flock::new(context, c.clone())),
             #[cfg(feature = "mysql")]

@@ -49,6 +49,11 @@ impl Config {
         Self::at([&self.address[..], b"#gate"].concat())
     }
 
+    /// Where the head waiter of this name's slot group listens for releases.
+    pub(crate) fn bell(&self) -> Vec<u8> {
+        [&self.address[..], b"#bell"].concat()
+    }
+
     /// Slot `slot` of this name's group: slot 0 is the name's own address,
     /// so a plain lock and slot 0 exclude each other.
     pub(crate) fn slot(&self, slot: u16) -> Self {

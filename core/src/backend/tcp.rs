@@ -106,6 +106,10 @@ impl Config {
         socket::Config::at(format!("exakat_lock/tcp-gate/{}", self.address).into_bytes())
     }
 
+    pub(crate) fn bell(&self) -> Vec<u8> {
+        format!("exakat_lock/tcp-bell/{}", self.address).into_bytes()
+    }
+
     pub(crate) fn slot(&self, slot: u16) -> Self {
         Self { address: SocketAddr::new(self.address.ip(), self.address.port() + slot) }
     }

@@ -401,7 +401,7 @@ fn connect_when_room(connection: &OwnedFd, address: &UnixAddr, deadline: &Deadli
 /// the one that connected) is one we trust (see [`is_trusted_owner`]).
 /// Sockets move only between processes that trust each other both ways, so
 /// a listener made by a trusted process is still held by one.
-fn peer_is_trusted(connection: &OwnedFd) -> bool {
+pub(crate) fn peer_is_trusted(connection: &OwnedFd) -> bool {
     getsockopt(connection, PeerCredentials).is_ok_and(|credentials| is_trusted_owner(credentials.uid()))
 }
 
