@@ -18,7 +18,7 @@ function declaration(ReflectionFunctionAbstract $f): string
         $param .= $p->getType() . ' $' . $p->getName();
         if ($p->isOptional()) {
             $default = $p->getDefaultValueConstantName() !== null ? '\\' . $p->getDefaultValueConstantName() : var_export($p->getDefaultValue(), true);
-            $param .= ' = ' . str_replace(["array (\n)", '0.0'], ['[]', '0.0'], $default);
+            $param .= ' = ' . str_replace(["array (\n)", '0.0', 'NULL'], ['[]', '0.0', 'null'], $default);
         }
         $params[] = $param;
     }
@@ -130,9 +130,9 @@ echo 'tags: ', implode(' ', array_unique($tags[1])), "\n";
 --EXPECT--
 nothing undeclared
 nothing extra in the stub
-32 declarations
+33 declarations
 same parameter attributes
-18 parameters, 4 marked: ExakatLock\Lock::__construct($options), ExakatLock\Lock::synchronized($options), exakat_lock($options), exakat_lock_holder($options)
+20 parameters, 5 marked: ExakatLock\Lock::__construct($options), ExakatLock\Lock::synchronized($options), exakat_lock($options), exakat_lock_holder($options), exakat_lock_list($options)
 @strict-properties: true
 @not-serializable: true
 tags: @ini @strict-properties @not-serializable

@@ -35,6 +35,8 @@ server_args() {
     echo --no-defaults --datadir="$dir/data" --socket="$sock" --port="$port" \
         --bind-address=127.0.0.1,127.0.0.2 --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
         --skip-name-resolve --innodb-buffer-pool-size=16M --performance-schema=OFF
+    # exakat_lock_list() asks MariaDB for user locks through this plugin.
+    [ $flavour = mysql ] || echo --plugin-load-add=metadata_lock_info
     # MySQL's X protocol would take port 33060, shared by every server here.
     [ $flavour = mariadb ] || echo --mysqlx=OFF --skip-log-bin
     if [ -f "$tls/server-cert.pem" ]; then

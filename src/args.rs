@@ -128,6 +128,37 @@ impl<'a, const N: u32> FromZvalMut<'a> for Str<N> {
     }
 }
 
+/// A `?string` parameter, `null` when omitted: strings only, as under
+/// `strict_types` (a backend name is never a number).
+#[derive(Clone, Debug, Default)]
+pub struct NullableStr<const N: u32>(pub Option<Vec<u8>>);
+
+impl<const N: u32> StubLiteral for NullableStr<N> {
+    fn stub_literal(&self) -> String {
+        "null".into()
+    }
+}
+
+impl<'a, const N: u32> FromZvalMut<'a> for NullableStr<N> {
+    const TYPE: DataType = DataType::String;
+    const NULLABLE: bool = true;
+
+    fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
+        if zval.is_null() {
+            return Some(Self(None));
+        }
+        if let Some(s) = zval.zend_str() {
+            return Some(Self(Some(s.as_bytes().to_vec())));
+        }
+        throw_type_error(N, &format!("must be of type ?string, {} given", type_name(zval)));
+        None
+    }
+
+    fn from_missing() -> Option<Self> {
+        Some(Self(None))
+    }
+}
+
 /// A `float` parameter.
 #[derive(Clone, Copy, Debug)]
 pub struct Float<const N: u32>(pub f64);

@@ -18,10 +18,11 @@ use exakat_lock_core::{self as core, usable_backends};
 use ext_php_rs::{boxed::ZBox, exception::PhpResult, prelude::*, types::ZendHashTable};
 
 use crate::{
+    args::{Bytes, NullableStr},
     args::{Float, OptionsArg, Str},
     errors::{to_php, Signature},
     ini,
-    lock::{acquire_in, holder_array, spec, take_shared_option, timeout},
+    lock::{acquire_in, holder_array, holders_list, spec, take_shared_option, timeout},
 };
 
 thread_local! {
@@ -31,6 +32,7 @@ thread_local! {
 
 const EXAKAT_LOCK: Signature = &["name", "timeout", "backend", "options"];
 const EXAKAT_LOCK_HOLDER: Signature = &["name", "backend", "options"];
+const EXAKAT_LOCK_LIST: Signature = &["backend", "options"];
 
 /// Takes the lock `$name` for the rest of the process. `true` once held (also
 /// when this process already holds it this way), `false` when the time ran out.
@@ -105,6 +107,35 @@ pub fn exakat_lock_holder(
     holder.map(holder_array).transpose()
 }
 
+/// The locks held on this host that this process can see: each
+/// `['name' => ?string, 'backend' => string, 'resource' => string,
+/// 'holders' => array]`, the holders as `Lock::holders()` gives them.
+/// `$backend` null: every local backend (mysql only when named).
+#[php_function]
+#[php(defaults(backend = NullableStr::default(), options = OptionsArg::default()))]
+pub fn exakat_lock_list(backend: NullableStr<1>, options: OptionsArg<2>) -> PhpResult<Vec<ZBox<ZendHashTable>>> {
+    let kind = match backend.0 {
+        None => None,
+        Some(name) => match core::BackendChoice::parse(&name, "backend") {
+            Ok(core::BackendChoice::Auto) => None,
+            Ok(core::BackendChoice::Kind(kind)) => Some(kind),
+            Err(e) => return Err(to_php(e, EXAKAT_LOCK_LIST)),
+        },
+    };
+    let locks = core::list(kind, &options.0, &ini::settings()).map_err(|e| to_php(e, EXAKAT_LOCK_LIST))?;
+    locks
+        .into_iter()
+        .map(|lock| {
+            let mut entry = ZendHashTable::new();
+            entry.insert("name", lock.name.map(|name| Bytes(name.as_bytes().to_vec())))?;
+            entry.insert("backend", lock.backend.as_str())?;
+            entry.insert("resource", lock.resource)?;
+            entry.insert("holders", holders_list(lock.holders)?)?;
+            Ok(entry)
+        })
+        .collect()
+}
+
 /// The backends usable on this system, best first; `auto` means the first.
 #[php_function]
 pub fn exakat_lock_backends() -> Vec<&'static str> {
@@ -117,6 +148,7 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(exakat_unlock))
         .function(wrap_function!(exakat_lock_holder))
         .function(wrap_function!(exakat_lock_backends))
+        .function(wrap_function!(exakat_lock_list))
 }
 
 /// Releases every registry lock of this thread at module shutdown, so

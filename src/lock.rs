@@ -164,17 +164,7 @@ impl Lock {
 
     /// Every holder: `holder()`'s arrays plus `'mode'` and `'slot'`; `[]` when free.
     pub fn holders(&mut self) -> PhpResult<Vec<ZBox<ZendHashTable>>> {
-        let holders = self.inner.holders().map_err(|e| to_php(e, NO_ARGUMENTS))?;
-        holders
-            .into_iter()
-            .map(|holder| {
-                let (mode, slot) = (holder.mode, holder.slot);
-                let mut array = holder_array(holder)?;
-                array.insert("mode", mode.as_str())?;
-                array.insert("slot", slot.map(i64::from))?;
-                Ok(array)
-            })
-            .collect()
+        holders_list(self.inner.holders().map_err(|e| to_php(e, NO_ARGUMENTS))?)
     }
 
     pub fn name(&self) -> Bytes {
@@ -247,6 +237,20 @@ fn timed_out(lock: &mut core::Lock, seconds: f64) -> PhpException {
         0,
         errors::lock_timeout_exception(),
     )
+}
+
+/// `holders()`'s arrays: `holder()`'s, plus `'mode'` and `'slot'`.
+pub fn holders_list(holders: Vec<Holder>) -> PhpResult<Vec<ZBox<ZendHashTable>>> {
+    holders
+        .into_iter()
+        .map(|holder| {
+            let (mode, slot) = (holder.mode, holder.slot);
+            let mut array = holder_array(holder)?;
+            array.insert("mode", mode.as_str())?;
+            array.insert("slot", slot.map(i64::from))?;
+            Ok(array)
+        })
+        .collect()
 }
 
 /// `['pid' => ?int, 'host' => ?string, 'since' => ?float]` plus the

@@ -64,6 +64,7 @@ pub fn mark_options_parameters() {
     let Some(functions) = globals.function_table() else { return };
     mark(functions.get("exakat_lock"), 3);
     mark(functions.get("exakat_lock_holder"), 2);
+    mark(functions.get("exakat_lock_list"), 1);
     METHODS.call_once(|| {
         let methods = &Lock::get_metadata().ce().function_table;
         // SAFETY: a class's method table is a HashTable of IS_PTR zvals.

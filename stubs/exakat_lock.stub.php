@@ -32,6 +32,13 @@ namespace {
 
     /** The backends usable on this system, best first. */
     function exakat_lock_backends(): array {}
+
+    /**
+     * The locks held on this host that this process can see: ['name' => ?string, 'backend' => string,
+     * 'resource' => string, 'holders' => array] each. $backend null: every local backend; 'mysql' asks the server.
+     * $options: 'dir' (flock), 'dsn', 'dsn_file', 'connect_timeout' (mysql).
+     */
+    function exakat_lock_list(?string $backend = null, #[\SensitiveParameter] array $options = []): array {}
 }
 
 namespace ExakatLock {

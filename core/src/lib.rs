@@ -30,7 +30,8 @@ pub mod name;
 pub mod options;
 
 pub use backend::{
-    usable_backends, usable_local_backends, BackendChoice, BackendKind, Holder, HolderValue, LockSpec, Mode, MAX_SLOTS,
+    list, usable_backends, usable_local_backends, BackendChoice, BackendKind, Holder, HolderValue, Listed, LockSpec,
+    Mode, MAX_SLOTS,
 };
 pub use deadline::Timeout;
 pub use dsn::Dsn;

@@ -90,6 +90,24 @@ impl Options {
         }
     }
 
+    /// Rejects keys outside `valid`, naming them; `what` says what for.
+    pub(crate) fn check_keys_among(&self, valid: &[&str], what: &str) -> Result<()> {
+        match self.0.iter().find(|(key, _)| !valid.contains(&key.as_str())) {
+            None => Ok(()),
+            Some((key, _)) => {
+                let quoted: Vec<String> = valid.iter().map(|k| format!("\"{k}\"")).collect();
+                Err(Error::invalid_argument(
+                    "options",
+                    format!(
+                        "contains unknown option \"{}\" for {what}; valid options are {}",
+                        key.escape_debug(),
+                        quoted.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
     fn get(&self, key: &str) -> Option<&OptionValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v).filter(|v| **v != OptionValue::Null)
     }

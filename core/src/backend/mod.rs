@@ -16,6 +16,7 @@ use crate::{
 };
 
 mod flock;
+mod list;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod proc_scan;
@@ -25,6 +26,7 @@ mod socket;
 mod tcp;
 mod wake;
 
+pub use list::{list, Listed};
 pub use semaphore::{give_back_before_exec, take_back_after_failed_exec};
 
 /// The mechanisms a lock can use.

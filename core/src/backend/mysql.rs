@@ -30,7 +30,7 @@ use std::{
 use mysql::{prelude::Queryable, Conn, DriverError, OptsBuilder, Row, SslOpts, Value};
 use mysql_common::proto::codec::error::PacketCodecError;
 
-use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId};
+use super::{option_error, proc_scan, Backend, Context, Holder, HolderValue, Listed, ResourceId};
 use crate::{
     deadline::Deadline,
     dsn::{Dsn, SslMode},
@@ -594,6 +594,62 @@ impl Backend for Mysql {
         let server = self.session()?.identity.clone();
         Ok(ResourceId::Server { server, name: self.config.server_name.clone() })
     }
+}
+
+/// The user locks the server lists, each with its holder: MySQL in
+/// `performance_schema.metadata_locks`, MariaDB in
+/// `information_schema.METADATA_LOCK_INFO` (the `metadata_lock_info`
+/// plugin). Slots are shown under their lock; gates are not locks.
+pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>> {
+    let any = LockName::new(b"list").expect("a valid name");
+    let config = Config::new(&any, options, settings, 1)?;
+    let server = config.dsn.server();
+    let context = Context { lock: format!("(every lock on {server})"), backend: BackendKind::Mysql };
+    let mut lister = Mysql::new(context, config.clone());
+    let session = lister.session()?;
+    const MYSQL: &str = "SELECT m.OBJECT_NAME FROM performance_schema.metadata_locks m \
+        WHERE m.OBJECT_TYPE = 'USER LEVEL LOCK' AND m.LOCK_STATUS = 'GRANTED'";
+    const MARIADB: &str =
+        "SELECT TABLE_SCHEMA FROM information_schema.METADATA_LOCK_INFO WHERE LOCK_TYPE = 'User lock'";
+    let rows = match session.conn.query::<Row, _>(MYSQL) {
+        Ok(rows) => rows,
+        Err(_) => session.conn.query::<Row, _>(MARIADB).map_err(|_| {
+            lister.context.failed(
+                format!("list the locks on {server}"),
+                Cause::Refused(
+                    "the server does not tell: it needs performance_schema (MySQL) or the metadata_lock_info plugin (MariaDB)"
+                        .into(),
+                ),
+            )
+        })?,
+    };
+    let mut found: Vec<Listed> = Vec::new();
+    for server_name in rows.iter().filter_map(text) {
+        let (base, slot) = match server_name.rsplit_once('#') {
+            Some((_, "gate")) => continue,
+            Some((base, k)) => match k.parse::<u16>() {
+                Ok(slot) => (base.to_owned(), Some(slot)),
+                Err(_) => (server_name.clone(), None),
+            },
+            None => (server_name.clone(), None),
+        };
+        let mut one = Mysql::new(lister.context.clone(), Config { server_name: server_name.clone(), ..config.clone() });
+        let Some(mut holder) = one.holder_of(0)? else { continue }; // released meanwhile
+        holder.slot = Some(slot.unwrap_or(0));
+        let resource = format!("MySQL lock '{base}' on {server}");
+        // A mapped name (over 64 characters, or not UTF-8) ends in `~` and 16 hex digits.
+        let hashed = base.len() > 17 && base.as_bytes()[base.len() - 17] == b'~';
+        match found.iter_mut().find(|l| l.resource == resource) {
+            Some(listed) => listed.holders.push(holder),
+            None => found.push(Listed {
+                name: if hashed { None } else { LockName::new(base.as_bytes()).ok() },
+                backend: BackendKind::Mysql,
+                resource,
+                holders: vec![holder],
+            }),
+        }
+    }
+    Ok(found)
 }
 
 impl Mysql {

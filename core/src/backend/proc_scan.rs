@@ -80,6 +80,25 @@ pub(crate) fn abstract_socket(name: &[u8]) -> std::io::Result<Option<BoundSocket
     Ok(found)
 }
 
+/// Every listening socket bound to an abstract address starting with
+/// `prefix`, with its address (without the leading NUL).
+pub(crate) fn abstract_listeners(prefix: &[u8]) -> std::io::Result<Vec<(BoundSocket, Vec<u8>)>> {
+    let mut found = Vec::new();
+    unix_diag_dump(|socket, name| {
+        if let Some(address) = name.strip_prefix(&[0u8][..]).filter(|a| a.starts_with(prefix)) {
+            if socket.listening {
+                found.push((socket, address.to_vec()));
+            }
+        }
+    })?;
+    Ok(found)
+}
+
+/// Every granted `FLOCK` lock, by file `(major, minor, inode)`.
+pub(crate) fn all_flocks() -> Vec<((u64, u64, u64), FileLock)> {
+    fs::read_to_string("/proc/locks").map(|listing| parse_flocks(&listing).collect()).unwrap_or_default()
+}
+
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const UDIAG_SHOW_NAME: u32 = 0x01;
 const UDIAG_SHOW_UID: u32 = 0x40;
@@ -256,23 +275,23 @@ pub(crate) fn flocks_on(major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
 }
 
 fn find_flocks(listing: &str, major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
-    listing
-        .lines()
-        .filter_map(|line| {
-            // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters read "1: -> FLOCK ..."
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.get(1) != Some(&"FLOCK") {
-                return None;
-            }
-            let mut id = fields.get(5)?.split(':');
-            let (maj, min, ino) = (id.next()?, id.next()?, id.next()?);
-            let same_file = u64::from_str_radix(maj, 16).ok()? == major
-                && u64::from_str_radix(min, 16).ok()? == minor
-                && ino.parse::<u64>().ok()? == inode;
-            let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
-            same_file.then_some(FileLock { pid, shared: fields.get(3) == Some(&"READ") })
-        })
-        .collect()
+    parse_flocks(listing).filter(|(file, _)| *file == (major, minor, inode)).map(|(_, lock)| lock).collect()
+}
+
+/// The granted `FLOCK` lines of `/proc/locks`, by file `(major, minor, inode)`.
+fn parse_flocks(listing: &str) -> impl Iterator<Item = ((u64, u64, u64), FileLock)> + '_ {
+    listing.lines().filter_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters read "1: -> FLOCK ..."
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        let mut id = fields.get(5)?.split(':');
+        let (maj, min, ino) = (id.next()?, id.next()?, id.next()?);
+        let file = (u64::from_str_radix(maj, 16).ok()?, u64::from_str_radix(min, 16).ok()?, ino.parse().ok()?);
+        let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
+        Some((file, FileLock { pid, shared: fields.get(3) == Some(&"READ") }))
+    })
 }
 
 #[cfg(test)]

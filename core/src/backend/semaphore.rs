@@ -95,6 +95,17 @@ impl Config {
         format!("SysV semaphore key {:#010x}", self.key)
     }
 
+    /// The lock a set of `semaphores` semaphores found under `key` stands
+    /// for, if it has one of our layouts.
+    pub(crate) fn for_set(key: i64, semaphores: i64) -> Option<Self> {
+        let key = libc::key_t::try_from(key).ok()?;
+        let slots = match semaphores {
+            4 => 1,
+            n => u16::try_from(n - i64::from(HEADER)).ok().filter(|&slots| slots > 1)?,
+        };
+        Some(Self { key, slots })
+    }
+
     /// The size of this lock's set: it tells the layouts apart.
     fn semaphores(&self) -> libc::c_int {
         libc::c_int::from(if self.slots == 1 { HEADER } else { HEADER + self.slots })
@@ -618,7 +629,8 @@ impl Backend for Semaphore {
             return Ok(vec![holder]);
         }
         let readers = usize::try_from(self.stat(id, READERS, libc::GETVAL)).unwrap_or(0);
-        let reader = Holder { pid: None, ..self.holder_at(id, READERS) }.shared();
+        let key = vec![("key", HolderValue::Int(i64::from(self.config.key)))];
+        let reader = Holder::local(None, None, key).shared();
         Ok(vec![reader; readers])
     }
 

@@ -1,0 +1,223 @@
+//! Seeing the locks held on this host (`exakat_lock_list()`, `exakat-lock
+//! list`), from what the kernel reports and nobody can forge: `sock_diag`
+//! (names as counted bytes, never `/proc/net/unix`'s raw text),
+//! `/proc/sysvipc/sem` and `/proc/locks` (numbers only), and the entries
+//! of the lock directory. Only what this process may see is listed: other
+//! users' processes are unnamed without root, and a lock in another
+//! namespace or another directory is not on this list.
+
+use std::{fs, os::unix::ffi::OsStrExt, path::Path};
+
+use super::{proc_scan, semaphore, BackendKind, Context, Holder, HolderValue};
+use crate::{error::Result, options::Options, LockName, Settings};
+
+/// A lock that has holders.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// `None` where only a hashed form of the name is known.
+    pub name: Option<LockName>,
+    pub backend: BackendKind,
+    /// The OS resource, as `var_dump()` and messages show it.
+    pub resource: String,
+    pub holders: Vec<Holder>,
+}
+
+/// The locks held on this host on `backend` (every local backend when
+/// `None`), as far as this process can see. `options` gives `dir` for
+/// `flock` (else `exakat_lock.dir`, else the temporary directory).
+///
+/// # Errors
+///
+/// Bad options; nothing else: a source that cannot be read lists nothing.
+pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings) -> Result<Vec<Listed>> {
+    options.check_keys_among(&["dir", "dsn", "dsn_file", "connect_timeout"], "listing locks")?;
+    let kinds: Vec<BackendKind> = match backend {
+        Some(kind) => vec![kind],
+        None => super::usable_local_backends().to_vec(),
+    };
+    let mut found = Vec::new();
+    for kind in kinds {
+        match kind {
+            BackendKind::Socket => found.extend(sockets()),
+            BackendKind::Tcp => found.extend(tcp_ports()),
+            BackendKind::Semaphore => found.extend(semaphore_sets()),
+            BackendKind::Flock => {
+                let dir = match options.bytes("dir")? {
+                    Some(dir) => std::path::PathBuf::from(std::ffi::OsStr::from_bytes(dir)),
+                    None => settings.lock_dir.clone().unwrap_or_else(|| settings.temp_dir.clone()),
+                };
+                found.extend(lock_files(&dir));
+            }
+            #[cfg(feature = "mysql")]
+            BackendKind::Mysql => found.extend(super::mysql::list(options, settings)?),
+            #[cfg(not(feature = "mysql"))]
+            BackendKind::Mysql => {}
+        }
+    }
+    Ok(found)
+}
+
+/// The name behind a slug, when the slug is the name itself (see
+/// [`LockName::slug`]: a hashed slug has a `.`).
+fn name_of_slug(slug: &[u8]) -> Option<LockName> {
+    if slug.contains(&b'.') {
+        return None;
+    }
+    LockName::new(slug).ok()
+}
+
+/// Splits `<base>#<slot>` into the base and the slot; `None` for the gates
+/// and bells of slot groups, which are not locks.
+fn slot_suffix(address: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    match address.iter().rposition(|&b| b == b'#') {
+        None => Some((address, None)),
+        Some(at) => {
+            let slot = std::str::from_utf8(&address[at + 1..]).ok()?.parse().ok()?;
+            Some((&address[..at], Some(slot)))
+        }
+    }
+}
+
+/// Adds a holder to the entry for `resource`, making the entry if needed.
+fn add(found: &mut Vec<Listed>, entry: Listed) {
+    match found.iter_mut().find(|l| l.backend == entry.backend && l.resource == entry.resource) {
+        Some(listed) => listed.holders.extend(entry.holders),
+        None => found.push(entry),
+    }
+}
+
+fn sockets() -> Vec<Listed> {
+    const PREFIX: &[u8] = b"exakat_lock/";
+    let mut found = Vec::new();
+    for (socket, address) in proc_scan::abstract_listeners(PREFIX).unwrap_or_default() {
+        let slug = &address[PREFIX.len()..];
+        // tcp's companions, gates and bells live under the same prefix.
+        if slug.contains(&b'/') {
+            continue;
+        }
+        let Some((base, slot)) = slot_suffix(slug) else { continue };
+        let shown = format!("@{}", String::from_utf8_lossy(&address));
+        let mut holder = Holder::local(
+            proc_scan::sole_pid_with_socket(socket.inode),
+            None,
+            vec![("address", HolderValue::Str(shown))],
+        );
+        holder.slot = Some(slot.unwrap_or(0));
+        let resource = format!("abstract socket @exakat_lock/{}", String::from_utf8_lossy(base));
+        add(
+            &mut found,
+            Listed { name: name_of_slug(base), backend: BackendKind::Socket, resource, holders: vec![holder] },
+        );
+    }
+    found
+}
+
+/// A held tcp lock listens on its companion, `exakat_lock/tcp/<address>`
+/// (see `tcp`); the port itself could be anyone's server.
+fn tcp_ports() -> Vec<Listed> {
+    const PREFIX: &[u8] = b"exakat_lock/tcp/";
+    let mut found = Vec::new();
+    for (socket, address) in proc_scan::abstract_listeners(PREFIX).unwrap_or_default() {
+        let bound = String::from_utf8_lossy(&address[PREFIX.len()..]).into_owned();
+        let Ok(socket_address) = bound.parse::<std::net::SocketAddr>() else { continue };
+        let holder = Holder::local(
+            proc_scan::sole_pid_with_socket(socket.inode),
+            None,
+            vec![
+                ("address", HolderValue::Str(socket_address.ip().to_string())),
+                ("port", HolderValue::Int(i64::from(socket_address.port()))),
+            ],
+        );
+        let resource = format!("tcp port {socket_address}");
+        add(&mut found, Listed { name: None, backend: BackendKind::Tcp, resource, holders: vec![holder] });
+    }
+    found
+}
+
+/// Sets of our layouts (4 semaphores, or N + 4) with holders; the name is
+/// only known as its key.
+fn semaphore_sets() -> Vec<Listed> {
+    let Ok(table) = fs::read_to_string("/proc/sysvipc/sem") else { return Vec::new() };
+    let mut found = Vec::new();
+    for line in table.lines().skip(1) {
+        // "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime"
+        let fields: Vec<i64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+        let [key, _, _, semaphores, ..] = fields[..] else { continue };
+        let Some(config) = semaphore::Config::for_set(key, semaphores) else { continue };
+        let resource = config.describe();
+        let context = Context { lock: resource.clone(), backend: BackendKind::Semaphore };
+        let mut set = semaphore::Semaphore::new(context, config);
+        // Sets of untrusted owners are refused: they could say anything.
+        let Ok(mut holders) = super::Backend::holders(&mut set) else { continue };
+        for holder in &mut holders {
+            holder.slot.get_or_insert(0);
+        }
+        if !holders.is_empty() {
+            found.push(Listed { name: None, backend: BackendKind::Semaphore, resource, holders });
+        }
+    }
+    found
+}
+
+/// Lock files of the directory (`exakat_lock.<slug>.lock`, and `.<k>` for
+/// slot k) that `/proc/locks` says are locked.
+fn lock_files(dir: &Path) -> Vec<Listed> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let locks = proc_scan::all_flocks();
+    let mut found = Vec::new();
+    for entry in entries.filter_map(std::result::Result::ok) {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.as_bytes().strip_prefix(b"exakat_lock.") else { continue };
+        let Some(at) = rest.windows(5).rposition(|w| w == b".lock") else { continue };
+        let (slug, suffix) = (&rest[..at], &rest[at + 5..]);
+        let slot = match suffix {
+            b"" => 0,
+            _ => match std::str::from_utf8(&suffix[1..]).ok().and_then(|k| k.parse().ok()) {
+                Some(slot) if suffix[0] == b'.' => slot,
+                _ => continue, // a gate, or not ours
+            },
+        };
+        // lstat: a symbolic link planted here is nobody's lock file.
+        let Ok(stat) = nix::sys::stat::lstat(&entry.path()) else { continue };
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            continue;
+        }
+        let file = (u64::from(libc::major(stat.st_dev)), u64::from(libc::minor(stat.st_dev)), stat.st_ino);
+        let path = entry.path().display().to_string();
+        let holders: Vec<Holder> = locks
+            .iter()
+            .filter(|(locked, _)| *locked == file)
+            .map(|(_, lock)| {
+                let mut holder = Holder::local(lock.pid, None, vec![("path", HolderValue::Str(path.clone()))]);
+                holder.slot = Some(slot);
+                if lock.shared {
+                    holder.shared()
+                } else {
+                    holder
+                }
+            })
+            .collect();
+        if holders.is_empty() {
+            continue;
+        }
+        let base = dir.join(format!("exakat_lock.{}.lock", String::from_utf8_lossy(slug)));
+        let resource = format!("lock file {}", base.display());
+        add(&mut found, Listed { name: name_of_slug(slug), backend: BackendKind::Flock, resource, holders });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_suffixes_and_hashed_slugs() {
+        assert_eq!(slot_suffix(b"job#3"), Some((&b"job"[..], Some(3))));
+        assert_eq!(slot_suffix(b"job"), Some((&b"job"[..], None)));
+        assert_eq!(slot_suffix(b"job#gate"), None);
+        assert_eq!(slot_suffix(b"job#bell"), None);
+        assert_eq!(name_of_slug(b"nightly-import").unwrap().as_bytes(), b"nightly-import");
+        assert!(name_of_slug(b"a_b.0123456789abcdef").is_none(), "a hashed slug names nobody");
+    }
+}
