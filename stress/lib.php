@@ -519,6 +519,41 @@ function check_log(array $records, int $trailing = 0, array $killed = []): array
     return $result;
 }
 
+// ---------------------------------------------------------------- the slots log
+
+/**
+ * One record of the slots section's log (slots_worker.php): 28 bytes,
+ * appended with O_APPEND by the holder itself: 'E' (exclusive) or 'S'
+ * (shared) just after the acquisition returned, 'X' just before release(),
+ * 'T' when an acquisition timed out, 'F' when it failed with the open bug
+ * KB6 (KB6_MESSAGE; see FOUND-BUGS.md). Fields: type, mode ('E' or 'S',
+ * but for an exit), slot (0xffff: none), the worker's number in its run
+ * (not its pid: pids are reused within a long run), sequence number, hrtime
+ * (CLOCK_MONOTONIC, ns), and but for an exit the time it waited (ns).
+ */
+const SLOT_RECORD_SIZE = 28;
+
+/** KB6: a semaphore lock with slots refuses a waiter whose single pass over the slots lost a race. */
+const KB6_MESSAGE = "the set's free count says a slot is free, and none is";
+
+function slot_record(string $type, string $mode, ?int $slot, int $worker, int $seq, int $ns, int $waitNs): string
+{
+    return pack('a1a1vVVJJ', $type, $mode, $slot ?? 0xffff, $worker, $seq, $ns, $waitNs);
+}
+
+/** @return array{0: list<array{type: string, mode: string, slot: ?int, worker: int, seq: int, t: int, wait: int}>, 1: int} records and trailing bytes */
+function parse_slot_log(string $bytes): array
+{
+    $records = [];
+    $n = intdiv(strlen($bytes), SLOT_RECORD_SIZE);
+    for ($i = 0; $i < $n; $i++) {
+        $r = unpack('a1type/Z1mode/vslot/Vworker/Vseq/Jt/Jwait', $bytes, $i * SLOT_RECORD_SIZE);
+        $r['slot'] = $r['slot'] === 0xffff ? null : $r['slot'];
+        $records[] = $r;
+    }
+    return [$records, strlen($bytes) % SLOT_RECORD_SIZE];
+}
+
 // ---------------------------------------------------------------- statistics
 
 function percentile(array $values, float $p): ?float

@@ -6,7 +6,7 @@
 declare(strict_types=1);
 require __DIR__ . '/lib.php';
 
-$order = ['mutex', 'crash', 'matrix', 'scopes', 'leaks', 'fuzz', 'security', 'hostile', 'mysql_faults', 'valgrind'];
+$order = ['mutex', 'crash', 'slots', 'matrix', 'scopes', 'leaks', 'fuzz', 'security', 'hostile', 'mysql_faults', 'valgrind'];
 $sections = [];
 foreach ($order as $name) {
     $file = work_dir('results') . "/$name.json";
@@ -31,7 +31,7 @@ $report = [
 $shaNow = substr((string) hash_file('sha256', env('STRESS_EXT_DIR') . '/exakat_lock.so'), 0, 16);
 if (env('STRESS_EXT_SHA_START', $shaNow) !== $shaNow) {
     $sections[] = ['section' => 'build', 'title' => 'The build under test', 'mode' => $mode, 'figures' => [], 'tables' => [],
-        'violations' => ['build/exakat_lock.so changed during the run (sha256 ' . env('STRESS_EXT_SHA_START') . "… at the start, $shaNow… at the end): its figures mix two builds"],
+        'violations' => ['build/exakat_lock.so changed during the run (sha256 ' . env('STRESS_EXT_SHA_START') . "… at the start, {$shaNow}… at the end): its figures mix two builds"],
         'known_bugs' => [], 'notes' => [], 'checks' => 1, 'seconds' => 0];
     $report['sections'] = $sections;
 }

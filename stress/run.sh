@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-SECTIONS=(mutex crash matrix scopes leaks fuzz security hostile mysql_faults valgrind)
+SECTIONS=(mutex crash slots matrix scopes leaks fuzz security hostile mysql_faults valgrind)
 mode=quick
 only=""
 keep=0
@@ -138,7 +138,7 @@ php_cmd=(php -n -d "extension_dir=$BUILD" -d extension=exakat_lock -d display_er
 posix="$(php -n -r 'echo PHP_EXTENSION_DIR;')/posix.so"
 [ -f "$posix" ] && php_cmd+=(-d "extension=$posix")
 
-declare -A budget=([mutex]=240 [crash]=240 [matrix]=180 [scopes]=180 [leaks]=300 [fuzz]=240 [security]=120 [hostile]=90
+declare -A budget=([mutex]=240 [crash]=240 [slots]=240 [matrix]=180 [scopes]=180 [leaks]=300 [fuzz]=240 [security]=120 [hostile]=90
     [mysql_faults]=240 [valgrind]=300)
 if [ "$mode" = long ]; then
     for s in "${!budget[@]}"; do budget[$s]=$((budget[$s] * 10)); done

@@ -269,6 +269,10 @@ enum Outcome {
     Interrupted,
 }
 
+/// Passes over the slots after `FREE -= 1` before the set is taken for one
+/// changed by hand: far more than churn can defeat, far fewer than a spin.
+const MARK_PASSES: u32 = 1000;
+
 /// A slots set whose creator has not set its count after this long died
 /// before it could: nobody can hold anything in it, so it is removed.
 const UNREADY_GRACE: Duration = Duration::from_secs(1);
@@ -523,16 +527,22 @@ impl Semaphore {
             Outcome::Gone => return Ok(None),
             _ => return Ok(Some(false)),
         }
-        // One slot at least is free now; processes start at different
+        // With our reservation, at most N - 1 others hold or are about to
+        // mark a slot: at every moment one slot at least is unmarked. One
+        // pass can still miss it (a slot freed behind the pass while
+        // another newcomer marks the one ahead), so passes go on; a few
+        // are the most that churn needs. Processes start at different
         // slots so that they rarely collide on one.
         let slots = self.config.slots;
         let start = u16::try_from(std::process::id() % u32::from(slots)).unwrap_or(0);
-        for k in (start..slots).chain(0..start) {
-            let mark = [op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)];
-            match self.run(id, Ops::of(&mark), None)? {
-                Outcome::Done => return Ok(Some(self.took(id, Hold::Slot(k)))),
-                Outcome::Gone => return Ok(None),
-                _ => {}
+        for _ in 0..MARK_PASSES {
+            for k in (start..slots).chain(0..start) {
+                let mark = [op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)];
+                match self.run(id, Ops::of(&mark), None)? {
+                    Outcome::Done => return Ok(Some(self.took(id, Hold::Slot(k)))),
+                    Outcome::Gone => return Ok(None),
+                    _ => {}
+                }
             }
         }
         let _ = self.run(id, Ops::of(&[op(FREE, 1, UNDO)]), None);
