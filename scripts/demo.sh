@@ -13,3 +13,11 @@ php_with_extension "$ROOT/examples/single-instance.php" 0 || true
 wait "$first"
 say "and once the first copy has finished, the lock is free again:"
 php_with_extension "$ROOT/examples/single-instance.php" 0
+say "the exakat-lock command shares the lock with PHP (built into build/exakat-lock):"
+php_with_extension "$ROOT/examples/single-instance.php" 2 &
+first=$!
+sleep 1
+"$BUILD/exakat-lock" list
+"$BUILD/exakat-lock" -n -E 75 nightly-import echo "not printed: PHP holds it" || echo "exakat-lock -n: status $? (busy)"
+wait "$first"
+"$BUILD/exakat-lock" -n nightly-import echo "exakat-lock ran this while holding nightly-import"

@@ -35,11 +35,12 @@ need_build_tools() {
 # The .so, built in release mode and named as PHP's --EXTENSIONS-- expects.
 build_extension() {
     need_build_tools
-    say "building exakat_lock.so"
-    (cd "$ROOT" && cargo build --release --locked -p exakat_lock >&2)
+    say "building exakat_lock.so and the exakat-lock command"
+    (cd "$ROOT" && cargo build --release --locked -p exakat_lock -p exakat-lock-core --lib --bin exakat-lock >&2)
     mkdir -p "$BUILD"
     # install(1) writes a new file: PHP processes still running the old one keep their mapping.
     install -m 755 "$ROOT/target/release/libexakat_lock.so" "$BUILD/exakat_lock.so"
+    install -m 755 "$ROOT/target/release/exakat-lock" "$BUILD/exakat-lock"
 }
 
 # PHP with the freshly built extension and nothing else (-n: no php.ini).
