@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `composer validate --strict` on composer.json and stubs/composer.json with
-# a current Composer. PIE's `download-url-method` list form is valid from
-# Composer 2.11 on; Debian 12's Composer (2.5) and trixie's (2.8) reject it,
-# and Composer's own phar is not reachable from every machine that runs the
+# `composer validate --strict` on composer.json, stubs/composer.json and the
+# framework packages (frameworks/*/composer.json) with a current Composer.
+# PIE's `download-url-method` list form is valid from Composer 2.11 on;
+# Debian 12's Composer (2.5) and trixie's (2.8) reject it, and Composer's
+# own phar is not reachable from every machine that runs the
 # tests, while Debian's archive is. So this takes Debian sid's `composer`
 # package and the PHP libraries it depends on, unpacks them (never installs
 # them: sid packages would replace the host's PHP 8.2 setup), and runs them
@@ -128,7 +129,7 @@ printf '%s\n%s\n' "$MIN_VERSION" "$version" | sort -V -C \
     || { say "composer: $version is older than $MIN_VERSION, which PIE's composer.json needs"; exit 1; }
 
 status=0
-for manifest in "$ROOT/composer.json" "$ROOT/stubs/composer.json"; do
+for manifest in "$ROOT/composer.json" "$ROOT/stubs/composer.json" "$ROOT"/frameworks/*/composer.json; do
     [ -f "$manifest" ] || continue
     say "composer $version: validate --strict ${manifest#"$ROOT"/}"
     composer validate --strict "$@" "$manifest" || status=1

@@ -36,7 +36,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CACHE=${EXAKAT_LOCK_PHP_CACHE:-/var/cache/exakat-lock-php}
 PREFIXES=${EXAKAT_LOCK_PHP_PREFIX:-/opt/exakat-lock-php}
 TARGETS="${CARGO_TARGET_DIR:-$ROOT/target}/matrix"
-ALL_ENTRIES=(8.2-nts 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts mysql-9.7)
+ALL_ENTRIES=(8.2-nts 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts mysql-9.7 frameworks)
 
 # PHP 8.2 from Debian bookworm's source package (the upstream tarball).
 SRC_VERSION=8.2.32
@@ -392,6 +392,42 @@ entry_mysql-9.7() {
         ${CHROOT_TOOLS//mariadb-server mariadb-client/} || return 1
     PHPT_ONLY='*mysql*' chroot_entry mysql-9.7 sid-mysql97 || return 1
     run_server_contract mysql-9.7 sid-mysql97
+}
+
+# The framework stores of frameworks/ under sid's PHP 8.4 (Laravel 13 needs
+# 8.3+), with Debian's phpunit: symfony/lock's own contract for third-party
+# stores (AbstractStoreTestCase, shipped by php-symfony-lock 7.4) and the
+# store's own tests; Laravel's lock API (php-laravel-framework 13) over the
+# Laravel store.
+entry_frameworks() {
+    local rootfs="$CACHE/chroots/sid-frameworks" log="$work/frameworks/phpunit.log"
+    make_chroot sid-frameworks sid "deb $MIRROR sid main" php8.4-cli php8.4-dev php-symfony-lock php-laravel-framework \
+        phpunit clang libclang-dev gcc libc6-dev util-linux procps || return 1
+    mkdir -p "$work/frameworks/ext"
+    say "[frameworks] building exakat_lock.so in $rootfs"
+    # shellcheck disable=SC2016
+    in_chroot "$rootfs" sh -c 'cd "$1" && CARGO_TARGET_DIR="$2" cargo build --release --locked -p exakat_lock >&2 &&
+        install -m 755 "$2/release/libexakat_lock.so" "$3/exakat_lock.so"' sh "$ROOT" "$TARGETS/frameworks" "$work/frameworks/ext" || return 1
+    local framework status=0 summary
+    for framework in symfony laravel; do
+        say "[frameworks] $framework: phpunit in frameworks/$framework"
+        # shellcheck disable=SC2016
+        in_chroot "$rootfs" sh -c 'cd "$1/frameworks/$3" && php -r "echo \"PHP \", PHP_VERSION, \"; \";" &&
+            EXAKAT_LOCK_SO="$2/exakat_lock.so" php -d extension="$2/exakat_lock.so" /usr/bin/phpunit' \
+            sh "$ROOT" "$work/frameworks/ext" "$framework" >"$log.$framework" 2>&1 || status=1
+        cp "$log.$framework" "$ROOT/build/matrix-frameworks-$framework.log" 2>/dev/null || true
+        summary=$(grep -E '^(OK \(|Tests: )' "$log.$framework" | tail -1)
+        result_extra[frameworks]+="${result_extra[frameworks]:+; }$framework: ${summary:-no summary}"
+    done
+    local versions
+    # shellcheck disable=SC2016
+    versions=$(in_chroot "$rootfs" dpkg-query -W -f '${Package} ${Version}, ' php-symfony-lock php-laravel-framework phpunit)
+    result_extra[frameworks]+="; $(head -c 60 "$log.symfony" | sed -n '1s/;.*//p'), ${versions%, }"
+    if [ "$status" -ne 0 ]; then
+        say "[frameworks] phpunit failed: build/matrix-frameworks-*.log"
+        grep -hE '^[0-9]+\)|Failed asserting|Error:' "$log".* | head -40 >&2
+        return 1
+    fi
 }
 
 # shellcheck disable=SC2086

@@ -7,7 +7,8 @@
 # (stress/run.sh), the Docker check (docker/check.sh: builds and runs the
 # slim-image Dockerfile with podman) and the PHP matrix (scripts/matrix.sh:
 # the phpt suite under PHP 8.2 ZTS debug, 8.4, 8.5 and 8.6 RC, the mysql
-# tests against MariaDB 11.8 and Oracle MySQL 9.7). Fails when
+# tests against MariaDB 11.8 and Oracle MySQL 9.7, the symfony and Laravel
+# stores under their frameworks' own tests). Fails when
 # any test fails, and when the suite did not really run:
 # run-tests.php skips tests whose extension is missing and still exits 0, so
 # the counts are checked too.
@@ -67,7 +68,7 @@ sets_after=$(semaphore_sets)
 if [ "$sets_after" -gt "$sets_before" ]; then
     say "the suite leaked $((sets_after - sets_before)) SysV semaphore set(s):"; ipcs -s >&2; exit 1
 fi
-say "composer.json and stubs/composer.json (scripts/composer-validate.sh)"
+say "composer.json, stubs/ and frameworks/ manifests (scripts/composer-validate.sh)"
 "$ROOT/scripts/composer-validate.sh"
 
 say "stress run, quick mode (stress/run.sh)"
@@ -77,7 +78,7 @@ say "Docker: a slim php-cli image plus one .so (docker/check.sh)"
 "$ROOT/docker/check.sh"
 
 # The host's PHP 8.2 NTS ran above; the matrix adds the other builds.
-say "PHP matrix: 8.2 ZTS debug, 8.4, 8.5, 8.6 RC; MariaDB 11.8 and MySQL 9.7 (scripts/matrix.sh)"
-"$ROOT/scripts/matrix.sh" 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts mysql-9.7
+say "PHP matrix: 8.2 ZTS debug, 8.4, 8.5, 8.6 RC; MariaDB 11.8 and MySQL 9.7; symfony and Laravel (scripts/matrix.sh)"
+"$ROOT/scripts/matrix.sh" 8.2-zts-debug 8.4-nts 8.5-nts 8.6-nts mysql-9.7 frameworks
 
-say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), composer validate, stress, Docker, PHP matrix"
+say "all tests passed: cargo test, $passed/$expected phpt, no semaphore set leaked ($sets_before before, $sets_after after), composer validate, stress, Docker, PHP matrix and framework stores"

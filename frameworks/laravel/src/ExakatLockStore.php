@@ -1,0 +1,152 @@
+<?php
+
+declare(strict_types=1);
+
+namespace ExakatLock\Laravel;
+
+use ExakatLock\Lock;
+use Illuminate\Cache\ArrayStore;
+use Illuminate\Contracts\Cache\LockProvider;
+use Illuminate\Contracts\Cache\Store;
+
+/**
+ * A Laravel cache store whose locks are exakat_lock locks: `Cache::lock()`,
+ * `->block()`, the scheduler's `withoutOverlapping()`. Everything that is
+ * not a lock (get, put...) goes to another store, an ArrayStore unless one
+ * is given.
+ *
+ * Where Laravel's lock semantics meet the promise of a lock that never
+ * outlives its process (docs/DESIGN.md, "Framework stores"):
+ * - a lock is held by this process until it is released or the process
+ *   ends, however it ends; `$seconds` (a TTL) is not an expiry, as for
+ *   Laravel's file and array locks of 0 seconds: nothing can take a lock
+ *   from under a process that is still running;
+ * - the owner token works inside the process that holds the lock
+ *   (`restoreLock($name, $owner)->release()`); another process cannot
+ *   release it: the lock is its holder's, and goes when the holder goes. A
+ *   lock that must pass from one process to another (ShouldBeUnique jobs
+ *   released by a worker) needs a store whose locks outlive processes.
+ * - `block()` waits in the kernel and wakes the moment the lock is free,
+ *   instead of polling every 250 ms.
+ */
+final class ExakatLockStore implements Store, LockProvider
+{
+    /** @var array<string, array{Lock, string}> locks this process holds: name => [lock, owner] */
+    private array $held = [];
+
+    /**
+     * @param string $backend an ExakatLock\Lock backend ('auto': the best local one)
+     * @param array  $options the backend's options, as for ExakatLock\Lock
+     */
+    public function __construct(
+        private readonly Store $cache = new ArrayStore(),
+        private readonly string $backend = Lock::AUTO,
+        #[\SensitiveParameter] private readonly array $options = [],
+    ) {
+        new Lock('exakat-lock-laravel-store', $backend, $options);
+    }
+
+    public function lock($name, $seconds = 0, $owner = null)
+    {
+        return new ExakatLockLock($this, (string) $name, $seconds, $owner);
+    }
+
+    public function restoreLock($name, $owner)
+    {
+        return $this->lock($name, 0, $owner);
+    }
+
+    /** @internal ExakatLockLock: takes $name for $owner, waiting up to $seconds. */
+    public function take(string $name, string $owner, float $seconds): bool
+    {
+        // A second owner in this process waits like another process would
+        // (the extension's objects of one process exclude each other).
+        $lock = new Lock(self::lockName($name), $this->backend, $this->options);
+        if (!$lock->acquire($seconds)) {
+            return false;
+        }
+        $this->held[$name] = [$lock, $owner];
+        return true;
+    }
+
+    /** @internal ExakatLockLock: releases $name if this process holds it for $owner (any owner when null). */
+    public function give(string $name, ?string $owner): bool
+    {
+        if (!isset($this->held[$name]) || ($owner !== null && $this->held[$name][1] !== $owner)) {
+            return false;
+        }
+        [$lock] = $this->held[$name];
+        unset($this->held[$name]);
+        return $lock->release();
+    }
+
+    /** @internal ExakatLockLock: the owner of $name: ours, '' for another process, null when free. */
+    public function ownerOf(string $name): ?string
+    {
+        if (isset($this->held[$name]) && $this->held[$name][0]->isHeld()) {
+            return $this->held[$name][1];
+        }
+        return (new Lock(self::lockName($name), $this->backend, $this->options))->holder() === null ? null : '';
+    }
+
+    /** Laravel's names, when the extension can take them as they are (1-255 bytes, no NUL). */
+    private static function lockName(string $name): string
+    {
+        return $name !== '' && \strlen($name) <= 255 && !str_contains($name, "\0") ? $name : 'laravel-' . hash('sha256', $name);
+    }
+
+    public function get($key)
+    {
+        return $this->cache->get($key);
+    }
+
+    public function many(array $keys)
+    {
+        return $this->cache->many($keys);
+    }
+
+    public function put($key, $value, $seconds)
+    {
+        return $this->cache->put($key, $value, $seconds);
+    }
+
+    public function putMany(array $values, $seconds)
+    {
+        return $this->cache->putMany($values, $seconds);
+    }
+
+    public function increment($key, $value = 1)
+    {
+        return $this->cache->increment($key, $value);
+    }
+
+    public function decrement($key, $value = 1)
+    {
+        return $this->cache->decrement($key, $value);
+    }
+
+    public function forever($key, $value)
+    {
+        return $this->cache->forever($key, $value);
+    }
+
+    public function touch($key, $seconds)
+    {
+        return $this->cache->touch($key, $seconds);
+    }
+
+    public function forget($key)
+    {
+        return $this->cache->forget($key);
+    }
+
+    public function flush()
+    {
+        return $this->cache->flush();
+    }
+
+    public function getPrefix()
+    {
+        return $this->cache->getPrefix();
+    }
+}
