@@ -7,11 +7,14 @@
 //   BENCH_FLOOR   JSON from bench/floor.c
 //   BENCH_SIZES   JSON: stripped .so sizes with and without the mysql backend
 //   EXAKAT_LOCK_TEST_MYSQL_DSN  a MySQL/MariaDB server, or unset
+//   BENCH_ONLY    "slots": run only bench/slots.php's scenarios and merge them
+//                 into the existing bench/results/latest.json (for iterating)
 // Writes bench/results/latest.{json,md} and bench/results/chart.svg.
 
 declare(strict_types=1);
 
 require __DIR__ . '/mechanisms.php';
+require __DIR__ . '/slots.php';
 
 const PROCESS_COUNTS = [2, 4, 8];
 
@@ -25,27 +28,49 @@ if (($argv[1] ?? '') === 'waiter') {
     waiter($argv[2], $argv[3], $dsn);
     exit(0);
 }
+if (($argv[1] ?? '') === 'slots-worker') {
+    slots_worker($argv[2], $argv[3], (int) $argv[4], (float) $argv[5], $argv[6], $dsn);
+    exit(0);
+}
+if (($argv[1] ?? '') === 'rw-worker') {
+    rw_worker($argv[2], $argv[3], $argv[4], (int) $argv[5], (int) $argv[6], (float) $argv[7], $argv[8], $argv[9]);
+    exit(0);
+}
 
 $php = json_decode(getenv('BENCH_PHP'), true, flags: JSON_THROW_ON_ERROR);
 $rounds = (int) (getenv('BENCH_ROUNDS') ?: 5);
 $seconds = (float) (getenv('BENCH_SECONDS') ?: 1.0);
 $mechanisms = mechanisms($dsn);
-$results = [
-    'machine' => machine(),
-    'rounds' => $rounds,
-    'floor_ns' => json_decode(getenv('BENCH_FLOOR') ?: 'null', true),
-    'sizes' => json_decode(getenv('BENCH_SIZES') ?: 'null', true),
-    'mechanisms' => array_map(fn ($m) => ['group' => $m[0], 'label' => $m[1]], $mechanisms),
-];
+$only = getenv('BENCH_ONLY') ?: null;
+if ($only === 'slots') {
+    // The other sections as the last full run measured them.
+    $results = json_decode((string) file_get_contents(__DIR__ . '/results/latest.json'), true, flags: JSON_THROW_ON_ERROR);
+} else {
+    $results = [
+        'machine' => machine(),
+        'rounds' => $rounds,
+        'floor_ns' => json_decode(getenv('BENCH_FLOOR') ?: 'null', true),
+        'sizes' => json_decode(getenv('BENCH_SIZES') ?: 'null', true),
+        'mechanisms' => array_map(fn ($m) => ['group' => $m[0], 'label' => $m[1]], $mechanisms),
+    ];
 
-fwrite(STDERR, "uncontended acquire + release...\n");
-$results['uncontended_us'] = uncontended($mechanisms, $rounds);
-fwrite(STDERR, "contended hand-offs...\n");
-$results['contended'] = contended($php, $mechanisms, $rounds, $seconds);
-fwrite(STDERR, "CPU of waiting processes...\n");
-$results['waiting_cpu'] = waiting_cpu($php, $mechanisms);
-fwrite(STDERR, "PHP start-up with and without the extension...\n");
-$results['startup'] = startup($php, 200);
+    fwrite(STDERR, "uncontended acquire + release...\n");
+    $results['uncontended_us'] = uncontended($mechanisms, $rounds);
+    fwrite(STDERR, "contended hand-offs...\n");
+    $results['contended'] = contended($php, $mechanisms, $rounds, $seconds);
+    fwrite(STDERR, "CPU of waiting processes...\n");
+    $results['waiting_cpu'] = waiting_cpu($php, $mechanisms);
+    fwrite(STDERR, "PHP start-up with and without the extension...\n");
+    $results['startup'] = startup($php, 200);
+}
+$results['slot_machine'] = machine() + ['rounds' => $rounds, 'seconds' => $seconds, 'separate_run' => $only === 'slots'];
+$results['slot_versions'] = alternative_versions();
+$results['slot_labels'] = array_map(fn ($m) => $m[0], slot_mechanisms($dsn));
+$results['rw_labels'] = array_map(fn ($m) => $m[0], rw_mechanisms());
+fwrite(STDERR, "slots: " . SLOT_PROCESSES . " processes, " . SLOT_COUNT . " slots...\n");
+$results['slots'] = slots($php, $dsn, $rounds, $seconds);
+fwrite(STDERR, "an exclusive waiter among shared holders...\n");
+$results['shared_vs_exclusive'] = shared_vs_exclusive($php, $rounds, $seconds);
 
 @mkdir(__DIR__ . '/results');
 file_put_contents(__DIR__ . '/results/latest.json', json_encode($results, JSON_PRETTY_PRINT | JSON_UNESCAPED_SLASHES) . "\n");
@@ -250,7 +275,8 @@ function waiter(string $id, string $name, ?string $dsn): void
 function startup(array $php, int $runs): array
 {
     $bare = [$php[0], '-n', '-r', ''];
-    $with = [$php[0], '-n', '-d', 'extension=' . realpath(__DIR__ . '/../build/exakat_lock.so'), '-r', ''];
+    $dir = preg_filter('/^extension_dir=/', '', $php); // the copy run.sh loads
+    $with = [$php[0], '-n', '-d', 'extension=' . realpath(($dir ? reset($dir) : __DIR__ . '/../build') . '/exakat_lock.so'), '-r', ''];
     $samples = ['without' => [], 'with' => []];
     for ($i = 0; $i < $runs; $i++) {
         foreach (['without' => $bare, 'with' => $with] as $kind => $command) {
@@ -352,7 +378,11 @@ function markdown(array $r): string
         $out .= sprintf("Stripped `exakat_lock.so`: %.2f MiB with the mysql backend, %.2f MiB without.\n",
             $r['sizes']['with_mysql'] / 1048576, $r['sizes']['without_mysql'] / 1048576);
     }
-    return $out;
+    if ($r['slot_machine']['separate_run'] ?? false) {
+        $sm = $r['slot_machine'];
+        $out .= "\nThe two sections below were measured {$sm['date']}, medians of {$sm['rounds']} rounds of {$sm['seconds']} s (min–max).\n";
+    }
+    return $out . slots_markdown($r);
 }
 
 /** Two bar charts as one SVG: uncontended cost, and 4-process hand-offs. */

@@ -26,11 +26,14 @@ if [ -z "${EXAKAT_LOCK_TEST_MYSQL_DSN:-}" ]; then
     export EXAKAT_LOCK_TEST_MYSQL_DSN
 fi
 
+# A private copy: a rebuild of build/ during the run can neither change nor crash what is measured.
+cp "$BUILD/exakat_lock.so" "$work/exakat_lock.so"
+
 gcc -O2 -Wall -Wextra -o "$work/floor" "$ROOT/bench/floor.c"
 floor=$("$work/floor" 7 300000 "$work")
 
 ext=$(php-config --extension-dir)
-php=(php -n -d memory_limit=1G -d extension_dir="$BUILD" -d extension=exakat_lock
+php=(php -n -d memory_limit=1G -d extension_dir="$work" -d extension=exakat_lock
     -d "extension=$ext/sysvsem.so" -d "extension=$ext/pdo.so" -d "extension=$ext/mysqlnd.so" -d "extension=$ext/pdo_mysql.so")
 BENCH_PHP=$(printf '%s\n' "${php[@]}" | php -n -r 'echo json_encode(file("php://stdin", FILE_IGNORE_NEW_LINES));') \
 BENCH_ROUNDS=${1:-5} BENCH_SECONDS=${2:-1.5} BENCH_FLOOR="$floor" BENCH_SIZES="$sizes" \
