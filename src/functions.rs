@@ -18,8 +18,7 @@ use exakat_lock_core::{self as core, usable_backends};
 use ext_php_rs::{boxed::ZBox, exception::PhpResult, prelude::*, types::ZendHashTable};
 
 use crate::{
-    args::{Bytes, NullableStr},
-    args::{Float, OptionsArg, Str},
+    args::{Bytes, Float, NullableStr, OptionsArg, Str},
     errors::{to_php, Signature},
     ini,
     lock::{acquire_in, holder_array, holders_list, spec, take_shared_option, timeout},
