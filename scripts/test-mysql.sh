@@ -34,9 +34,10 @@ server_args() {
     local port; port=$(cat "$dir/port")
     echo --no-defaults --datadir="$dir/data" --socket="$sock" --port="$port" \
         --bind-address=127.0.0.1,127.0.0.2 --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
-        --skip-name-resolve --innodb-buffer-pool-size=16M --performance-schema=OFF
-    # exakat_lock_list() asks MariaDB for user locks through this plugin.
-    [ $flavour = mysql ] || echo --plugin-load-add=metadata_lock_info
+        --skip-name-resolve --innodb-buffer-pool-size=16M
+    # exakat_lock_list() asks the server for its user locks: MariaDB through
+    # the metadata_lock_info plugin, MySQL through performance_schema.
+    if [ $flavour = mysql ]; then echo --performance-schema=ON; else echo --performance-schema=OFF --plugin-load-add=metadata_lock_info; fi
     # MySQL's X protocol would take port 33060, shared by every server here.
     [ $flavour = mariadb ] || echo --mysqlx=OFF --skip-log-bin
     if [ -f "$tls/server-cert.pem" ]; then

@@ -83,6 +83,26 @@ fn a_killed_holder_frees_exactly_one_slot(kind: BackendKind) {
     assert_eq!(slots, [Some(0), Some(1)]);
 }
 
+/// A slot holder's exec'd and forked children, left running, keep no slot:
+/// once the two holders are gone, both slots are free.
+fn children_never_keep_a_slot(kind: BackendKind) {
+    let target = with_slots(kind, "children", 2);
+    let mut children = Vec::new();
+    for command in ["spawn-and-exit", "fork-and-exit"] {
+        let mut parent = target.spawn(command, &[]);
+        children.push(parent.line()[1].parse::<u32>().unwrap());
+        assert!(parent.finish().success());
+    }
+    let mut locks = [target.lock(), target.lock()];
+    let free = locks.iter_mut().all(|lock| lock.acquire(Timeout::For(Duration::from_secs(2))).unwrap());
+    let alive = children.iter().all(|&child| support::process_alive(child));
+    for child in children {
+        support::kill9(child);
+    }
+    assert!(free, "a child kept a slot");
+    assert!(alive, "the children outlived their parents");
+}
+
 fn objects_of_one_process_count_as_holders(kind: BackendKind) {
     let target = with_slots(kind, "objects-slots", 2);
     let mut locks: Vec<_> = (0..3).map(|_| target.lock()).collect();
@@ -236,6 +256,7 @@ macro_rules! slots_contract {
             #[test] $(#[$attr])* fn n_holders_succeed_and_the_next_one_waits() { super::n_holders_succeed_and_the_next_one_waits($kind) }
             #[test] $(#[$attr])* fn a_killed_holder_frees_exactly_one_slot() { super::a_killed_holder_frees_exactly_one_slot($kind) }
             #[test] $(#[$attr])* fn objects_of_one_process_count_as_holders() { super::objects_of_one_process_count_as_holders($kind) }
+            #[test] $(#[$attr])* fn children_never_keep_a_slot() { super::children_never_keep_a_slot($kind) }
             #[test] $(#[$attr])* fn a_waiter_gets_a_slot_among_holders_that_come_back() { super::a_waiter_gets_a_slot_among_holders_that_come_back($kind) }
         }
     )*};
