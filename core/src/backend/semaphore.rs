@@ -289,8 +289,11 @@ impl Semaphore {
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
         let semaphores = self.config.semaphores();
         loop {
+            // Asking for our permissions when about to use the set: another
+            // user's set is then EACCES, refused below with its reason.
+            let wanted = if create { SET_MODE } else { 0 };
             // SAFETY: plain syscall wrapper.
-            let mut id = unsafe { libc::semget(self.config.key, 0, 0) };
+            let mut id = unsafe { libc::semget(self.config.key, 0, wanted) };
             let mut created = false;
             if id < 0 && create && io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
                 // Exclusive creation, so that exactly one process sets a
