@@ -95,6 +95,7 @@ function check_slots_log(array $records, int $trailing, array $killed, int $slot
 
     // 1. File order.
     $open = []; // worker => entry record
+    $closedAtKill = []; // worker => [index in $intervals, entry seq]: closed at its kill time
     $intervals = []; // [start, end, type, slot, worker]
     foreach ($records as $i => $r) {
         switch ($r['type']) {
@@ -116,7 +117,10 @@ function check_slots_log(array $records, int $trailing, array $killed, int $slot
                 }
                 foreach ($open as $worker => $e) {
                     if (isset($killed[$worker]) && $killed[$worker] <= $r['t']) {
-                        // Killed before this entry: it died holding.
+                        // Killed before this entry: it died holding, unless
+                        // its exit record, stamped between the kill time and
+                        // the signal's arrival, comes later (see 'X').
+                        $closedAtKill[$worker] = [\count($intervals), $e['seq']];
                         $intervals[] = [$e['t'], $killed[$worker], $e['type'], $e['slot'], $worker];
                         unset($open[$worker]);
                     }
@@ -134,6 +138,14 @@ function check_slots_log(array $records, int $trailing, array $killed, int $slot
                 break;
             case 'X':
                 $e = $open[$r['worker']] ?? null;
+                [$closed, $closedSeq] = $closedAtKill[$r['worker']] ?? [null, null];
+                if ($e === null && $closed !== null && $closedSeq === $r['seq']) {
+                    // The victim released after the kill time, before the
+                    // signal landed: its interval lasted until this exit.
+                    $intervals[$closed][1] = max($intervals[$closed][1], $r['t']);
+                    unset($closedAtKill[$r['worker']]);
+                    break;
+                }
                 if ($e === null || $e['seq'] !== $r['seq']) {
                     $result['malformed']++;
                     $problem("record $i: worker {$r['worker']} exited without entering");
@@ -499,6 +511,10 @@ section('slots', 'Slots and shared locks under load and kill -9', function (Sect
             [1 => 15], 1, false, 0, 1],
         ['a holder entering beside one whose entry was stamped after the kill signal\'s time', $e('E', 0, 2, 10)
             . $e('E', 0, 1, 20) . $x(0, 2, 40), [1 => 15], 1, false, 1, 2],
+        ['a victim releasing after the kill time, before the next entry', $e('E', 0, 1, 10) . $e('E', 0, 2, 30)
+            . $x(0, 1, 25) . $x(0, 2, 40), [1 => 20], 1, false, 0, 1],
+        ['a victim releasing after the kill time and after the next entry', $e('E', 0, 1, 10) . $e('E', 0, 2, 30)
+            . $x(0, 1, 35) . $x(0, 2, 40), [1 => 20], 1, false, 1, 2],
         ['readers together, then a writer', $e('S', 0, 1, 10) . $e('S', 0, 2, 20) . $x(0, 1, 30) . $x(0, 2, 40)
             . $e('E', 0, 3, 50) . $x(0, 3, 60), [], 1, true, 0, 2],
         ['a writer among readers', $e('S', 0, 1, 10) . $e('E', 0, 2, 20) . $x(0, 1, 30) . $x(0, 2, 40), [], 1, true, 1, 2],
