@@ -130,6 +130,8 @@ CREATE USER 'exakat'@'%' IDENTIFIED BY 'lock-secret-42';
 CREATE USER 'exakat'@'localhost' IDENTIFIED BY 'lock-secret-42';
 GRANT PROCESS ON *.* TO 'exakat'@'%';
 GRANT PROCESS ON *.* TO 'exakat'@'localhost';
+GRANT SELECT ON performance_schema.* TO 'exakat'@'%';
+GRANT SELECT ON performance_schema.* TO 'exakat'@'localhost';
 CREATE USER 'killer'@'localhost' IDENTIFIED BY 'killer-secret';
 GRANT ALL ON *.* TO 'killer'@'localhost';
 SQL

@@ -617,7 +617,7 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
             lister.context.failed(
                 format!("list the locks on {server}"),
                 Cause::Refused(
-                    "the server does not tell: it needs performance_schema (MySQL) or the metadata_lock_info plugin (MariaDB)"
+                    "the server does not tell: it needs performance_schema, readable by this user (MySQL), or the metadata_lock_info plugin (MariaDB)"
                         .into(),
                 ),
             )
