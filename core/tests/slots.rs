@@ -22,6 +22,19 @@ const PROMPT: Duration = Duration::from_millis(200);
 
 fn with_slots(kind: BackendKind, test: &str, slots: u16) -> Target {
     let mut target = Target::new(kind, test);
+    if kind == BackendKind::Tcp {
+        // N consecutive ports, on an address of their own: the other tests
+        // pick single ports on 127.0.0.1 from the same range, and one of
+        // them could be the port after ours.
+        let free = |port: u16| (port..port + slots).all(|p| std::net::TcpListener::bind(("127.0.0.2", p)).is_ok());
+        // Apart for each call: tests run at once, and a free port is only
+        // taken when the test acquires.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let call = NEXT.fetch_add(u32::from(slots) + 1, Ordering::Relaxed);
+        let start = 61000 + u16::try_from((std::process::id() * 8 + call) % 4000).unwrap();
+        let port = (start..65535 - slots).chain(61000..start).find(|&p| free(p)).expect("free ports on 127.0.0.2");
+        target.options = vec![("host".into(), "127.0.0.2".into()), ("port".into(), port.to_string())];
+    }
     target.options.push(("slots".into(), slots.to_string()));
     target
 }
