@@ -611,18 +611,23 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
         WHERE m.OBJECT_TYPE = 'USER LEVEL LOCK' AND m.LOCK_STATUS = 'GRANTED'";
     const MARIADB: &str =
         "SELECT TABLE_SCHEMA FROM information_schema.METADATA_LOCK_INFO WHERE LOCK_TYPE = 'User lock'";
-    let rows = match session.conn.query::<Row, _>(MYSQL) {
-        Ok(rows) => rows,
-        Err(_) => session.conn.query::<Row, _>(MARIADB).map_err(|_| {
-            lister.context.failed(
-                format!("list the locks on {server}"),
-                Cause::Refused(
-                    "the server does not tell: it needs performance_schema, readable by this user (MySQL), or the metadata_lock_info plugin (MariaDB)"
-                        .into(),
-                ),
-            )
-        })?,
+    // Each server its own table: MariaDB keeps an empty performance_schema
+    // when it is off, which would read as "no locks".
+    let rows = if session.fractional_waits {
+        session.conn.query::<Row, _>(MARIADB).ok()
+    } else {
+        let enabled = session.conn.query_first::<Row, _>("SELECT @@performance_schema").ok().flatten();
+        enabled.as_ref().and_then(integer).filter(|&on| on == 1).and_then(|_| session.conn.query::<Row, _>(MYSQL).ok())
     };
+    let rows = rows.ok_or_else(|| {
+        lister.context.failed(
+            format!("list the locks on {server}"),
+            Cause::Refused(
+                "the server does not tell: it needs performance_schema, readable by this user (MySQL), or the metadata_lock_info plugin (MariaDB)"
+                    .into(),
+            ),
+        )
+    })?;
     let mut found: Vec<Listed> = Vec::new();
     for server_name in rows.iter().filter_map(text) {
         let (base, slot) = match server_name.rsplit_once('#') {
