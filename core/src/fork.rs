@@ -23,7 +23,7 @@ use std::{
     ops::{Deref, DerefMut},
     os::fd::{AsRawFd, RawFd},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
         Mutex, Once, PoisonError,
     },
 };
@@ -45,6 +45,25 @@ pub fn generation() -> u64 {
 }
 
 /// Makes sure forks are noticed: installs the child handler once per process.
+/// This process's id, 0 until asked. glibc no longer caches `getpid()`,
+/// and the semaphore backend asks on every release.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// This process's id without a system call once known; a forked child
+/// asks again (the child handler forgets the parent's).
+#[must_use]
+pub fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            watch_forks();
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
 pub(crate) fn watch_forks() {
     INSTALL.call_once(|| {
         // glibc's pthread_atfork records the calling library, so the handler
@@ -63,6 +82,7 @@ pub(crate) fn watch_forks() {
 /// reading it; `set_len` frees nothing.
 extern "C" fn in_child_after_fork() {
     GENERATION.fetch_add(1, Ordering::Relaxed);
+    PID.store(0, Ordering::Relaxed);
     let mut fds = match CHILD_CLOSES.try_lock() {
         Ok(guard) => guard,
         Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),

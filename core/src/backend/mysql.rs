@@ -35,7 +35,7 @@ use crate::{
     deadline::Deadline,
     dsn::{Dsn, SslMode},
     error::{Cause, Error, Result},
-    fork::ForkSafe,
+    fork::{self, ForkSafe},
     options::{DsnSource, Options},
     BackendKind, LockName, Settings,
 };
@@ -504,7 +504,7 @@ impl Mysql {
     /// one for a nap that grows, as `slotted` does.
     fn take_any_slot(&mut self, deadline: &Deadline) -> Result<bool> {
         let slots = self.config.slots();
-        let start = u16::try_from(std::process::id() % u32::from(slots)).unwrap_or(0);
+        let start = u16::try_from(fork::pid() % u32::from(slots)).unwrap_or(0);
         let (mut watched, mut nap) = (start, SLOT_NAP_START);
         loop {
             for k in (start..slots).chain(0..start) {

@@ -113,6 +113,14 @@ impl Config {
 }
 
 /// The key derived from a name: 32 bits of its hash, never 0 or -1.
+fn key_of(info: &libc::semid_ds) -> libc::key_t {
+    #[cfg(target_env = "musl")]
+    #[allow(deprecated)] // renamed `__key` in a later libc
+    return info.sem_perm.__ipc_perm_key;
+    #[cfg(not(target_env = "musl"))]
+    return info.sem_perm.__key;
+}
+
 fn key_for(name: &LockName) -> libc::key_t {
     let hash = name.hash64();
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
@@ -283,10 +291,27 @@ impl Semaphore {
         Self { context, config, set_id: None, generation: fork::generation(), owner, slot: None, ever_held: false }
     }
 
-    /// The id of our key's set, asked of the kernel every time: a cached id
-    /// may have been removed and, after enough creations, reused by another
-    /// key's set. A set not seen before is checked before it is used.
+    /// The id of our key's set, checked every time: a remembered id may have
+    /// been removed and, after enough creations, reused by another set, even
+    /// one another user made with our key. One `IPC_STAT` of the remembered
+    /// id tells all that `semget` would, and who owns the set too.
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
+        if let Some(id) = self.set_id {
+            match self.set_info(id) {
+                Some(info) if key_of(&info) == self.config.key => {
+                    self.check_set(id, &info)?;
+                    if self.config.slots == 1 || self.wait_ready(id) {
+                        return Ok(Some(id));
+                    }
+                }
+                _ => {} // gone, or another key's now
+            }
+            self.set_id = None;
+        }
+        self.look_up_set(create)
+    }
+
+    fn look_up_set(&mut self, create: bool) -> Result<Option<libc::c_int>> {
         let semaphores = self.config.semaphores();
         loop {
             // Asking for our permissions when about to use the set: another
@@ -325,13 +350,12 @@ impl Semaphore {
                     continue; // removed at once by someone else
                 }
             }
-            if self.set_id != Some(id) {
-                self.check_set(id)?;
-                self.set_id = Some(id);
-            }
+            let Some(info) = self.set_info(id) else { continue }; // removed meanwhile
+            self.check_set(id, &info)?;
             if self.config.slots > 1 && !self.wait_ready(id) {
                 continue;
             }
+            self.set_id = Some(id);
             return Ok(Some(id));
         }
     }
@@ -362,10 +386,9 @@ impl Semaphore {
     /// Refuses a set that another user made or may write: its owner could
     /// reset it (`SETVAL`, `IPC_RMID`) under a holder and so make two; and a
     /// set of another layout, which would read our operations its own way.
-    fn check_set(&self, id: libc::c_int) -> Result<()> {
+    fn check_set(&self, id: libc::c_int, info: &libc::semid_ds) -> Result<()> {
         let refuse =
             |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
-        let Some(info) = self.set_info(id) else { return Ok(()) }; // removed meanwhile: the next semop says so
         let perm = &info.sem_perm;
         for (role, uid) in [("belongs to", perm.uid), ("was created by", perm.cuid)] {
             if !is_trusted_owner(uid) {
@@ -417,7 +440,7 @@ impl Semaphore {
     }
 
     fn last_changed_by_us(&self, id: libc::c_int, semaphore: u16) -> bool {
-        u32::try_from(self.stat(id, semaphore, libc::GETPID)).is_ok_and(|pid| pid == std::process::id())
+        u32::try_from(self.stat(id, semaphore, libc::GETPID)).is_ok_and(|pid| pid == fork::pid())
     }
 
     fn set_info(&self, id: libc::c_int) -> Option<libc::semid_ds> {
@@ -537,7 +560,7 @@ impl Semaphore {
         // are the most that churn needs. Processes start at different
         // slots so that they rarely collide on one.
         let slots = self.config.slots;
-        let start = u16::try_from(std::process::id() % u32::from(slots)).unwrap_or(0);
+        let start = u16::try_from(fork::pid() % u32::from(slots)).unwrap_or(0);
         for _ in 0..MARK_PASSES {
             for k in (start..slots).chain(0..start) {
                 let mark = [op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)];
@@ -591,9 +614,11 @@ impl Backend for Semaphore {
     fn release(&mut self) -> Result<bool> {
         let Some((id, hold)) = self.forget_held() else { return Ok(false) };
         // Giving back a hold we no longer have would take one from whoever
-        // has it now. At 0 (given back by `unshare`), the non-waiting
-        // give-back below fails and says so.
-        if !self.kernel_says_held(id, hold) {
+        // has it now: after a `SETVAL` or another process's take, the last
+        // pid is theirs. Its value needs no question of its own: at 0 (given
+        // back by `unshare`, which leaves our pid), the non-waiting give-back
+        // below fails and says so.
+        if hold.own_semaphore().is_some_and(|own| !self.last_changed_by_us(id, own)) {
             return Ok(false);
         }
         Ok(matches!(self.run(id, hold.give_back(), None)?, Outcome::Done))

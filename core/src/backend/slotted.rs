@@ -38,7 +38,7 @@ use super::{
 use crate::{
     deadline::{Deadline, Timeout},
     error::Result,
-    fork::ForkSafe,
+    fork::{self, ForkSafe},
 };
 
 const NAP_START: Duration = Duration::from_millis(2);
@@ -66,7 +66,7 @@ impl Slotted {
         let count = self.slots.len();
         // Processes start at different slots, so that a try usually
         // succeeds at once when slots are free.
-        let start = std::process::id() as usize % count;
+        let start = fork::pid() as usize % count;
         let mut nap = NAP_START;
         let once = Deadline::start(Timeout::NoWait);
         loop {
