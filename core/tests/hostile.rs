@@ -126,6 +126,43 @@ fn flock_lock_file_renamed_away_is_a_lost_lock() {
 }
 
 #[test]
+fn flock_lock_file_deleted_is_a_lost_lock() {
+    let dir = TempDir::new("deleted");
+    let (mut a, mut b, path) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.is_held().unwrap());
+    fs::write(dir.0.join("neighbour"), b"").unwrap();
+    fs::remove_file(dir.0.join("neighbour")).unwrap();
+    assert!(a.is_held().unwrap(), "another name's change is not ours");
+    fs::remove_file(&path).unwrap();
+    assert!(!a.is_held().unwrap(), "nothing is at the path any more");
+    assert!(b.acquire(Timeout::NoWait).unwrap(), "a new file is made and locked");
+    assert!(!a.release().unwrap());
+}
+
+/// The directory watch that spares the look-up loses events once its queue
+/// is full: a flood of changes to other names must not hide ours.
+#[test]
+fn flock_lock_file_renamed_away_after_a_flood_of_changes_is_a_lost_lock() {
+    let dir = TempDir::new("flood");
+    let (mut a, mut b, path) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.is_held().unwrap());
+    let queue: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .map_or(16_384, |text| text.trim().parse().unwrap());
+    let decoy = dir.0.join("decoy");
+    fs::write(&decoy, b"").unwrap();
+    for _ in 0..=queue / 2 {
+        fs::rename(&decoy, dir.0.join("decoy2")).unwrap(); // two events each
+        fs::rename(dir.0.join("decoy2"), &decoy).unwrap();
+    }
+    fs::rename(&path, path.with_extension("old")).unwrap();
+    assert!(!a.is_held().unwrap(), "the rename came after the queue was full");
+    assert!(b.acquire(Timeout::NoWait).unwrap());
+    assert!(!a.release().unwrap());
+}
+
+#[test]
 fn flock_lock_file_replaced_by_a_rename_is_a_lost_lock() {
     let dir = TempDir::new("replaced");
     let (mut a, mut b, path) = flock_pair(&dir);
@@ -236,6 +273,57 @@ fn semaphore_sets_that_another_user_could_reset_are_refused() {
         let e = semaphore(key).holder().unwrap_err().to_string();
         assert!(e.contains(&format!("the set belongs to uid {NOBODY}")), "{e}");
     }
+    remove_set(key);
+}
+
+/// Makes a set with `key` that gets the id `id` (root may choose the next
+/// id; an attacker gets it by making sets until the id comes round).
+fn make_set_at(id: i32, key: i32) -> bool {
+    for _ in 0..20 {
+        if std::fs::write("/proc/sys/kernel/sem_next_id", id.to_string()).is_err() {
+            return false;
+        }
+        let made = unsafe { libc::semget(key, 4, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+        if made == id {
+            return true;
+        }
+        if made >= 0 {
+            unsafe { libc::semctl(made, 0, libc::IPC_RMID) }; // another test made a set first
+        }
+    }
+    false
+}
+
+/// The id an object remembers can come back as another set after a
+/// removal, even one with our key that another user owns: the object
+/// looks at the set behind the id every time, and refuses this one.
+#[test]
+fn semaphore_id_that_comes_back_as_another_users_set_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: choosing a set's id needs root");
+        return;
+    }
+    let key = fresh_key(4);
+    let mut a = semaphore(key);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.release().unwrap());
+    let id = set_id(key);
+    remove_set(key);
+    assert!(make_set_at(id, key), "could not make a set at id {id}");
+    let mut info: libc::semid_ds = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) }, 0);
+    info.sem_perm.uid = NOBODY;
+    assert_eq!(unsafe { libc::semctl(id, 0, libc::IPC_SET, &mut info as *mut libc::semid_ds) }, 0);
+    let e = a.acquire(Timeout::NoWait).unwrap_err().to_string();
+    assert!(e.contains(&format!("the set belongs to uid {NOBODY}")), "{e}");
+    remove_set(key);
+    // And as another key's set, it is simply not ours: the key is looked up again.
+    assert!(make_set_at(id, fresh_key(5)));
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert_ne!(set_id(key), id);
+    assert!(a.release().unwrap());
+    remove_set(fresh_key(5));
+    drop(a);
     remove_set(key);
 }
 
