@@ -41,7 +41,10 @@ use std::{
 
 use nix::{fcntl::AtFlags, sys::stat};
 
-use super::{is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId};
+use super::{
+    dir_watch::{Mark, NameWatch},
+    is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId,
+};
 use crate::{
     deadline::Deadline,
     error::{Cause, Error, Result},
@@ -298,6 +301,10 @@ struct OpenLockFile {
     /// What the file was when opened: the lock is only worth something
     /// while the path still names this very file.
     identity: FileIdentity,
+    /// Hears of the name changing, so that a look-up is needed only then.
+    watch: Option<NameWatch>,
+    /// Taken before the last look-up that found this file at the path.
+    seen_at_path: Option<Mark>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -342,7 +349,14 @@ impl Flock {
             if shared_directory {
                 self.refuse_foreign_file(&stat)?;
             }
-            self.file = Some(OpenLockFile { file: ForkSafe::new(file), identity: FileIdentity::of(&stat) });
+            let dir = &self.dir.as_ref().expect("resolved by open").fd;
+            let watch = NameWatch::new(dir, self.config.file_name());
+            self.file = Some(OpenLockFile {
+                file: ForkSafe::new(file),
+                identity: FileIdentity::of(&stat),
+                watch,
+                seen_at_path: None,
+            });
         }
         Ok(self.file.as_ref().expect("opened above"))
     }
@@ -421,9 +435,19 @@ impl Flock {
     /// may have been deleted, renamed away or replaced by a rename, and a
     /// lock on a file that is no longer at the path excludes nobody.
     fn still_at_path(&mut self) -> bool {
-        let Some(identity) = self.file.as_ref().map(|f| f.identity) else { return false };
-        let Some(dir) = self.dir.as_ref() else { return false };
-        fstatat(&*dir.fd, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == identity)
+        let (Some(open), Some(dir)) = (self.file.as_mut(), self.dir.as_ref()) else { return false };
+        let watch = open.watch.as_ref();
+        if let (Some(watch), Some(seen)) = (watch, open.seen_at_path) {
+            if watch.unchanged_since(seen) {
+                return true;
+            }
+        }
+        // Marked before the look-up: a change just after it is heard next time.
+        let mark = watch.and_then(NameWatch::mark);
+        let here =
+            fstatat(&*dir.fd, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == open.identity);
+        open.seen_at_path = if here { mark } else { None };
+        here
     }
 
     /// One non-blocking try on a separate open of the file, undone at once.

@@ -15,6 +15,7 @@ use crate::{
     LockName, Settings,
 };
 
+mod dir_watch;
 mod flock;
 mod list;
 #[cfg(feature = "mysql")]

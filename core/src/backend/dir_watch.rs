@@ -1,0 +1,310 @@
+//! Whether a lock file's name may have changed since it was last looked up,
+//! for the price of one `ioctl(FIONREAD)` on an inotify instance instead of
+//! a path look-up (`fstatat`): 0.25 µs against 0.94 µs on the bench host,
+//! and the `flock` backend asks twice per acquire + release.
+//!
+//! One inotify instance per process watches each lock directory for names
+//! leaving or arriving: deleted, renamed away, or replaced by a rename onto
+//! them (`IN_DELETE`, `IN_MOVED_FROM`, `IN_MOVED_TO`). The kernel queues the
+//! event before the changing system call returns, so a [`Mark`] taken
+//! before a look-up that found the file, and no event for its name since,
+//! prove that the name still names it. Anything unusual (events for the
+//! name, a full queue, a watch the kernel dropped, a forked child) only
+//! sends the caller back to the look-up.
+//!
+//! Only local file systems are watched: inotify never hears of a change
+//! another NFS client makes. A mount over the lock file itself is not an
+//! event either; that takes `CAP_SYS_ADMIN` in our mount namespace, which
+//! could as well kill the holder.
+
+use std::{
+    ffi::CStr,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    sync::{Mutex, PoisonError},
+};
+
+use crate::fork::{self, ForkSafe};
+
+const EVENTS: u32 = libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO | libc::IN_ONLYDIR;
+
+/// `statfs` magic numbers of the file systems whose every change is made
+/// by this kernel, and so heard by inotify.
+const LOCAL_FILE_SYSTEMS: [libc::c_long; 5] = [
+    0x0102_1994, // tmpfs
+    0xEF53,      // ext2, ext3, ext4
+    0x5846_5342, // xfs
+    0x9123_683E, // btrfs
+    0xF2F5_2010, // f2fs
+];
+
+struct Watcher {
+    inotify: ForkSafe<OwnedFd>,
+    /// Watched directories, by device and inode, with their watch.
+    dirs: Vec<(u64, u64, libc::c_int)>,
+    names: Vec<WatchedName>,
+    /// Bumped by every event that concerns a watched name (or may have:
+    /// a lost queue, a dropped watch), so that the common answer needs no
+    /// search.
+    changes: u64,
+    next_id: u64,
+}
+
+struct WatchedName {
+    id: u64,
+    watch: libc::c_int,
+    name: Vec<u8>,
+    /// Events heard for this name.
+    changes: u64,
+    users: usize,
+}
+
+/// The watch of a name whose directory's watch the kernel dropped.
+const UNWATCHED: libc::c_int = -1;
+
+static WATCHER: Mutex<Option<Watcher>> = Mutex::new(None);
+
+/// A name being watched for as long as this lives.
+pub(crate) struct NameWatch {
+    generation: u64,
+    id: u64,
+}
+
+/// The moment a look-up is about to be made.
+#[derive(Clone, Copy)]
+pub(crate) struct Mark {
+    changes: u64,
+    name_changes: u64,
+}
+
+impl NameWatch {
+    /// Watches `name` in the directory open as `dir`; `None` when it cannot
+    /// be watched (a remote file system, no inotify, its limits reached).
+    pub(crate) fn new(dir: &OwnedFd, name: &CStr) -> Option<Self> {
+        if !is_local(dir) {
+            return None;
+        }
+        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        let watcher = current(&mut watcher)?;
+        let watch = watcher.watch_dir(dir)?;
+        let name = name.to_bytes();
+        let id = match watcher.names.iter_mut().find(|n| n.watch == watch && n.name == name) {
+            Some(known) => {
+                known.users += 1;
+                known.id
+            }
+            None => {
+                watcher.next_id += 1;
+                let id = watcher.next_id;
+                watcher.names.push(WatchedName { id, watch, name: name.to_vec(), changes: 0, users: 1 });
+                id
+            }
+        };
+        Some(Self { generation: fork::generation(), id })
+    }
+
+    /// To take just before looking the name up.
+    pub(crate) fn mark(&self) -> Option<Mark> {
+        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        let watcher = self.watcher(&mut watcher)?;
+        watcher.drain()?;
+        let name_changes = watcher.names.iter().find(|n| n.id == self.id && n.watch != UNWATCHED)?.changes;
+        Some(Mark { changes: watcher.changes, name_changes })
+    }
+
+    /// Whether no event for the name came since `mark`: then it names what
+    /// the look-up after `mark` found.
+    pub(crate) fn unchanged_since(&self, mark: Mark) -> bool {
+        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(watcher) = self.watcher(&mut watcher) else { return false };
+        let mut pending: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        if unsafe { libc::ioctl(watcher.inotify.as_raw_fd(), libc::FIONREAD, &mut pending) } != 0 {
+            return false;
+        }
+        if pending == 0 && watcher.changes == mark.changes {
+            return true;
+        }
+        if watcher.drain().is_none() {
+            return false;
+        }
+        watcher.names.iter().find(|n| n.id == self.id).is_some_and(|n| n.changes == mark.name_changes)
+    }
+
+    fn watcher<'a>(&self, watcher: &'a mut Option<Watcher>) -> Option<&'a mut Watcher> {
+        if self.generation != fork::generation() {
+            return None;
+        }
+        watcher.as_mut().filter(|w| w.inotify.is_ours())
+    }
+}
+
+impl Drop for NameWatch {
+    fn drop(&mut self) {
+        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(watcher) = self.watcher(&mut watcher) else { return };
+        if let Some(at) = watcher.names.iter().position(|n| n.id == self.id) {
+            watcher.names[at].users -= 1;
+            if watcher.names[at].users == 0 {
+                watcher.names.swap_remove(at);
+            }
+        }
+    }
+}
+
+/// This process's watcher, started on first use and again in a forked
+/// child: reading the parent's instance would take its events.
+fn current(watcher: &mut Option<Watcher>) -> Option<&mut Watcher> {
+    if !watcher.as_ref().is_some_and(|w| w.inotify.is_ours()) {
+        // SAFETY: plain syscall; the descriptor is owned below.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        // The parent's descriptor number was closed by the child handler;
+        // forgetting it (not closing it again) is all there is to do.
+        if let Some(old) = watcher.take() {
+            std::mem::forget(old.inotify.into_inner());
+        }
+        *watcher = Some(Watcher {
+            // SAFETY: just opened, owned by nothing else.
+            inotify: ForkSafe::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+            dirs: Vec::new(),
+            names: Vec::new(),
+            changes: 0,
+            next_id: 0,
+        });
+    }
+    watcher.as_mut()
+}
+
+fn is_local(dir: &OwnedFd) -> bool {
+    // SAFETY: all-zero is a valid statfs; fstatfs fills it.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we borrow, and a struct of the right type.
+    if unsafe { libc::fstatfs(dir.as_raw_fd(), &mut fs) } != 0 {
+        return false;
+    }
+    // The field's type differs between glibc and musl.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let magic = fs.f_type as libc::c_long;
+    LOCAL_FILE_SYSTEMS.contains(&magic)
+}
+
+impl Watcher {
+    fn watch_dir(&mut self, dir: &OwnedFd) -> Option<libc::c_int> {
+        let stat = nix::sys::stat::fstat(dir).ok()?;
+        if let Some(&(_, _, watch)) = self.dirs.iter().find(|d| d.0 == stat.st_dev && d.1 == stat.st_ino) {
+            return Some(watch);
+        }
+        // inotify takes a path, not a descriptor: the descriptor's own
+        // /proc link names the very directory, even if it was renamed.
+        let path = std::ffi::CString::new(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
+        // SAFETY: a valid C string; the watch belongs to our instance.
+        let watch = unsafe { libc::inotify_add_watch(self.inotify.as_raw_fd(), path.as_ptr(), EVENTS) };
+        if watch < 0 {
+            return None;
+        }
+        self.dirs.push((stat.st_dev, stat.st_ino, watch));
+        Some(watch)
+    }
+
+    /// Reads every queued event, counting those that concern a watched
+    /// name; `None` if the instance cannot be read.
+    fn drain(&mut self) -> Option<()> {
+        // Room for many events at once; names are at most NAME_MAX bytes.
+        let mut buffer = [0u8; 4096];
+        loop {
+            // SAFETY: reads into a buffer we own.
+            let read = unsafe { libc::read(self.inotify.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+            let Ok(read) = usize::try_from(read) else {
+                return (std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)).then_some(());
+            };
+            let mut at = 0;
+            while at + std::mem::size_of::<libc::inotify_event>() <= read {
+                // SAFETY: the kernel wrote a whole event header here.
+                let event: libc::inotify_event = unsafe { std::ptr::read_unaligned(buffer[at..].as_ptr().cast()) };
+                let name_start = at + std::mem::size_of::<libc::inotify_event>();
+                let name_end = (name_start + event.len as usize).min(read);
+                let padded = &buffer[name_start..name_end];
+                let name = &padded[..padded.iter().position(|&b| b == 0).unwrap_or(padded.len())];
+                self.heard(&event, name);
+                at = name_end;
+            }
+        }
+    }
+
+    fn heard(&mut self, event: &libc::inotify_event, name: &[u8]) {
+        // A lost queue, or a watch the kernel dropped (the directory went,
+        // its file system was unmounted): any name may have changed.
+        let everything = event.mask & libc::IN_Q_OVERFLOW != 0;
+        let whole_dir = event.mask & (libc::IN_IGNORED | libc::IN_UNMOUNT) != 0;
+        if whole_dir {
+            self.dirs.retain(|d| d.2 != event.wd);
+        }
+        let mut concerned = false;
+        for watched in &mut self.names {
+            let same_dir = watched.watch == event.wd;
+            if everything || (same_dir && (whole_dir || watched.name == name)) {
+                watched.changes += 1;
+                concerned = true;
+            }
+            if same_dir && whole_dir {
+                // No longer watched: never again answered without a look-up.
+                watched.watch = UNWATCHED;
+            }
+        }
+        if concerned || everything {
+            self.changes += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{ffi::CString, fs, os::fd::OwnedFd, path::PathBuf};
+
+    use super::NameWatch;
+
+    fn scratch(tag: &str) -> (PathBuf, OwnedFd) {
+        let dir = std::env::temp_dir().join(format!("exakat_lock-dir-watch-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("lock"), b"").unwrap();
+        (dir.clone(), OwnedFd::from(fs::File::open(&dir).unwrap()))
+    }
+
+    #[test]
+    fn only_a_change_of_the_watched_name_is_heard() {
+        let (dir, fd) = scratch("name");
+        let watch = NameWatch::new(&fd, &CString::new("lock").unwrap()).expect("the temp dir is local");
+        let mark = watch.mark().unwrap();
+        assert!(watch.unchanged_since(mark));
+        fs::write(dir.join("other"), b"").unwrap();
+        fs::rename(dir.join("other"), dir.join("other2")).unwrap();
+        fs::remove_file(dir.join("other2")).unwrap();
+        assert!(watch.unchanged_since(mark), "other names do not count");
+        fs::rename(dir.join("lock"), dir.join("lock2")).unwrap();
+        assert!(!watch.unchanged_since(mark));
+        assert!(!watch.unchanged_since(mark), "heard once, stale for good");
+        let again = watch.mark().unwrap();
+        assert!(watch.unchanged_since(again));
+        fs::rename(dir.join("lock2"), dir.join("lock")).unwrap();
+        assert!(!watch.unchanged_since(again), "a rename onto the name counts");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_directory_is_heard() {
+        let (dir, fd) = scratch("deleted");
+        let watch = NameWatch::new(&fd, &CString::new("lock").unwrap()).expect("the temp dir is local");
+        let mark = watch.mark().unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(!watch.unchanged_since(mark));
+    }
+
+    #[test]
+    fn names_on_remote_or_unknown_file_systems_are_not_watched() {
+        let proc_dir = OwnedFd::from(fs::File::open("/proc/self").unwrap());
+        assert!(NameWatch::new(&proc_dir, &CString::new("status").unwrap()).is_none());
+    }
+}
