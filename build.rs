@@ -43,9 +43,38 @@ fn main() {
         _ => panic!("PHP {version}: the slow argument parsers of {} disagree", header.display()),
     }
 
+    pack_relative_relocations();
+
     let rustc = output(&env::var("RUSTC").unwrap_or_else(|_| "rustc".into()), &["--version"]);
     println!("cargo:rustc-env=EXAKAT_LOCK_BUILT_FOR_PHP={version}");
     println!("cargo:rustc-env=EXAKAT_LOCK_BUILT_WITH={rustc} for {}", env::var("TARGET").unwrap_or_default());
+}
+
+/// Nine relocations in ten are "add the load address here" (vtables and
+/// string tables in `.data.rel.ro`); DT_RELR stores them as bitmaps: the
+/// `.so` is 0.23 MiB smaller, with fewer pages for the loader to touch.
+/// Only glibc 2.36 and newer load such a file, so only a native build on
+/// such a glibc uses it: not one linked by another linker (cargo-zigbuild's,
+/// for the release assets' older glibc), which cargo announces in
+/// `RUSTC_LINKER`.
+fn pack_relative_relocations() {
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    let native_gnu = env::var("TARGET") == env::var("HOST") && env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
+    if !native_gnu || env::var_os("RUSTC_LINKER").is_some() {
+        return;
+    }
+    let glibc = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
+    let version: Option<(u32, u32)> =
+        glibc.ok().as_deref().and_then(|text| text.trim().strip_prefix("glibc ")).and_then(|v| {
+            let (major, minor) = v.split_once('.')?;
+            Some((major.parse().ok()?, minor.split('.').next()?.parse().ok()?))
+        });
+    if version.is_some_and(|v| v >= (2, 36)) {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
+    }
 }
 
 /// The first line `program args` prints; the build stops if it fails.
