@@ -3,7 +3,8 @@
 //! a path look-up (`fstatat`): 0.25 µs against 0.94 µs on the bench host,
 //! and the `flock` backend asks twice per acquire + release.
 //!
-//! One inotify instance per process watches each lock directory for names
+//! One inotify instance per process (while it has lock files open; when
+//! none can be had, every check is a look-up) watches each lock directory for names
 //! leaving or arriving: deleted, renamed away, or replaced by a rename onto
 //! them (`IN_DELETE`, `IN_MOVED_FROM`, `IN_MOVED_TO`). The kernel queues the
 //! event before the changing system call returns, so a [`Mark`] taken
@@ -139,14 +140,20 @@ impl NameWatch {
 }
 
 impl Drop for NameWatch {
+    /// The last name gone, the instance goes too: a user has only 128 of
+    /// them (`fs.inotify.max_user_instances`), shared with every other
+    /// program of theirs, so a process keeps one only while it uses it.
     fn drop(&mut self) {
-        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(watcher) = self.watcher(&mut watcher) else { return };
+        let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(watcher) = self.watcher(&mut guard) else { return };
         if let Some(at) = watcher.names.iter().position(|n| n.id == self.id) {
             watcher.names[at].users -= 1;
             if watcher.names[at].users == 0 {
                 watcher.names.swap_remove(at);
             }
+        }
+        if watcher.names.is_empty() {
+            *guard = None;
         }
     }
 }
@@ -261,22 +268,52 @@ impl Watcher {
 
 #[cfg(test)]
 mod tests {
-    use std::{ffi::CString, fs, os::fd::OwnedFd, path::PathBuf};
+    use std::{
+        ffi::CString,
+        fs,
+        os::fd::OwnedFd,
+        path::PathBuf,
+        sync::{Mutex, MutexGuard, PoisonError},
+    };
 
-    use super::NameWatch;
+    use super::{NameWatch, WATCHER};
 
-    fn scratch(tag: &str) -> (PathBuf, OwnedFd) {
-        let dir = std::env::temp_dir().join(format!("exakat_lock-dir-watch-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("lock"), b"").unwrap();
-        (dir.clone(), OwnedFd::from(fs::File::open(&dir).unwrap()))
+    /// The instance is the process's: these tests take turns with it.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    struct Scratch {
+        dir: PathBuf,
+        fd: OwnedFd,
+        _turn: MutexGuard<'static, ()>,
+    }
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let turn = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+            let dir = std::env::temp_dir().join(format!("exakat_lock-dir-watch-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir(&dir).unwrap();
+            fs::write(dir.join("lock"), b"").unwrap();
+            let fd = OwnedFd::from(fs::File::open(&dir).unwrap());
+            Self { dir, fd, _turn: turn }
+        }
+
+        fn watch(&self) -> NameWatch {
+            NameWatch::new(&self.fd, &CString::new("lock").unwrap()).expect("the temp dir is local")
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 
     #[test]
     fn only_a_change_of_the_watched_name_is_heard() {
-        let (dir, fd) = scratch("name");
-        let watch = NameWatch::new(&fd, &CString::new("lock").unwrap()).expect("the temp dir is local");
+        let scratch = Scratch::new("name");
+        let dir = &scratch.dir;
+        let watch = scratch.watch();
         let mark = watch.mark().unwrap();
         assert!(watch.unchanged_since(mark));
         fs::write(dir.join("other"), b"").unwrap();
@@ -290,16 +327,28 @@ mod tests {
         assert!(watch.unchanged_since(again));
         fs::rename(dir.join("lock2"), dir.join("lock")).unwrap();
         assert!(!watch.unchanged_since(again), "a rename onto the name counts");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_deleted_directory_is_heard() {
-        let (dir, fd) = scratch("deleted");
-        let watch = NameWatch::new(&fd, &CString::new("lock").unwrap()).expect("the temp dir is local");
+        let scratch = Scratch::new("deleted");
+        let watch = scratch.watch();
         let mark = watch.mark().unwrap();
-        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&scratch.dir).unwrap();
         assert!(!watch.unchanged_since(mark));
+    }
+
+    #[test]
+    fn the_instance_lives_only_while_a_name_is_watched() {
+        let scratch = Scratch::new("instance");
+        let open = || WATCHER.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+        assert!(!open());
+        let (first, second) = (scratch.watch(), scratch.watch());
+        assert!(open());
+        drop(first);
+        assert!(open(), "a name still watched");
+        drop(second);
+        assert!(!open(), "closed with the last name");
     }
 
     #[test]
