@@ -6,6 +6,7 @@
 //   BENCH_SECONDS length of one contended run
 //   BENCH_FLOOR   JSON from bench/floor.c
 //   BENCH_SIZES   JSON: stripped .so sizes with and without the mysql backend
+//   BENCH_LOAD_INSTRUCTIONS  JSON: callgrind totals of `php -n -r ''` without and with it
 //   EXAKAT_LOCK_TEST_MYSQL_DSN  a MySQL/MariaDB server, or unset
 //   BENCH_ONLY    "slots": run only bench/slots.php's scenarios and merge them
 //                 into the existing bench/results/latest.json (for iterating)
@@ -51,6 +52,7 @@ if ($only === 'slots') {
         'rounds' => $rounds,
         'floor_ns' => json_decode(getenv('BENCH_FLOOR') ?: 'null', true),
         'sizes' => json_decode(getenv('BENCH_SIZES') ?: 'null', true),
+        'load_instructions' => json_decode(getenv('BENCH_LOAD_INSTRUCTIONS') ?: 'null', true),
         'mechanisms' => array_map(fn ($m) => ['group' => $m[0], 'label' => $m[1]], $mechanisms),
     ];
 
@@ -61,7 +63,7 @@ if ($only === 'slots') {
     fwrite(STDERR, "CPU of waiting processes...\n");
     $results['waiting_cpu'] = waiting_cpu($php, $mechanisms);
     fwrite(STDERR, "PHP start-up with and without the extension...\n");
-    $results['startup'] = startup($php, 200);
+    $results['startup'] = startup($php, 600);
 }
 $results['slot_machine'] = machine() + ['rounds' => $rounds, 'seconds' => $seconds, 'separate_run' => $only === 'slots'];
 $results['slot_versions'] = alternative_versions();
@@ -272,21 +274,31 @@ function waiter(string $id, string $name, ?string $dsn): void
 }
 
 /** CPU time of `php -n -r ''` with and without the extension, per start. */
-function startup(array $php, int $runs): array
+/**
+ * What loading the extension adds to `php -n -r ''`: wall time of
+ * alternating runs without and with it, as the median of the paired
+ * differences (one pair runs under nearly the same machine load), with
+ * the quartiles of those differences; enough pairs to resolve 0.1 ms.
+ */
+function startup(array $php, int $pairs): array
 {
     $bare = [$php[0], '-n', '-r', ''];
     $dir = preg_filter('/^extension_dir=/', '', $php); // the copy run.sh loads
     $with = [$php[0], '-n', '-d', 'extension=' . realpath(($dir ? reset($dir) : __DIR__ . '/../build') . '/exakat_lock.so'), '-r', ''];
     $samples = ['without' => [], 'with' => []];
-    for ($i = 0; $i < $runs; $i++) {
+    $added = [];
+    for ($i = 0; $i < $pairs; $i++) {
         foreach (['without' => $bare, 'with' => $with] as $kind => $command) {
-            $before = children_cpu();
+            $started = hrtime(true);
             proc_close(proc_open($command, [], $pipes));
-            $samples[$kind][] = (children_cpu() - $before) * 1e3;
+            $samples[$kind][] = (hrtime(true) - $started) / 1e6;
         }
+        $added[] = end($samples['with']) - end($samples['without']);
     }
     $out = array_map('summary', $samples);
-    $out['added_ms'] = $out['with']['median'] - $out['without']['median'];
+    sort($added);
+    $out['added_ms'] = ['median' => percentile($added, 0.5), 'min' => percentile($added, 0.25), 'max' => percentile($added, 0.75)];
+    $out['pairs'] = $pairs;
     return $out;
 }
 
@@ -338,7 +350,7 @@ function markdown(array $r): string
         . "medians of {$r['rounds']} rounds (min–max).\n\n";
 
     $out .= "### Uncontended acquire + release (µs per cycle)\n\n";
-    $out .= "| mechanism | µs | vs PHP primitive | vs C floor |\n|---|---|---|---|\n";
+    $out .= "| mechanism | µs | vs PHP primitive | vs its C floor |\n|---|---|---|---|\n";
     $primitive = ['flock' => 'php-flock', 'semaphore' => 'php-sysvsem', 'socket' => 'php-socket-unix', 'tcp' => 'php-socket-tcp', 'mysql' => 'php-pdo-get-lock'];
     $groups = [];
     foreach ($r['uncontended_us'] as $id => $s) {
@@ -346,14 +358,17 @@ function markdown(array $r): string
     }
     foreach ($groups as $group => $ids) {
         $base = $r['uncontended_us'][$primitive[$group]]['median'] ?? null;
-        $floor = $r['floor_ns'][$group] ?? null;
+        $floors = $r['floor_ns'][$group] ?? null;
         foreach ($ids as $id) {
             $v = $r['uncontended_us'][$id]['median'];
+            // exakat_lock's own system calls for its row, the primitive's for the others.
+            $floor = $floors[str_starts_with($id, 'exakat-') ? 'ours' : 'primitive'] ?? null;
             $out .= sprintf("| %s | %s | %s | %s |\n", $label($id), $fmt($r['uncontended_us'][$id]),
                 $base ? sprintf('%.2f×', $v / $base) : '', $floor ? sprintf('%.2f×', $v * 1e3 / $floor) : '');
         }
-        if ($floor) {
-            $out .= sprintf("| *C floor: the same system calls without PHP* | %.2f | | |\n", $floor / 1e3);
+        if ($floors) {
+            $out .= sprintf("| *C floor: exakat_lock's system calls without PHP* | %.2f | | |\n", $floors['ours'] / 1e3);
+            $out .= sprintf("| *C floor: the PHP primitive's system calls without PHP* | %.2f | | |\n", $floors['primitive'] / 1e3);
         }
     }
 
@@ -372,8 +387,14 @@ function markdown(array $r): string
     }
 
     $s = $r['startup'];
-    $out .= sprintf("\n### Start-up and size\n\n`php -n -r ''` CPU: %s ms without the extension, %s ms with it: **%+.2f ms**.\n",
-        $fmt($s['without']), $fmt($s['with']), $s['added_ms']);
+    $out .= sprintf("\n### Start-up and size\n\n`php -n -r ''` wall time: %s ms without the extension, %s ms with it; "
+        . "loading it adds **%+.3f ms** (median of %d paired differences; quartiles %+.3f to %+.3f ms).\n",
+        $fmt($s['without']), $fmt($s['with']), $s['added_ms']['median'], $s['pairs'], $s['added_ms']['min'], $s['added_ms']['max']);
+    if ($r['load_instructions']) {
+        $li = $r['load_instructions'];
+        $out .= sprintf("Callgrind, the same commands once each: %s instructions without, %s with: **%s instructions** added.\n",
+            number_format($li['without']), number_format($li['with']), number_format($li['with'] - $li['without']));
+    }
     if ($r['sizes']) {
         $out .= sprintf("Stripped `exakat_lock.so`: %.2f MiB with the mysql backend, %.2f MiB without.\n",
             $r['sizes']['with_mysql'] / 1048576, $r['sizes']['without_mysql'] / 1048576);

@@ -1,11 +1,15 @@
 /*
- * The floor: the system calls each exakat_lock backend makes for one
- * uncontended acquire + release, issued from C with no PHP around them.
+ * The floor: the system calls of one uncontended acquire + release, issued
+ * from C with no PHP around them, for each exakat_lock backend ("ours") and
+ * for the PHP primitive of its mechanism ("primitive"). What ours adds is
+ * the price of its guarantees (a set or file checked to still be ours, a
+ * queue for hand-over); what the extension adds on top is the binding.
  * Prints one JSON object: nanoseconds per cycle, best of the given rounds.
  *
  *   floor ROUNDS CYCLES DIR
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -13,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/sem.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -32,56 +38,101 @@ static void die(const char *what)
     exit(1);
 }
 
-/* flock(2) on a descriptor kept open: the flock backend's hot path. */
-static void flock_cycle(int fd)
+static int lock_fd, watch_fd, sem_id, sysvsem_id;
+static struct sockaddr_un unix_address = {.sun_family = AF_UNIX};
+static socklen_t unix_length;
+static struct sockaddr_in tcp_address = {.sin_family = AF_INET};
+
+/* PHP's flock() on a file kept open: lock, unlock. */
+static void flock_primitive(void)
 {
-    if (flock(fd, LOCK_EX | LOCK_NB) || flock(fd, LOCK_UN))
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) || flock(lock_fd, LOCK_UN))
         die("flock");
 }
 
-/* Wait-for-zero then +1 with SEM_UNDO, and -1: the semaphore backend's protocol. */
-static int sem_id;
-static void sem_cycle(int unused)
+/* The flock backend: lock, ask the directory watch whether the name
+ * changed (once after taking, once before giving back), unlock. */
+static void flock_ours(void)
 {
-    (void) unused;
-    struct sembuf take[2] = {{0, 0, IPC_NOWAIT}, {0, 1, SEM_UNDO}};
-    struct sembuf give[1] = {{0, -1, SEM_UNDO | IPC_NOWAIT}};
-    if (semop(sem_id, take, 2) || semop(sem_id, give, 1))
+    int pending;
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) || ioctl(watch_fd, FIONREAD, &pending)
+        || ioctl(watch_fd, FIONREAD, &pending) || flock(lock_fd, LOCK_UN))
+        die("flock");
+}
+
+/* ext-sysvsem: sem_acquire() and sem_release() are one semop each. */
+static void sem_primitive(void)
+{
+    struct sembuf take = {0, -1, SEM_UNDO}, give = {0, 1, SEM_UNDO};
+    if (semop(sysvsem_id, &take, 1) || semop(sysvsem_id, &give, 1))
         die("semop");
 }
 
-/* socket + bind + listen + close on an abstract unix address. */
-static void unix_cycle(int unused)
+/* The semaphore backend: check the remembered set (IPC_STAT), take the
+ * writer semaphore, ask its last pid before giving it back, give it back. */
+static void sem_ours(void)
 {
-    (void) unused;
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    static const char name[] = "\0exakat_lock-floor";
-    memcpy(a.sun_path, name, sizeof name - 1);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0 || bind(s, (struct sockaddr *) &a, offsetof(struct sockaddr_un, sun_path) + sizeof name - 1) || listen(s, 4096))
-        die("unix");
+    struct semid_ds info;
+    struct sembuf take[4] = {{0, 0, IPC_NOWAIT}, {1, 0, IPC_NOWAIT}, {0, 1, SEM_UNDO}, {2, 1, SEM_UNDO}};
+    struct sembuf give[2] = {{0, -1, SEM_UNDO | IPC_NOWAIT}, {2, -1, SEM_UNDO | IPC_NOWAIT}};
+    if (semctl(sem_id, 0, IPC_STAT, &info) || semop(sem_id, take, 4) || semctl(sem_id, 0, GETPID) < 0
+        || semop(sem_id, give, 2))
+        die("semop");
+}
+
+static int listening(int family, const struct sockaddr *address, socklen_t length)
+{
+    int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0 || bind(s, address, length) || listen(s, 4096))
+        die("socket");
+    return s;
+}
+
+/* Nothing waits: accept4 finds an empty queue. */
+static void nobody_queued(int s)
+{
+    if (accept4(s, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK) >= 0 || errno != EAGAIN)
+        die("accept4");
+}
+
+/* stream_socket_server() on an abstract unix address, then fclose(). */
+static void unix_primitive(void)
+{
+    close(listening(AF_UNIX, (struct sockaddr *) &unix_address, unix_length));
+}
+
+/* The socket backend: the same, and a look at its queue before closing. */
+static void unix_ours(void)
+{
+    int s = listening(AF_UNIX, (struct sockaddr *) &unix_address, unix_length);
+    nobody_queued(s);
     close(s);
 }
 
-/* socket + bind + listen + close on 127.0.0.1:port. */
-static int tcp_port;
-static void tcp_cycle(int unused)
+/* stream_socket_server() on 127.0.0.1:port, then fclose(). */
+static void tcp_primitive(void)
 {
-    (void) unused;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(tcp_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0 || bind(s, (struct sockaddr *) &a, sizeof a) || listen(s, 4096))
-        die("tcp");
+    close(listening(AF_INET, (struct sockaddr *) &tcp_address, sizeof tcp_address));
+}
+
+/* The tcp backend: its companion unix socket (where waiters queue), the
+ * port, a look at the companion's queue, and both closed. */
+static void tcp_ours(void)
+{
+    int companion = listening(AF_UNIX, (struct sockaddr *) &unix_address, unix_length);
+    int s = listening(AF_INET, (struct sockaddr *) &tcp_address, sizeof tcp_address);
+    nobody_queued(companion);
+    close(companion);
     close(s);
 }
 
-static double best_ns(void (*cycle)(int), int arg, int rounds, long cycles)
+static double best_ns(void (*cycle)(void), int rounds, long cycles)
 {
     double best = 1e18;
     for (int r = 0; r < rounds; r++) {
         double start = now_ns();
         for (long i = 0; i < cycles; i++)
-            cycle(arg);
+            cycle();
         double per = (now_ns() - start) / cycles;
         if (per < best)
             best = per;
@@ -99,25 +150,37 @@ int main(int argc, char **argv)
     long cycles = atol(argv[2]);
     char path[4096];
     snprintf(path, sizeof path, "%s/floor.lock", argv[3]);
-    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        die("open");
-    sem_id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
-    if (sem_id < 0)
+    lock_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (lock_fd < 0 || watch_fd < 0 || inotify_add_watch(watch_fd, argv[3], IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) < 0)
+        die("lock file");
+    sem_id = semget(IPC_PRIVATE, 4, IPC_CREAT | 0600);
+    sysvsem_id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
+    struct sembuf one_free = {0, 1, 0};
+    if (sem_id < 0 || sysvsem_id < 0 || semop(sysvsem_id, &one_free, 1))
         die("semget");
+    static const char name[] = "\0exakat_lock-floor";
+    memcpy(unix_address.sun_path, name, sizeof name - 1);
+    unix_length = offsetof(struct sockaddr_un, sun_path) + sizeof name - 1;
     /* A free port for the tcp case: let the kernel choose one. */
     int probe = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(probe, (struct sockaddr *) &a, sizeof a) || getsockname(probe, (struct sockaddr *) &a, &len))
+    tcp_address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof tcp_address;
+    if (bind(probe, (struct sockaddr *) &tcp_address, sizeof tcp_address)
+        || getsockname(probe, (struct sockaddr *) &tcp_address, &len))
         die("probe");
-    tcp_port = ntohs(a.sin_port);
     close(probe);
 
-    printf("{\"flock\": %.1f, \"semaphore\": %.1f, \"socket\": %.1f, \"tcp\": %.1f}\n",
-           best_ns(flock_cycle, fd, rounds, cycles), best_ns(sem_cycle, 0, rounds, cycles),
-           best_ns(unix_cycle, 0, rounds, cycles / 10), best_ns(tcp_cycle, 0, rounds, cycles / 10));
+    printf("{\"flock\": {\"ours\": %.1f, \"primitive\": %.1f}, ", best_ns(flock_ours, rounds, cycles),
+           best_ns(flock_primitive, rounds, cycles));
+    printf("\"semaphore\": {\"ours\": %.1f, \"primitive\": %.1f}, ", best_ns(sem_ours, rounds, cycles),
+           best_ns(sem_primitive, rounds, cycles));
+    printf("\"socket\": {\"ours\": %.1f, \"primitive\": %.1f}, ", best_ns(unix_ours, rounds, cycles / 10),
+           best_ns(unix_primitive, rounds, cycles / 10));
+    printf("\"tcp\": {\"ours\": %.1f, \"primitive\": %.1f}}\n", best_ns(tcp_ours, rounds, cycles / 10),
+           best_ns(tcp_primitive, rounds, cycles / 10));
     semctl(sem_id, 0, IPC_RMID);
+    semctl(sysvsem_id, 0, IPC_RMID);
     unlink(path);
     return 0;
 }

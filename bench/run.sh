@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-need_packages php-symfony-lock php-malkusch-lock php-mysql mariadb-server mariadb-client gcc
+need_packages php-symfony-lock php-malkusch-lock php-mysql mariadb-server mariadb-client gcc valgrind
 build_extension
 say "building the extension without the mysql backend (size only)"
 (cd "$ROOT" && cargo build --release --locked -p exakat_lock --no-default-features --target-dir "$ROOT/target/no-mysql" >&2)
@@ -32,10 +32,18 @@ cp "$BUILD/exakat_lock.so" "$work/exakat_lock.so"
 gcc -O2 -Wall -Wextra -o "$work/floor" "$ROOT/bench/floor.c"
 floor=$("$work/floor" 7 300000 "$work")
 
+# Loading, counted in instructions: deterministic, so one run of each says
+# what wall time needs hundreds of pairs to resolve.
+instructions() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null php -n "$@" -r '' 2>&1 |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+load_instructions=$(printf '{"without": %d, "with": %d}' "$(instructions)" "$(instructions -d extension="$work/exakat_lock.so")")
+
 ext=$(php-config --extension-dir)
 php=(php -n -d memory_limit=1G -d extension_dir="$work" -d extension=exakat_lock
     -d "extension=$ext/sysvsem.so" -d "extension=$ext/pdo.so" -d "extension=$ext/mysqlnd.so" -d "extension=$ext/pdo_mysql.so")
 BENCH_PHP=$(printf '%s\n' "${php[@]}" | php -n -r 'echo json_encode(file("php://stdin", FILE_IGNORE_NEW_LINES));') \
-BENCH_ROUNDS=${1:-5} BENCH_SECONDS=${2:-1.5} BENCH_FLOOR="$floor" BENCH_SIZES="$sizes" \
+BENCH_ROUNDS=${1:-5} BENCH_SECONDS=${2:-1.5} BENCH_FLOOR="$floor" BENCH_SIZES="$sizes" BENCH_LOAD_INSTRUCTIONS="$load_instructions" \
     "${php[@]}" "$ROOT/bench/bench.php"
 say "written: bench/results/latest.json, latest.md, chart.svg"
