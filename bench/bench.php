@@ -56,14 +56,16 @@ if ($only === 'slots') {
         'mechanisms' => array_map(fn ($m) => ['group' => $m[0], 'label' => $m[1]], $mechanisms),
     ];
 
+    // First, while this process is small: forking a large one costs more,
+    // and varies more, than the loading measured.
+    fwrite(STDERR, "PHP start-up with and without the extension...\n");
+    $results['startup'] = startup($php, 600);
     fwrite(STDERR, "uncontended acquire + release...\n");
     $results['uncontended_us'] = uncontended($mechanisms, $rounds);
     fwrite(STDERR, "contended hand-offs...\n");
     $results['contended'] = contended($php, $mechanisms, $rounds, $seconds);
     fwrite(STDERR, "CPU of waiting processes...\n");
     $results['waiting_cpu'] = waiting_cpu($php, $mechanisms);
-    fwrite(STDERR, "PHP start-up with and without the extension...\n");
-    $results['startup'] = startup($php, 600);
 }
 $results['slot_machine'] = machine() + ['rounds' => $rounds, 'seconds' => $seconds, 'separate_run' => $only === 'slots'];
 $results['slot_versions'] = alternative_versions();
