@@ -112,7 +112,7 @@ impl Config {
     }
 }
 
-/// The key derived from a name: 32 bits of its hash, never 0 or -1.
+/// The key a set was made with.
 fn key_of(info: &libc::semid_ds) -> libc::key_t {
     #[cfg(target_env = "musl")]
     #[allow(deprecated)] // renamed `__key` in a later libc
@@ -121,6 +121,7 @@ fn key_of(info: &libc::semid_ds) -> libc::key_t {
     return info.sem_perm.__key;
 }
 
+/// The key derived from a name: 32 bits of its hash, never 0 or -1.
 fn key_for(name: &LockName) -> libc::key_t {
     let hash = name.hash64();
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
