@@ -41,52 +41,67 @@ impl Timeout {
     }
 }
 
+/// When a wait ends.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    /// A single try: over once tried, so the clock is never read (the
+    /// uncontended acquire, the common call, pays no `clock_gettime`).
+    AfterOneTry,
+    At(Instant),
+    Never,
+}
+
 /// The point in time a wait ends, or none.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
-    timeout: Timeout,
-    at: Option<Instant>,
+    end: End,
 }
 
 impl Deadline {
     #[must_use]
     pub fn start(timeout: Timeout) -> Self {
-        let now = Instant::now();
-        let at = match timeout {
-            Timeout::NoWait => Some(now),
+        let end = match timeout {
+            Timeout::NoWait => End::AfterOneTry,
             // An Instant that would overflow is as good as forever.
-            Timeout::For(d) => now.checked_add(d),
-            Timeout::Forever => None,
+            Timeout::For(d) => Instant::now().checked_add(d).map_or(End::Never, End::At),
+            Timeout::Forever => End::Never,
         };
-        Self { timeout, at }
+        Self { end }
     }
 
     /// Whether this wait may block at all (false for a single try).
     #[must_use]
     pub fn may_wait(&self) -> bool {
-        self.timeout != Timeout::NoWait
+        !matches!(self.end, End::AfterOneTry)
     }
 
     #[must_use]
     pub fn is_forever(&self) -> bool {
-        self.at.is_none()
+        matches!(self.end, End::Never)
     }
 
     /// Time left: `None` when unbounded, `Some(ZERO)` once expired.
     #[must_use]
     pub fn remaining(&self) -> Option<Duration> {
-        self.at.map(|at| at.saturating_duration_since(Instant::now()))
+        match self.end {
+            End::AfterOneTry => Some(Duration::ZERO),
+            End::At(at) => Some(at.saturating_duration_since(Instant::now())),
+            End::Never => None,
+        }
     }
 
     /// This deadline or `cap` from now, whichever comes first.
     #[must_use]
     pub fn within(&self, cap: Duration) -> Self {
         let capped = Instant::now().checked_add(cap);
-        let at = match (self.at, capped) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let end = match (self.end, capped) {
+            (End::AfterOneTry, _) => End::AfterOneTry,
+            (End::At(at), Some(capped)) => End::At(at.min(capped)),
+            (End::At(at), None) => End::At(at),
+            (End::Never, Some(capped)) => End::At(capped),
+            (End::Never, None) => End::Never,
         };
-        Self { timeout: if at.is_some() { Timeout::For(cap) } else { self.timeout }, at }
+        Self { end }
     }
 
     #[must_use]
@@ -150,6 +165,19 @@ mod tests {
         assert!(!d.may_wait());
         assert!(d.expired());
         assert_eq!(d.poll_timeout_ms(None), 0);
+        assert!(!d.within(Duration::from_secs(1)).may_wait());
+    }
+
+    #[test]
+    fn a_cap_shortens_a_wait_and_bounds_forever() {
+        let long = Deadline::start(Timeout::For(Duration::from_secs(60)));
+        let capped = long.within(Duration::from_millis(10)).remaining().unwrap();
+        assert!(capped <= Duration::from_millis(10), "{capped:?}");
+        let short = Deadline::start(Timeout::For(Duration::from_millis(10)));
+        assert!(short.within(Duration::from_secs(60)).remaining().unwrap() <= Duration::from_millis(10));
+        let forever = Deadline::start(Timeout::Forever).within(Duration::from_millis(10));
+        assert!(forever.may_wait() && !forever.is_forever());
+        assert!(forever.remaining().unwrap() <= Duration::from_millis(10));
     }
 
     #[test]

@@ -44,7 +44,6 @@ pub fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
 
-/// Makes sure forks are noticed: installs the child handler once per process.
 /// This process's id, 0 until asked. glibc no longer caches `getpid()`,
 /// and the semaphore backend asks on every release.
 static PID: AtomicU32 = AtomicU32::new(0);
@@ -64,6 +63,7 @@ pub fn pid() -> u32 {
     }
 }
 
+/// Makes sure forks are noticed: installs the child handler once per process.
 pub(crate) fn watch_forks() {
     INSTALL.call_once(|| {
         // glibc's pthread_atfork records the calling library, so the handler

@@ -20,22 +20,32 @@ use crate::{
 /// end, so it is refused instead of hanging. Resources are compared by
 /// what they are, not how they were spelled (see [`ResourceId`]).
 struct HeldHere {
-    generation: u64,
     owner: u64,
     resource: ResourceId,
     mode: Mode,
 }
 
-static HELD_HERE: Mutex<Vec<HeldHere>> = Mutex::new(Vec::new());
+/// What [`HELD_HERE`] guards: its entries and the fork generation they
+/// belong to.
+struct HeldInProcess {
+    generation: u64,
+    entries: Vec<HeldHere>,
+}
+
+static HELD_HERE: Mutex<HeldInProcess> = Mutex::new(HeldInProcess { generation: 0, entries: Vec::new() });
 
 /// Tells apart the objects of this process in [`HELD_HERE`].
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(0);
 
-fn held_here() -> MutexGuard<'static, Vec<HeldHere>> {
+fn held_here() -> MutexGuard<'static, HeldInProcess> {
     let mut held = HELD_HERE.lock().unwrap_or_else(PoisonError::into_inner);
-    // Entries of earlier generations belong to a parent process.
+    // The entries of an earlier generation are a parent process's holds,
+    // all of them: one comparison per call, not one per entry.
     let generation = fork::generation();
-    held.retain(|h| h.generation == generation);
+    if held.generation != generation {
+        held.entries.clear();
+        held.generation = generation;
+    }
     held
 }
 
@@ -43,7 +53,7 @@ fn held_here() -> MutexGuard<'static, Vec<HeldHere>> {
 /// no room for one more holder in `mode` among `slots`.
 fn shut_out_by_other_objects(owner: u64, resource: &ResourceId, mode: Mode, slots: u16) -> bool {
     let held = held_here();
-    let mut others = held.iter().filter(|h| h.owner != owner && h.resource.conflicts_with(resource));
+    let mut others = held.entries.iter().filter(|h| h.owner != owner && h.resource.conflicts_with(resource));
     match mode {
         Mode::Shared => others.any(|h| h.mode == Mode::Exclusive),
         Mode::Exclusive => others.count() >= usize::from(slots),
@@ -51,13 +61,13 @@ fn shut_out_by_other_objects(owner: u64, resource: &ResourceId, mode: Mode, slot
 }
 
 fn note_held(owner: u64, resource: ResourceId, mode: Mode) {
-    held_here().push(HeldHere { generation: fork::generation(), owner, resource, mode });
+    held_here().entries.push(HeldHere { owner, resource, mode });
 }
 
 fn note_released(owner: u64) {
     let mut held = held_here();
-    if let Some(at) = held.iter().position(|h| h.owner == owner) {
-        held.swap_remove(at);
+    if let Some(at) = held.entries.iter().position(|h| h.owner == owner) {
+        held.entries.swap_remove(at);
     }
 }
 

@@ -169,6 +169,9 @@ struct Ops {
 }
 
 impl Ops {
+    // Inlined, the constant operations of a take or give-back become
+    // stores instead of a `memcpy` call (opt-level "z" would not inline).
+    #[inline(always)]
     fn of(ops: &[libc::sembuf]) -> Self {
         let mut list = [op(0, 0, 0); 4];
         list[..ops.len()].copy_from_slice(ops);
@@ -178,6 +181,7 @@ impl Ops {
 
 impl Hold {
     /// Takes this hold without waiting.
+    #[inline(always)]
     fn take(self) -> Ops {
         match self {
             Self::Exclusive => {
@@ -191,6 +195,7 @@ impl Hold {
     }
 
     /// Gives it back; never waits.
+    #[inline(always)]
     fn give_back(self) -> Ops {
         match self {
             Self::Exclusive => Ops::of(&[op(WRITER, -1, UNDO | NOWAIT), op(WRITERS, -1, UNDO | NOWAIT)]),
@@ -391,8 +396,14 @@ impl Semaphore {
         let refuse =
             |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
         let perm = &info.sem_perm;
-        for (role, uid) in [("belongs to", perm.uid), ("was created by", perm.cuid)] {
-            if !is_trusted_owner(uid) {
+        // Checked at every acquire: a set we made has the same owner and
+        // creator, so a non-root user asks its euid once, not twice.
+        let owner_trusted = is_trusted_owner(perm.uid);
+        let creator_trusted = if perm.cuid == perm.uid { owner_trusted } else { is_trusted_owner(perm.cuid) };
+        for (role, uid, trusted) in
+            [("belongs to", perm.uid, owner_trusted), ("was created by", perm.cuid, creator_trusted)]
+        {
+            if !trusted {
                 return refuse(format!(
                     "the set {role} uid {uid}, who could reset or remove it under a holder; choose another key or remove the set (ipcrm -s {id})"
                 ));
