@@ -7,6 +7,7 @@
 //   BENCH_FLOOR   JSON from bench/floor.c
 //   BENCH_SIZES   JSON: stripped .so sizes with and without the mysql backend
 //   BENCH_LOAD_INSTRUCTIONS  JSON: callgrind totals of `php -n -r ''` without and with it
+//   BENCH_CYCLE_INSTRUCTIONS JSON: callgrind instructions per uncontended cycle, by mechanism
 //   EXAKAT_LOCK_TEST_MYSQL_DSN  a MySQL/MariaDB server, or unset
 //   BENCH_ONLY    "slots": run only bench/slots.php's scenarios and merge them
 //                 into the existing bench/results/latest.json (for iterating)
@@ -33,6 +34,16 @@ if (($argv[1] ?? '') === 'slots-worker') {
     slots_worker($argv[2], $argv[3], (int) $argv[4], (float) $argv[5], $argv[6], $dsn);
     exit(0);
 }
+// For callgrind (bench/run.sh): the local mechanisms, then N cycles of one.
+if (($argv[1] ?? '') === 'cycle-ids') {
+    echo implode("\n", array_keys(array_filter(mechanisms(null), fn ($m) => $m[0] !== 'mysql'))), "\n";
+    exit(0);
+}
+if (($argv[1] ?? '') === 'cycles') {
+    [, , $open, $take, $give] = mechanisms(null)[$argv[2]];
+    time_cycles($argv[2], $open("cycles-{$argv[2]}"), $take, $give, (int) $argv[3]);
+    exit(0);
+}
 if (($argv[1] ?? '') === 'rw-worker') {
     rw_worker($argv[2], $argv[3], $argv[4], (int) $argv[5], (int) $argv[6], (float) $argv[7], $argv[8], $argv[9]);
     exit(0);
@@ -53,6 +64,7 @@ if ($only === 'slots') {
         'floor_ns' => json_decode(getenv('BENCH_FLOOR') ?: 'null', true),
         'sizes' => json_decode(getenv('BENCH_SIZES') ?: 'null', true),
         'load_instructions' => json_decode(getenv('BENCH_LOAD_INSTRUCTIONS') ?: 'null', true),
+        'cycle_instructions' => json_decode(getenv('BENCH_CYCLE_INSTRUCTIONS') ?: 'null', true),
         'mechanisms' => array_map(fn ($m) => ['group' => $m[0], 'label' => $m[1]], $mechanisms),
     ];
 
@@ -352,7 +364,7 @@ function markdown(array $r): string
         . "medians of {$r['rounds']} rounds (min–max).\n\n";
 
     $out .= "### Uncontended acquire + release (µs per cycle)\n\n";
-    $out .= "| mechanism | µs | vs PHP primitive | vs its C floor |\n|---|---|---|---|\n";
+    $out .= "| mechanism | µs | vs PHP primitive | vs its C floor | instructions per cycle |\n|---|---|---|---|---|\n";
     $primitive = ['flock' => 'php-flock', 'semaphore' => 'php-sysvsem', 'socket' => 'php-socket-unix', 'tcp' => 'php-socket-tcp', 'mysql' => 'php-pdo-get-lock'];
     $groups = [];
     foreach ($r['uncontended_us'] as $id => $s) {
@@ -365,13 +377,20 @@ function markdown(array $r): string
             $v = $r['uncontended_us'][$id]['median'];
             // exakat_lock's own system calls for its row, the primitive's for the others.
             $floor = $floors[str_starts_with($id, 'exakat-') ? 'ours' : 'primitive'] ?? null;
-            $out .= sprintf("| %s | %s | %s | %s |\n", $label($id), $fmt($r['uncontended_us'][$id]),
-                $base ? sprintf('%.2f×', $v / $base) : '', $floor ? sprintf('%.2f×', $v * 1e3 / $floor) : '');
+            $instructions = $r['cycle_instructions'][$id] ?? null;
+            $out .= sprintf("| %s | %s | %s | %s | %s |\n", $label($id), $fmt($r['uncontended_us'][$id]),
+                $base ? sprintf('%.2f×', $v / $base) : '', $floor ? sprintf('%.2f×', $v * 1e3 / $floor) : '',
+                $instructions === null ? '' : number_format($instructions));
         }
         if ($floors) {
-            $out .= sprintf("| *C floor: exakat_lock's system calls without PHP* | %.2f | | |\n", $floors['ours'] / 1e3);
-            $out .= sprintf("| *C floor: the PHP primitive's system calls without PHP* | %.2f | | |\n", $floors['primitive'] / 1e3);
+            $out .= sprintf("| *C floor: exakat_lock's system calls without PHP* | %.2f | | | |\n", $floors['ours'] / 1e3);
+            $out .= sprintf("| *C floor: the PHP primitive's system calls without PHP* | %.2f | | | |\n", $floors['primitive'] / 1e3);
         }
+    }
+
+    if ($r['cycle_instructions'] ?? null) {
+        $out .= "\nInstructions per cycle: callgrind's count of user-space instructions (PHP, the extension, libc; "
+            . "not the kernel's work) for 3,000 cycles less 1,000, over 2,000, through the same closures as the timings.\n";
     }
 
     foreach ($r['contended'] as $procs => $rows) {

@@ -43,6 +43,23 @@ load_instructions=$(printf '{"without": %d, "with": %d}' "$(instructions)" "$(in
 ext=$(php-config --extension-dir)
 php=(php -n -d memory_limit=1G -d extension_dir="$work" -d extension=exakat_lock
     -d "extension=$ext/sysvsem.so" -d "extension=$ext/pdo.so" -d "extension=$ext/mysqlnd.so" -d "extension=$ext/pdo_mysql.so")
+# Per cycle, in instructions too: the count of 3,000 cycles less that of 1,000.
+cycle_instructions() {
+    local id=$1 counts=()
+    for n in 1000 3000; do
+        counts+=("$(BENCH_LOCK_DIR="$work/cycle-locks" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+            "${php[@]}" "$ROOT/bench/bench.php" cycles "$id" "$n" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')")
+    done
+    echo $(((counts[1] - counts[0]) / 2000))
+}
+mkdir -p "$work/cycle-locks"
+cycle_json=
+for id in $(BENCH_LOCK_DIR="$work/cycle-locks" "${php[@]}" "$ROOT/bench/bench.php" cycle-ids); do
+    say "callgrind: instructions per cycle of $id"
+    cycle_json+="${cycle_json:+, }\"$id\": $(cycle_instructions "$id")"
+done
+
+BENCH_CYCLE_INSTRUCTIONS="{$cycle_json}" \
 BENCH_PHP=$(printf '%s\n' "${php[@]}" | php -n -r 'echo json_encode(file("php://stdin", FILE_IGNORE_NEW_LINES));') \
 BENCH_ROUNDS=${1:-5} BENCH_SECONDS=${2:-1.5} BENCH_FLOOR="$floor" BENCH_SIZES="$sizes" BENCH_LOAD_INSTRUCTIONS="$load_instructions" \
     "${php[@]}" "$ROOT/bench/bench.php"
