@@ -6,7 +6,7 @@
 //   BENCH_SECONDS length of one contended run
 //   BENCH_FLOOR   JSON from bench/floor.c
 //   BENCH_SIZES   JSON: stripped .so sizes with and without the mysql backend
-//   BENCH_LOAD_INSTRUCTIONS  JSON: callgrind totals of `php -n -r ''` without and with it
+//   BENCH_LOAD_INSTRUCTIONS  JSON: pairs of callgrind totals of `php -n -r ''`, without and with it
 //   BENCH_CYCLE_INSTRUCTIONS JSON: callgrind instructions per uncontended cycle, by mechanism
 //   EXAKAT_LOCK_TEST_MYSQL_DSN  a MySQL/MariaDB server, or unset
 //   BENCH_ONLY    "slots": run only bench/slots.php's scenarios and merge them
@@ -412,9 +412,12 @@ function markdown(array $r): string
         . "loading it adds **%+.3f ms** (median of %d paired differences; quartiles %+.3f to %+.3f ms).\n",
         $fmt($s['without']), $fmt($s['with']), $s['added_ms']['median'], $s['pairs'], $s['added_ms']['min'], $s['added_ms']['max']);
     if ($r['load_instructions']) {
-        $li = $r['load_instructions'];
-        $out .= sprintf("Callgrind, the same commands once each: %s instructions without, %s with: **%s instructions** added.\n",
-            number_format($li['without']), number_format($li['with']), number_format($li['with'] - $li['without']));
+        $pairs = $r['load_instructions'];
+        $added = array_map(fn ($pair) => $pair[1] - $pair[0], $pairs);
+        $spread = summary($added);
+        $out .= sprintf("Callgrind, the same commands under %d environment sizes (glibc's malloc consolidates, ~600k instructions, "
+            . "in some heap layouts and not others): **%s instructions** added (median; %s to %s).\n",
+            count($pairs), number_format($spread['median']), number_format($spread['min']), number_format($spread['max']));
     }
     if ($r['sizes']) {
         $out .= sprintf("Stripped `exakat_lock.so`: %.2f MiB with the mysql backend, %.2f MiB without.\n",

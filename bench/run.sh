@@ -32,13 +32,20 @@ cp "$BUILD/exakat_lock.so" "$work/exakat_lock.so"
 gcc -O2 -Wall -Wextra -o "$work/floor" "$ROOT/bench/floor.c"
 floor=$("$work/floor" 7 300000 "$work")
 
-# Loading, counted in instructions: deterministic, so one run of each says
-# what wall time needs hundreds of pairs to resolve.
+# Loading, counted in instructions: deterministic for one environment, but
+# glibc's malloc consolidates its free chunks (~600k instructions) in one
+# heap layout and not in the next, and the environment's size moves the
+# layout: so pairs under 8 environment sizes, and the median difference.
 instructions() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null php -n "$@" -r '' 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-load_instructions=$(printf '{"without": %d, "with": %d}' "$(instructions)" "$(instructions -d extension="$work/exakat_lock.so")")
+load_pairs=
+for pad in 0 1 2 3 4 5 6 7; do
+    padding=$(printf '%*s' $((pad * 700)) '')
+    load_pairs+="${load_pairs:+, }[$(BENCH_PAD="$padding" instructions), $(BENCH_PAD="$padding" instructions -d extension="$work/exakat_lock.so")]"
+done
+load_instructions="[$load_pairs]"
 
 ext=$(php-config --extension-dir)
 php=(php -n -d memory_limit=1G -d extension_dir="$work" -d extension=exakat_lock

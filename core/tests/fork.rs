@@ -40,6 +40,49 @@ fn a_forked_child_can_neither_release_nor_take_the_parents_lock(kind: BackendKin
     assert_eq!(target.spawn("try", &[]).line(), ["true"]);
 }
 
+/// The objects of the parent that hold a lock are not the child's: a child
+/// may wait without a timeout for what its parent holds, and gets it once
+/// the parent lets go (the refusal "another Lock object of this process
+/// holds it" would be wrong there: the wait can end).
+fn a_forked_child_may_wait_forever_for_its_parents_lock(kind: BackendKind) {
+    let _serial = ONE_FORK_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let target = Target::new(kind, "forked-wait");
+    let mut lock = target.lock();
+    assert!(lock.acquire(Timeout::NoWait).unwrap());
+    match unsafe { libc::fork() } {
+        0 => {
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut own = target.lock();
+                match own.acquire(Timeout::Forever) {
+                    Ok(true) => 0,
+                    Ok(false) => 1,
+                    Err(_) => 2,
+                }
+            }));
+            unsafe { libc::_exit(verdict.unwrap_or(99)) };
+        }
+        child => {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut status = 0;
+            assert_eq!(unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) }, 0, "the child did not wait");
+            assert!(lock.release().unwrap());
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            assert!(libc::WIFEXITED(status), "child died: {status}");
+            assert_eq!(libc::WEXITSTATUS(status), 0, "1: not taken, 2: refused");
+        }
+    }
+}
+
+#[test]
+fn a_child_waits_for_its_parents_semaphore() {
+    a_forked_child_may_wait_forever_for_its_parents_lock(BackendKind::Semaphore);
+}
+
+#[test]
+fn a_child_waits_for_its_parents_flock() {
+    a_forked_child_may_wait_forever_for_its_parents_lock(BackendKind::Flock);
+}
+
 #[test]
 fn socket() {
     a_forked_child_can_neither_release_nor_take_the_parents_lock(BackendKind::Socket);
