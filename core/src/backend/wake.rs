@@ -14,7 +14,7 @@
 //! FIFO order, and a releaser that loops back to `acquire()` queues behind
 //! the others instead of barging in. Connections of waiters that gave up
 //! never pile up in the queue: each release empties it. With nobody
-//! waiting, release is one `accept4` that finds nothing, then `close`.
+//! waiting, release is one `poll(2)` that finds nothing, then `close`.
 //!
 //! When the holder dies instead (`exit`, `kill -9`), the kernel closes its
 //! sockets and resets every queued connection: waiters wake at once and race
@@ -141,6 +141,9 @@ impl HeldSockets {
     /// order they began waiting.
     pub fn release(mut self, lock_is_unix: bool) {
         let Some(queue) = self.queue(lock_is_unix).map(|q| q.as_raw_fd()) else { return };
+        if self.waiters.is_empty() && !has_pending_connection(queue) {
+            return; // nobody waits; dropping self closes
+        }
         let mut waiters: Vec<Candidate> = std::mem::take(&mut self.waiters)
             .into_iter()
             .filter_map(|w| Some(Candidate { connection: w.connection.into_inner()?, ticket: w.ticket }))
@@ -193,6 +196,20 @@ impl HeldSockets {
             }
         }
     }
+}
+
+/// Whether a listener has a connection to accept. `poll(2)` tells for a
+/// seventh of the price of an `accept4` that finds nothing (0.2 against 1.4
+/// µs here: the kernel allocates the new socket before it looks at the
+/// queue). A waiter that connects after the look is reset when the listener
+/// closes, and races for the lock, as one that connected after an empty
+/// `accept4` did.
+fn has_pending_connection(listener: RawFd) -> bool {
+    let mut fds = [libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 }];
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    // An error cannot say the queue is empty: accept4 then finds out.
+    ready != 0
 }
 
 /// Drops the waiters that gave up (closed their end), found with one
