@@ -200,10 +200,10 @@ impl HeldSockets {
 
 /// Whether a listener has a connection to accept. `poll(2)` tells for a
 /// seventh of the price of an `accept4` that finds nothing (0.2 against 1.4
-/// µs here: the kernel allocates the new socket before it looks at the
-/// queue). A waiter that connects after the look is reset when the listener
-/// closes, and races for the lock, as one that connected after an empty
-/// `accept4` did.
+/// µs on the bench host: the kernel allocates the new socket before it
+/// looks at the queue). A waiter that connects after the look is reset when
+/// the listener closes, and races for the lock, as one that connected after
+/// an empty `accept4` did.
 fn has_pending_connection(listener: RawFd) -> bool {
     let mut fds = [libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 }];
     // SAFETY: one valid pollfd; a zero timeout never blocks.
