@@ -32,13 +32,17 @@ cp "$BUILD/exakat_lock.so" "$work/exakat_lock.so"
 gcc -O2 -Wall -Wextra -o "$work/floor" "$ROOT/bench/floor.c"
 floor=$("$work/floor" 7 300000 "$work")
 
+# The user-space instructions callgrind counts for a command.
+callgrind_total() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+
 # Loading, counted in instructions: deterministic for one environment, but
 # glibc's malloc consolidates its free chunks (~600k instructions) in one
 # heap layout and not in the next, and the environment's size moves the
 # layout: so pairs under 8 environment sizes, and the median difference.
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null php -n "$@" -r '' 2>&1 |
-        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    callgrind_total php -n "$@" -r ''
 }
 load_pairs=
 for pad in 0 1 2 3 4 5 6 7; do
@@ -54,8 +58,7 @@ php=(php -n -d memory_limit=1G -d extension_dir="$work" -d extension=exakat_lock
 cycle_instructions() {
     local id=$1 counts=()
     for n in 1000 3000; do
-        counts+=("$(BENCH_LOCK_DIR="$work/cycle-locks" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-            "${php[@]}" "$ROOT/bench/bench.php" cycles "$id" "$n" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')")
+        counts+=("$(BENCH_LOCK_DIR="$work/cycle-locks" callgrind_total "${php[@]}" "$ROOT/bench/bench.php" cycles "$id" "$n")")
     done
     echo $(((counts[1] - counts[0]) / 2000))
 }
