@@ -42,6 +42,7 @@ if (($argv[1] ?? '') === 'cycle-ids') {
 if (($argv[1] ?? '') === 'cycles') {
     [, , $open, $take, $give] = mechanisms(null)[$argv[2]];
     time_cycles($argv[2], $open("cycles-{$argv[2]}"), $take, $give, (int) $argv[3]);
+    forget($argv[2], "cycles-{$argv[2]}");
     exit(0);
 }
 if (($argv[1] ?? '') === 'rw-worker') {
@@ -119,6 +120,9 @@ function uncontended(array $mechanisms, int $rounds): array
             $samples[$id][] = time_cycles($id, $states[$id], $take, $give, $cycles[$id]) / $cycles[$id] * 1e6;
         }
     }
+    foreach (array_keys($mechanisms) as $id) {
+        forget($id, "uncontended-$id");
+    }
     return array_map('summary', $samples);
 }
 
@@ -175,6 +179,7 @@ function contended_run(array $php, string $id, int $procs, float $seconds, int $
             throw new RuntimeException("$id: a worker failed");
         }
     }
+    forget($id, $name);
     $acquired = $released = $who = $waits = [];
     $cpu = 0.0;
     foreach ($files as $p => $file) {
@@ -266,6 +271,7 @@ function waiting_cpu(array $php, array $mechanisms): array
         }
         $line = trim((string) fgets($waiterPipes[1]));
         proc_close($waiter);
+        forget($id, $name);
         [$cpu, $waited] = array_map('floatval', explode(' ', $line) + [1 => 1.0]);
         $out[$id] = ['cpu_ms_per_s' => $cpu * 1e3 / max($waited, 1e-3), 'waited_s' => $waited];
     }

@@ -26,6 +26,22 @@ function sem_key(string $name): int
     return crc32("bench:$name") & 0x7fffffff ?: 1;
 }
 
+/**
+ * Removes what a mechanism leaves behind once no process uses the name any
+ * more: an ext-sysvsem set outlives every process that used it.
+ */
+function forget(string $id, string $name): void
+{
+    $key = match ($id) {
+        'php-sysvsem' => sem_key($name),
+        'phplock-semaphore' => sem_key("phplock-$name"),
+        default => null,
+    };
+    if ($key !== null) {
+        sem_remove(sem_get($key));
+    }
+}
+
 /** @return array<string, array{0: string, 1: string, 2: Closure, 3: Closure, 4: Closure}> */
 function mechanisms(?string $dsn): array
 {
