@@ -45,7 +45,7 @@ const LOCAL_FILE_SYSTEMS: [libc::c_long; 5] = [
 struct Watcher {
     inotify: ForkSafe<OwnedFd>,
     /// Watched directories, by device and inode, with their watch.
-    dirs: Vec<(u64, u64, libc::c_int)>,
+    dirs: Vec<(DirId, libc::c_int)>,
     names: Vec<WatchedName>,
     /// Bumped by every event that concerns a watched name (or may have:
     /// a lost queue, a dropped watch), so that the common answer needs no
@@ -74,6 +74,20 @@ pub(crate) struct NameWatch {
     id: u64,
 }
 
+/// A directory's device and inode numbers, from the `fstat` its opener
+/// already made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl DirId {
+    pub(crate) fn of(stat: &libc::stat) -> Self {
+        Self { dev: stat.st_dev, ino: stat.st_ino }
+    }
+}
+
 /// The moment a look-up is about to be made.
 #[derive(Clone, Copy)]
 pub(crate) struct Mark {
@@ -84,17 +98,27 @@ pub(crate) struct Mark {
 impl NameWatch {
     /// Watches `name` in the directory open as `dir`; `None` when it cannot
     /// be watched (a remote file system, no inotify, its limits reached).
-    pub(crate) fn new(dir: &OwnedFd, name: &CStr) -> Option<Self> {
-        if !is_local(dir) {
+    pub(crate) fn new(dir: &OwnedFd, dir_id: DirId, name: &CStr) -> Option<Self> {
+        let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        // A removed directory's inode number can come back as another
+        // directory's, and an unmounted file system's device number as
+        // another file system's: the old watch's end (IN_IGNORED,
+        // IN_UNMOUNT) is queued before then, and read here before either
+        // number is looked up.
+        let known_file_system = match guard.as_mut().filter(|w| w.inotify.is_ours()) {
+            Some(watcher) => {
+                watcher.drain()?;
+                watcher.dirs.iter().any(|(known, _)| known.dev == dir_id.dev)
+            }
+            None => false,
+        };
+        // A device number names one file system, so one seen before is
+        // local: a new object pays no `fstatfs` for it.
+        if !known_file_system && !is_local(dir) {
             return None;
         }
-        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
-        let watcher = current(&mut watcher)?;
-        // A removed directory's inode number can come back as another
-        // directory's: the old watch's end (IN_IGNORED) is queued before
-        // then, and read here before the number is looked up.
-        watcher.drain()?;
-        let watch = watcher.watch_dir(dir)?;
+        let watcher = current(&mut guard)?;
+        let watch = watcher.watch_dir(dir, dir_id)?;
         let name = name.to_bytes();
         let id = match watcher.names.iter_mut().find(|n| n.watch == watch && n.name == name) {
             Some(known) => {
@@ -204,9 +228,8 @@ fn is_local(dir: &OwnedFd) -> bool {
 }
 
 impl Watcher {
-    fn watch_dir(&mut self, dir: &OwnedFd) -> Option<libc::c_int> {
-        let stat = nix::sys::stat::fstat(dir).ok()?;
-        if let Some(&(_, _, watch)) = self.dirs.iter().find(|d| d.0 == stat.st_dev && d.1 == stat.st_ino) {
+    fn watch_dir(&mut self, dir: &OwnedFd, id: DirId) -> Option<libc::c_int> {
+        if let Some(&(_, watch)) = self.dirs.iter().find(|(known, _)| *known == id) {
             return Some(watch);
         }
         // inotify takes a path, not a descriptor: the descriptor's own
@@ -217,7 +240,7 @@ impl Watcher {
         if watch < 0 {
             return None;
         }
-        self.dirs.push((stat.st_dev, stat.st_ino, watch));
+        self.dirs.push((id, watch));
         Some(watch)
     }
 
@@ -252,7 +275,7 @@ impl Watcher {
         let everything = event.mask & libc::IN_Q_OVERFLOW != 0;
         let whole_dir = event.mask & (libc::IN_IGNORED | libc::IN_UNMOUNT) != 0;
         if whole_dir {
-            self.dirs.retain(|d| d.2 != event.wd);
+            self.dirs.retain(|&(_, watch)| watch != event.wd);
         }
         let mut concerned = false;
         for watched in &mut self.names {
@@ -282,7 +305,11 @@ mod tests {
         sync::{Mutex, MutexGuard, PoisonError},
     };
 
-    use super::{NameWatch, WATCHER};
+    use super::{DirId, NameWatch, WATCHER};
+
+    fn dir_id(dir: &OwnedFd) -> DirId {
+        DirId::of(&nix::sys::stat::fstat(dir).unwrap())
+    }
 
     /// The instance is the process's: these tests take turns with it.
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -305,7 +332,7 @@ mod tests {
         }
 
         fn watch(&self) -> NameWatch {
-            NameWatch::new(&self.fd, &CString::new("lock").unwrap()).expect("the temp dir is local")
+            NameWatch::new(&self.fd, dir_id(&self.fd), &CString::new("lock").unwrap()).expect("the temp dir is local")
         }
     }
 
@@ -364,9 +391,59 @@ mod tests {
         assert!(WATCHER.lock().unwrap().as_ref().unwrap().names.is_empty(), "names are forgotten with their objects");
     }
 
+    /// Device numbers come back at once: unmount a tmpfs, mount something
+    /// else in its place, and it has the same `st_dev`. A file system
+    /// known as local by its number alone must have been re-checked.
+    #[test]
+    fn a_file_system_mounted_where_a_watched_one_was_is_checked_again() {
+        const INNER: &str = "EXAKAT_LOCK_TEST_PRIVATE_MOUNTS";
+        if std::env::var_os(INNER).is_none() {
+            // SAFETY: plain syscall.
+            if unsafe { libc::geteuid() } != 0 {
+                eprintln!("skipped: mounting needs root");
+                return;
+            }
+            // Mounts need a namespace of their own, and unshare(2) one
+            // thread: this test, alone, in a new process.
+            let out = std::process::Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--"])
+                .arg(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "backend::dir_watch::tests::a_file_system_mounted_where_a_watched_one_was_is_checked_again",
+                ])
+                .args(["--include-ignored", "--nocapture", "--test-threads=1"])
+                .env(INNER, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+            return;
+        }
+        let scratch = Scratch::new("remount");
+        let mount = |fs_type: &str| {
+            let status = std::process::Command::new("mount").args(["-t", fs_type, "none"]).arg(&scratch.dir).status();
+            assert!(status.unwrap().success(), "mount -t {fs_type}");
+            fs::create_dir(scratch.dir.join("locks")).unwrap();
+            OwnedFd::from(fs::File::open(scratch.dir.join("locks")).unwrap())
+        };
+        let tmpfs = mount("tmpfs");
+        let tmpfs_id = dir_id(&tmpfs);
+        drop(NameWatch::new(&tmpfs, tmpfs_id, &CString::new("lock").unwrap()).expect("tmpfs is local"));
+        drop(tmpfs);
+        assert!(std::process::Command::new("umount").arg(&scratch.dir).status().unwrap().success());
+        // ramfs: not on the list of file systems known to be local.
+        let ramfs = mount("ramfs");
+        let ramfs_id = dir_id(&ramfs);
+        assert_eq!(ramfs_id.dev, tmpfs_id.dev, "the kernel gave the device number to the next mount");
+        assert!(NameWatch::new(&ramfs, ramfs_id, &CString::new("lock").unwrap()).is_none());
+        drop(ramfs);
+        let _ = std::process::Command::new("umount").arg(&scratch.dir).status();
+    }
+
     #[test]
     fn names_on_remote_or_unknown_file_systems_are_not_watched() {
         let proc_dir = OwnedFd::from(fs::File::open("/proc/self").unwrap());
-        assert!(NameWatch::new(&proc_dir, &CString::new("status").unwrap()).is_none());
+        assert!(NameWatch::new(&proc_dir, dir_id(&proc_dir), &CString::new("status").unwrap()).is_none());
     }
 }

@@ -42,7 +42,7 @@ use std::{
 use nix::{fcntl::AtFlags, sys::stat};
 
 use super::{
-    dir_watch::{Mark, NameWatch},
+    dir_watch::{DirId, Mark, NameWatch},
     is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
@@ -224,7 +224,7 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
         current = next;
     }
     let shared = stat.st_mode & 0o022 != 0;
-    Ok(TrustedDir { fd: ForkSafe::new(current), shared })
+    Ok(TrustedDir { fd: ForkSafe::new(current), id: DirId::of(&stat), shared })
 }
 
 /// Pushes the components of `path` so that the first is popped first;
@@ -292,6 +292,7 @@ pub(crate) struct Flock {
 
 struct TrustedDir {
     fd: ForkSafe<OwnedFd>,
+    id: DirId,
     /// Sticky and writable by others, as `/tmp` is.
     shared: bool,
 }
@@ -349,8 +350,8 @@ impl Flock {
             if shared_directory {
                 self.refuse_foreign_file(&stat)?;
             }
-            let dir = &self.dir.as_ref().expect("resolved by open").fd;
-            let watch = NameWatch::new(dir, self.config.file_name());
+            let dir = self.dir.as_ref().expect("resolved by open");
+            let watch = NameWatch::new(&dir.fd, dir.id, self.config.file_name());
             self.file = Some(OpenLockFile {
                 file: ForkSafe::new(file),
                 identity: FileIdentity::of(&stat),
