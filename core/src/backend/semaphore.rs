@@ -112,13 +112,39 @@ impl Config {
     }
 }
 
-/// The key a set was made with.
-fn key_of(info: &libc::semid_ds) -> libc::key_t {
-    #[cfg(target_env = "musl")]
-    #[allow(deprecated)] // renamed `__key` in a later libc
-    return info.sem_perm.__ipc_perm_key;
-    #[cfg(not(target_env = "musl"))]
-    return info.sem_perm.__key;
+/// What the checks read of a set's `IPC_STAT`: a few words that travel in
+/// registers, where a whole `semid_ds` (104 bytes) was zeroed and copied
+/// on every acquire.
+#[derive(Clone, Copy)]
+struct SetInfo {
+    /// The key the set was made with.
+    key: libc::key_t,
+    uid: libc::uid_t,
+    cuid: libc::uid_t,
+    mode: u32,
+    semaphores: u64,
+    /// The last `semop`, in seconds since the epoch; 0 for never.
+    last_op: libc::time_t,
+}
+
+impl SetInfo {
+    // The field types differ between glibc and musl.
+    #[allow(clippy::useless_conversion)]
+    fn of(info: &libc::semid_ds) -> Self {
+        #[cfg(target_env = "musl")]
+        #[allow(deprecated)] // renamed `__key` in a later libc
+        let key = info.sem_perm.__ipc_perm_key;
+        #[cfg(not(target_env = "musl"))]
+        let key = info.sem_perm.__key;
+        Self {
+            key,
+            uid: info.sem_perm.uid,
+            cuid: info.sem_perm.cuid,
+            mode: u32::from(info.sem_perm.mode),
+            semaphores: u64::from(info.sem_nsems),
+            last_op: info.sem_otime,
+        }
+    }
 }
 
 /// The key derived from a name: 32 bits of its hash, never 0 or -1.
@@ -304,7 +330,7 @@ impl Semaphore {
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
         if let Some(id) = self.set_id {
             match self.set_info(id) {
-                Some(info) if key_of(&info) == self.config.key => {
+                Some(info) if info.key == self.config.key => {
                     self.check_set(id, &info)?;
                     if self.config.slots == 1 || self.wait_ready(id) {
                         return Ok(Some(id));
@@ -378,7 +404,7 @@ impl Semaphore {
                 _ => return false, // gone
             }
             if started.elapsed() >= UNREADY_GRACE {
-                let abandoned = self.set_info(id).is_some_and(|info| info.sem_otime == 0);
+                let abandoned = self.set_info(id).is_some_and(|info| info.last_op == 0);
                 if abandoned {
                     // SAFETY: IPC_RMID takes no fourth argument.
                     unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
@@ -392,16 +418,15 @@ impl Semaphore {
     /// Refuses a set that another user made or may write: its owner could
     /// reset it (`SETVAL`, `IPC_RMID`) under a holder and so make two; and a
     /// set of another layout, which would read our operations its own way.
-    fn check_set(&self, id: libc::c_int, info: &libc::semid_ds) -> Result<()> {
+    fn check_set(&self, id: libc::c_int, info: &SetInfo) -> Result<()> {
         let refuse =
             |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
-        let perm = &info.sem_perm;
         // Checked at every acquire: a set we made has the same owner and
         // creator, so a non-root user asks its euid once, not twice.
-        let owner_trusted = is_trusted_owner(perm.uid);
-        let creator_trusted = if perm.cuid == perm.uid { owner_trusted } else { is_trusted_owner(perm.cuid) };
+        let owner_trusted = is_trusted_owner(info.uid);
+        let creator_trusted = if info.cuid == info.uid { owner_trusted } else { is_trusted_owner(info.cuid) };
         for (role, uid, trusted) in
-            [("belongs to", perm.uid, owner_trusted), ("was created by", perm.cuid, creator_trusted)]
+            [("belongs to", info.uid, owner_trusted), ("was created by", info.cuid, creator_trusted)]
         {
             if !trusted {
                 return refuse(format!(
@@ -409,15 +434,13 @@ impl Semaphore {
                 ));
             }
         }
-        if perm.mode & 0o022 != 0 {
+        if info.mode & 0o022 != 0 {
             return refuse(format!(
                 "the set's mode is {:o}: other users may change it; choose another key or remove the set (ipcrm -s {id})",
-                perm.mode & 0o777
+                info.mode & 0o777
             ));
         }
-        // The field's type differs between glibc and musl.
-        #[allow(clippy::useless_conversion)]
-        let count = u64::from(info.sem_nsems);
+        let count = info.semaphores;
         let wanted = u64::try_from(self.config.semaphores()).unwrap_or(0);
         if count == wanted {
             return Ok(());
@@ -455,11 +478,15 @@ impl Semaphore {
         u32::try_from(self.stat(id, semaphore, libc::GETPID)).is_ok_and(|pid| pid == fork::pid())
     }
 
-    fn set_info(&self, id: libc::c_int) -> Option<libc::semid_ds> {
-        // SAFETY: all-zero is a valid semid_ds; IPC_STAT fills it.
-        let mut info: libc::semid_ds = unsafe { std::mem::zeroed() };
-        // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth argument.
-        (unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut info as *mut libc::semid_ds) } == 0).then_some(info)
+    fn set_info(&self, id: libc::c_int) -> Option<SetInfo> {
+        let mut info = std::mem::MaybeUninit::<libc::semid_ds>::uninit();
+        // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth
+        // argument, and fills all of it when it succeeds.
+        if unsafe { libc::semctl(id, 0, libc::IPC_STAT, info.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: filled by the successful call above.
+        Some(SetInfo::of(unsafe { info.assume_init_ref() }))
     }
 
     fn semop(&self, id: libc::c_int, ops: &mut [libc::sembuf], wait: Option<Duration>) -> Result<Outcome> {
@@ -675,7 +702,7 @@ impl Backend for Semaphore {
         }
         if self.stat(id, WRITER, libc::GETVAL) == 1 {
             let mut holder = self.holder_at(id, WRITER);
-            holder.since = self.set_info(id).filter(|info| info.sem_otime > 0).map(|info| info.sem_otime as f64);
+            holder.since = self.set_info(id).filter(|info| info.last_op > 0).map(|info| info.last_op as f64);
             return Ok(vec![holder]);
         }
         let readers = usize::try_from(self.stat(id, READERS, libc::GETVAL)).unwrap_or(0);
