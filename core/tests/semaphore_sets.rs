@@ -88,3 +88,29 @@ fn a_set_made_by_another_program_is_refused() {
     unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
     assert!(error.contains("the set has 3 semaphores, so another program"), "{error}");
 }
+
+/// An object that held the lock removes the set when it goes, taking it
+/// first as a holder would. A reader that came in between that take and the
+/// removal used to get in (the take left `WRITERS` at 0) and then lose its
+/// set under it: ~300 times a second with one process churning objects.
+#[test]
+fn a_shared_holder_never_loses_its_set_to_another_objects_removal() {
+    let key = fresh_key(4);
+    let target = explicit_key_target("churned", key);
+    let mut churner = target.spawn("churn", &["1.5"]);
+    let mut reader = target.lock();
+    let (mut held, mut lost) = (0u32, 0u32);
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < end {
+        if reader.acquire_shared(Timeout::NoWait).unwrap() {
+            held += 1;
+            // Lost if the set went: is_held() says so, or release() finds nothing to give back.
+            if !(reader.is_held().unwrap() && reader.release().unwrap()) {
+                lost += 1;
+            }
+        }
+    }
+    let rounds: u64 = churner.line()[0].parse().unwrap();
+    assert!(held > 1000 && rounds > 1000, "both sides ran: {held} shared holds, {rounds} churned objects");
+    assert_eq!(lost, 0, "shared holds lost to a removal, of {held}");
+}

@@ -717,31 +717,45 @@ impl Backend for Semaphore {
 }
 
 impl Drop for Semaphore {
-    /// Removes the set if this object held the lock and, taking every hold
-    /// itself once more, sees no waiter: the last user of a name leaves
-    /// nothing behind.
+    /// Removes the set if this object held the lock and, taking it itself
+    /// once more, sees no waiter: the last user of a name leaves nothing
+    /// behind.
     fn drop(&mut self) {
         if !self.ever_held || self.generation != fork::generation() {
             return;
         }
         // Looked up again: the cached id may name another key's set by now.
         let Ok(Some(id)) = self.set_id(false) else { return };
+        // Taken as an exclusive holder takes it, `WRITERS` included: a
+        // reader that came between this take and the removal would
+        // otherwise get in, and lose its set to the removal while it held it.
         let all = i16::try_from(self.config.slots).expect("at most MAX_SLOTS");
         let (take, give_back) = if self.config.slots == 1 {
-            let take = [op(WRITER, 0, NOWAIT), op(READERS, 0, NOWAIT), op(WRITERS, 0, NOWAIT), op(WRITER, 1, UNDO)];
-            (Ops::of(&take), Ops::of(&[op(WRITER, -1, UNDO | NOWAIT)]))
+            (Hold::Exclusive.take(), Hold::Exclusive.give_back())
         } else {
             (Ops::of(&[op(FREE, -all, UNDO | NOWAIT)]), Ops::of(&[op(FREE, all, UNDO)]))
         };
         if !matches!(self.run(id, take, None), Ok(Outcome::Done)) {
             return; // held by someone else, who will clean up in turn
         }
-        let nobody_waits = (0..HEADER).all(|semaphore| {
-            self.stat(id, semaphore, libc::GETZCNT) == 0 && self.stat(id, semaphore, libc::GETNCNT) == 0
-        });
         // SAFETY: IPC_RMID takes no fourth argument. EPERM (another user's set) leaves it be.
-        if !(nobody_waits && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0) {
+        if !(self.nobody_waits(id) && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0) {
             let _ = self.run(id, give_back, None);
+        }
+    }
+}
+
+impl Semaphore {
+    /// Whether no process sleeps in a `semop` on the set. The kernel counts
+    /// a sleeper on the semaphore of the operation that stopped it, and the
+    /// only operations here that sleep are the waits for `WRITER`,
+    /// `READERS` or `WRITERS` to be 0 (one holder) and the take from `FREE`
+    /// (slots): three questions, or one, instead of two per semaphore.
+    fn nobody_waits(&self, id: libc::c_int) -> bool {
+        if self.config.slots == 1 {
+            [WRITER, READERS, WRITERS].into_iter().all(|semaphore| self.stat(id, semaphore, libc::GETZCNT) == 0)
+        } else {
+            self.stat(id, FREE, libc::GETNCNT) == 0
         }
     }
 }

@@ -15,6 +15,8 @@
 //!   wait SECONDS    acquire with a timeout: print "true MS NS" or "false MS NS"
 //!                   (milliseconds waited, CLOCK_MONOTONIC nanoseconds at the end)
 //!   holder          print the holder's pid, "unknown" or "none"
+//!   churn SECONDS   for that long: a new object, one try, release, drop;
+//!                   print the number of rounds
 //! ```
 //! Numeric option values are ints, everything else strings.
 
@@ -56,7 +58,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let name = LockName::new(name.as_bytes()).map_err(|e| e.to_string())?;
     let choice = BackendChoice::parse(backend.as_bytes(), "backend").map_err(|e| e.to_string())?;
     let spec = LockSpec::new(name, choice, &options, &Settings::default()).map_err(|e| e.to_string())?;
-    let mut lock = Lock::new(spec);
+    let mut lock = Lock::new(spec.clone());
     let mut out = io::stdout().lock();
     let say = |out: &mut io::StdoutLock<'_>, line: String| {
         writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| e.to_string())
@@ -124,6 +126,20 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 Some(h) => h.pid.map_or_else(|| "unknown".to_owned(), |pid| pid.to_string()),
             };
             say(&mut out, line)?;
+        }
+        ("churn", [seconds]) => {
+            let seconds: f64 = seconds.parse().map_err(|_| "churn needs SECONDS")?;
+            let end = Instant::now() + std::time::Duration::from_secs_f64(seconds);
+            drop(lock);
+            let mut rounds = 0u64;
+            while Instant::now() < end {
+                let mut lock = Lock::new(spec.clone());
+                if lock.acquire(Timeout::NoWait).map_err(|e| e.to_string())? {
+                    lock.release().map_err(|e| e.to_string())?;
+                }
+                rounds += 1;
+            }
+            say(&mut out, rounds.to_string())?;
         }
         _ => return Err(format!("unknown command {command:?}")),
     }
