@@ -287,7 +287,7 @@ function start_slot_worker(array $config, int $worker): Proc
  * acquisitions (and, with kills, at least `min_kills` kills were made).
  *
  * $run: procs, slots (the lock's), checked_slots (what the checker is told),
- * mixed, shared_percent, lie, target, kills, min_kills, hold_us, gap_us.
+ * mixed, shared_percent, new_object_percent, lie, target, kills, min_kills, hold_us, gap_us.
  */
 function slots_run(Section $s, string $label, string $backend, array $run): array
 {
@@ -300,6 +300,7 @@ function slots_run(Section $s, string $label, string $backend, array $run): arra
     @unlink($stop);
     $config = ['backend' => $backend, 'name' => $name, 'options' => $options, 'log' => $log, 'stop' => $stop,
         'shared_percent' => $run['mixed'] ? $run['shared_percent'] : 0, 'lie' => $run['lie'] ?? false,
+        'new_object_percent' => $run['new_object_percent'] ?? 0,
         'hold_us' => $run['hold_us'], 'gap_us' => $run['gap_us'], 'timeout' => WAIT_SECONDS];
     $workers = []; // worker number => Proc
     for ($i = 0; $i < $run['procs']; $i++) {
@@ -596,7 +597,7 @@ section('slots', 'Slots and shared locks under load and kill -9', function (Sect
     $rows = [];
     foreach (array_values(array_intersect(SHARED_BACKENDS, $backends)) as $backend) {
         $r = slots_run($s, 'shared', $backend, ['procs' => 6, 'slots' => 1, 'mixed' => true, 'shared_percent' => 50,
-            'target' => 6 * $perWorker, 'kills' => true, 'min_kills' => pick(20, 100), 'hold_us' => 1500, 'gap_us' => 300]);
+            'new_object_percent' => 25, 'target' => 6 * $perWorker, 'kills' => true, 'min_kills' => pick(20, 100), 'hold_us' => 50, 'gap_us' => 50]);
         $s->figure("shared_$backend", $r);
         check_slots_run($s, $r);
         $c = $r['check'];
@@ -615,6 +616,6 @@ section('slots', 'Slots and shared locks under load and kill -9', function (Sect
         $s->table('Shared and exclusive, kill -9', ['backend', 'processes × acquisitions (at least)', 'acquisitions',
             'exclusive / shared', 'violations', 'shared overlaps', 'most readers at once', 'kills (of holders)', 'seconds',
             'acquisitions/s', 'exclusive wait median (ms)', 'p99 (ms)', 'longest (ms)', 'timed out exclusive / shared'], $rows,
-            '6 workers; each acquisition is acquireShared() or acquire() at random (1 in 2). A violation is an exclusive hold overlapping any other hold (file order or time); "shared overlaps" counts shared entries while another reader held the lock. Holds last 0–1.5 ms; waits are bounded at ' . WAIT_SECONDS . ' s, and a wait that long among such holds would be a starved writer. Kills as above.');
+            '6 workers; each acquisition is acquireShared() or acquire() at random (1 in 2), one in 4 on a new Lock object (the last one destroyed: on semaphore it removes the set when it can take it and nobody waits, KB7). A violation is an exclusive hold overlapping any other hold (file order or time); "shared overlaps" counts shared entries while another reader held the lock. Holds last 0–50 µs and pauses 0–50 µs, so the lock is often free for a moment; waits are bounded at ' . WAIT_SECONDS . ' s, and a wait that long among such holds would be a starved writer. Kills as above.');
     }
 });

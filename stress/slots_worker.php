@@ -8,6 +8,11 @@
 // at random moments, so everything it needs is in the log, not in the
 // worker's own report.
 //
+// With `new_object_percent`, that share of acquisitions is made on a new
+// `Lock` object, the last one being destroyed: an object that held a
+// semaphore lock removes the set when it goes, and must never do so under
+// another holder (KB7 in FOUND-BUGS.md).
+//
 // Negative controls: with `lie`, a hold logged as exclusive is taken shared;
 // with `checked_slots` (in the orchestrator), the lock has more slots than
 // the checker is told.
@@ -29,6 +34,9 @@ fgets(STDIN); // the start barrier (a replacement is told to go at once)
 $errors = [];
 $done = 0;
 for ($i = 0; !file_exists($c['stop']); $i++) {
+    if (mt_rand(1, 100) <= $c['new_object_percent']) {
+        $lock = new Lock($c['name'], $c['backend'], $c['options']);
+    }
     $shared = mt_rand(1, 100) <= $c['shared_percent'];
     $t0 = hrtime(true);
     try {
