@@ -176,6 +176,70 @@ fn flock_lock_file_replaced_by_a_rename_is_a_lost_lock() {
     assert!(b.is_held().unwrap());
 }
 
+/// Renamed away and back while held: the file is at the path again, but
+/// another process may have locked a new file there in between.
+#[test]
+fn flock_lock_file_renamed_away_and_back_is_a_lost_lock() {
+    let dir = TempDir::new("away-and-back");
+    let (mut a, mut b, path) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    let aside = path.with_extension("aside");
+    fs::rename(&path, &aside).unwrap();
+    assert!(b.acquire(Timeout::NoWait).unwrap(), "a new file at the path is free");
+    assert!(b.release().unwrap());
+    fs::rename(&aside, &path).unwrap();
+    assert!(!a.is_held().unwrap(), "b held the lock meanwhile");
+    assert!(!a.release().unwrap());
+    assert!(a.acquire(Timeout::NoWait).unwrap(), "the file at the path can be locked again");
+}
+
+/// The lock directory itself renamed and made anew (`mv locks locks.old;
+/// mkdir locks`): the path names another directory, whose lock file anyone
+/// can lock; the old holder's lock is lost.
+#[test]
+fn flock_lock_directory_moved_while_held_is_a_lost_lock() {
+    let parent = TempDir::new("dir-moved");
+    let locks = parent.0.join("locks");
+    fs::create_dir(&locks).unwrap();
+    let name = unique_name("dir-moved");
+    let options = [("dir", text(locks.to_str().unwrap()))];
+    let mut a = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    fs::rename(&locks, parent.0.join("locks.old")).unwrap();
+    fs::create_dir(&locks).unwrap();
+    let mut b = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(b.acquire(Timeout::NoWait).unwrap(), "the new directory's lock file is free");
+    assert!(!a.is_held().unwrap(), "the path leads to b's file now");
+    assert!(!a.release().unwrap());
+    assert!(!a.acquire(Timeout::NoWait).unwrap(), "a walks the path again and finds b holding");
+}
+
+/// A deploy re-points `current` from one release to the next while an
+/// object that used `current/locks` is idle: its next acquire must meet the
+/// holder of the lock file the path names now, not lock the old release's.
+#[test]
+fn flock_link_re_pointed_between_acquires_leads_to_the_new_directory() {
+    let base = TempDir::new("re-pointed");
+    for release in ["rel1", "rel2"] {
+        fs::create_dir_all(base.0.join(release).join("locks")).unwrap();
+    }
+    let current = base.0.join("current");
+    symlink(base.0.join("rel1"), &current).unwrap();
+    let name = unique_name("re-pointed");
+    let options = [("dir", text(current.join("locks").to_str().unwrap()))];
+    let mut old = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(old.acquire(Timeout::NoWait).unwrap());
+    assert!(old.release().unwrap());
+    let next = base.0.join("current.next");
+    symlink(base.0.join("rel2"), &next).unwrap();
+    fs::rename(&next, &current).unwrap(); // as `ln -sfn` + `mv -T` do
+    let mut new = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(new.acquire(Timeout::NoWait).unwrap());
+    assert!(!old.acquire(Timeout::NoWait).unwrap(), "the path names rel2's lock file, which is held");
+    assert!(new.release().unwrap());
+    assert!(old.acquire(Timeout::NoWait).unwrap());
+}
+
 #[test]
 fn flock_refuses_a_directory_reached_through_a_place_another_user_controls() {
     if !is_root() {

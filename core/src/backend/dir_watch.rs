@@ -68,10 +68,11 @@ const UNWATCHED: libc::c_int = -1;
 
 static WATCHER: Mutex<Option<Watcher>> = Mutex::new(None);
 
-/// A name being watched for as long as this lives.
+/// Names being watched, as one, for as long as this lives: a lock file's
+/// own name, or the steps of the path to its directory.
 pub(crate) struct NameWatch {
     generation: u64,
-    id: u64,
+    ids: Vec<u64>,
 }
 
 /// A directory's device and inode numbers, from the `fstat` its opener
@@ -92,6 +93,8 @@ impl DirId {
 #[derive(Clone, Copy)]
 pub(crate) struct Mark {
     changes: u64,
+    /// The events heard for the watch's names, summed: they only grow, so
+    /// an equal sum is no event for any of them.
     name_changes: u64,
 }
 
@@ -99,6 +102,30 @@ impl NameWatch {
     /// Watches `name` in the directory open as `dir`; `None` when it cannot
     /// be watched (a remote file system, no inotify, its limits reached).
     pub(crate) fn new(dir: &OwnedFd, dir_id: DirId, name: &CStr) -> Option<Self> {
+        Self::new_marked(dir, dir_id, name).map(|(watch, _)| watch)
+    }
+
+    /// [`Self::new`], with the mark to take before looking the name up.
+    pub(crate) fn new_marked(dir: &OwnedFd, dir_id: DirId, name: &CStr) -> Option<(Self, Mark)> {
+        let mut watch = Self { generation: fork::generation(), ids: Vec::new() };
+        let mark = watch.add(dir, dir_id, name)?;
+        Some((watch, mark))
+    }
+
+    /// Watches one more name, and counts it in `mark` from now on (so the
+    /// name must be looked up after this); `false` when it cannot be
+    /// watched, which leaves this watch as it was.
+    pub(crate) fn add_to(&mut self, mark: &mut Mark, dir: &OwnedFd, dir_id: DirId, name: &CStr) -> bool {
+        let Some(added) = self.add(dir, dir_id, name) else { return false };
+        mark.name_changes += added.name_changes;
+        true
+    }
+
+    /// Adds a name, returning a mark of it alone, as of now.
+    fn add(&mut self, dir: &OwnedFd, dir_id: DirId, name: &CStr) -> Option<Mark> {
+        if self.generation != fork::generation() {
+            return None;
+        }
         let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
         // A removed directory's inode number can come back as another
         // directory's, and an unmounted file system's device number as
@@ -120,47 +147,44 @@ impl NameWatch {
         let watcher = current(&mut guard)?;
         let watch = watcher.watch_dir(dir, dir_id)?;
         let name = name.to_bytes();
-        let id = match watcher.names.iter_mut().find(|n| n.watch == watch && n.name == name) {
+        let (id, changes) = match watcher.names.iter_mut().find(|n| n.watch == watch && n.name == name) {
             Some(known) => {
                 known.users += 1;
-                known.id
+                (known.id, known.changes)
             }
             None => {
                 watcher.next_id += 1;
                 let id = watcher.next_id;
                 watcher.names.push(WatchedName { id, watch, name: name.to_vec(), changes: 0, users: 1 });
-                id
+                (id, 0)
             }
         };
-        Some(Self { generation: fork::generation(), id })
+        self.ids.push(id);
+        Some(Mark { changes: watcher.changes, name_changes: changes })
     }
 
-    /// To take just before looking the name up.
+    /// To take just before looking the names up.
     pub(crate) fn mark(&self) -> Option<Mark> {
         let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
         let watcher = self.watcher(&mut watcher)?;
         watcher.drain()?;
-        let name_changes = watcher.names.iter().find(|n| n.id == self.id && n.watch != UNWATCHED)?.changes;
-        Some(Mark { changes: watcher.changes, name_changes })
+        Some(Mark { changes: watcher.changes, name_changes: self.heard(watcher)? })
     }
 
-    /// Whether no event for the name came since `mark`: then it names what
-    /// the look-up after `mark` found.
-    pub(crate) fn unchanged_since(&self, mark: Mark) -> bool {
-        let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(watcher) = self.watcher(&mut watcher) else { return false };
-        let mut pending: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int.
-        if unsafe { libc::ioctl(watcher.inotify.as_raw_fd(), libc::FIONREAD, &mut pending) } != 0 {
-            return false;
-        }
-        if pending == 0 && watcher.changes == mark.changes {
-            return true;
-        }
-        if watcher.drain().is_none() {
-            return false;
-        }
-        watcher.names.iter().find(|n| n.id == self.id).is_some_and(|n| n.changes == mark.name_changes)
+    /// Whether no event for the names came since `mark`: then they name
+    /// what the look-ups after `mark` found.
+    pub(crate) fn unchanged_since(&self, mark: &mut Mark) -> bool {
+        let [unchanged] = unchanged([(self, mark)]);
+        unchanged
+    }
+
+    /// The events heard for every name so far; `None` if one is no longer
+    /// watched (its directory went).
+    fn heard(&self, watcher: &Watcher) -> Option<u64> {
+        self.ids.iter().try_fold(0, |sum, id| {
+            let name = watcher.names.iter().find(|n| n.id == *id && n.watch != UNWATCHED)?;
+            Some(sum + name.changes)
+        })
     }
 
     fn watcher<'a>(&self, watcher: &'a mut Option<Watcher>) -> Option<&'a mut Watcher> {
@@ -171,18 +195,51 @@ impl NameWatch {
     }
 }
 
+/// For each watch, whether no event for its names came since its mark,
+/// asking the kernel once for them all (one `ioctl(FIONREAD)` in the common
+/// case). A watch found unchanged after events for other names has its
+/// mark brought forward, so that the next question is cheap again.
+pub(crate) fn unchanged<const N: usize>(checks: [(&NameWatch, &mut Mark); N]) -> [bool; N] {
+    let mut answers = [false; N];
+    let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(watcher) = checks.first().and_then(|(watch, _)| watch.watcher(&mut guard)) else { return answers };
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    if unsafe { libc::ioctl(watcher.inotify.as_raw_fd(), libc::FIONREAD, &mut pending) } != 0 {
+        return answers;
+    }
+    let generation = fork::generation();
+    if pending == 0
+        && checks.iter().all(|(watch, mark)| watch.generation == generation && mark.changes == watcher.changes)
+    {
+        return [true; N];
+    }
+    if watcher.drain().is_none() {
+        return answers;
+    }
+    for (answer, (watch, mark)) in answers.iter_mut().zip(checks) {
+        if watch.generation == generation && watch.heard(watcher) == Some(mark.name_changes) {
+            mark.changes = watcher.changes;
+            *answer = true;
+        }
+    }
+    answers
+}
+
 impl Drop for NameWatch {
-    /// Forgets the name; the instance and the directory's watch stay for
-    /// the next object: closing an instance that has watches waits for the
-    /// kernel's SRCU grace period (0.2-2 ms here), which a new `Lock` per
-    /// acquire would pay every time.
+    /// Forgets the names; the instance and the directories' watches stay
+    /// for the next object: closing an instance that has watches waits for
+    /// the kernel's SRCU grace period (0.2-2 ms here), which a new `Lock`
+    /// per acquire would pay every time.
     fn drop(&mut self) {
         let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(watcher) = self.watcher(&mut guard) else { return };
-        if let Some(at) = watcher.names.iter().position(|n| n.id == self.id) {
-            watcher.names[at].users -= 1;
-            if watcher.names[at].users == 0 {
-                watcher.names.swap_remove(at);
+        for id in &self.ids {
+            if let Some(at) = watcher.names.iter().position(|n| n.id == *id) {
+                watcher.names[at].users -= 1;
+                if watcher.names[at].users == 0 {
+                    watcher.names.swap_remove(at);
+                }
             }
         }
     }
@@ -347,28 +404,28 @@ mod tests {
         let scratch = Scratch::new("name");
         let dir = &scratch.dir;
         let watch = scratch.watch();
-        let mark = watch.mark().unwrap();
-        assert!(watch.unchanged_since(mark));
+        let mut mark = watch.mark().unwrap();
+        assert!(watch.unchanged_since(&mut mark));
         fs::write(dir.join("other"), b"").unwrap();
         fs::rename(dir.join("other"), dir.join("other2")).unwrap();
         fs::remove_file(dir.join("other2")).unwrap();
-        assert!(watch.unchanged_since(mark), "other names do not count");
+        assert!(watch.unchanged_since(&mut mark), "other names do not count");
         fs::rename(dir.join("lock"), dir.join("lock2")).unwrap();
-        assert!(!watch.unchanged_since(mark));
-        assert!(!watch.unchanged_since(mark), "heard once, stale for good");
-        let again = watch.mark().unwrap();
-        assert!(watch.unchanged_since(again));
+        assert!(!watch.unchanged_since(&mut mark));
+        assert!(!watch.unchanged_since(&mut mark), "heard once, stale for good");
+        let mut again = watch.mark().unwrap();
+        assert!(watch.unchanged_since(&mut again));
         fs::rename(dir.join("lock2"), dir.join("lock")).unwrap();
-        assert!(!watch.unchanged_since(again), "a rename onto the name counts");
+        assert!(!watch.unchanged_since(&mut again), "a rename onto the name counts");
     }
 
     #[test]
     fn a_deleted_directory_is_heard() {
         let scratch = Scratch::new("deleted");
         let watch = scratch.watch();
-        let mark = watch.mark().unwrap();
+        let mut mark = watch.mark().unwrap();
         fs::remove_dir_all(&scratch.dir).unwrap();
-        assert!(!watch.unchanged_since(mark));
+        assert!(!watch.unchanged_since(&mut mark));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use std::{
 use nix::{fcntl::AtFlags, sys::stat};
 
 use super::{
-    dir_watch::{DirId, Mark, NameWatch},
+    dir_watch::{self, DirId, Mark, NameWatch},
     is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
@@ -188,8 +188,12 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
     let mut current = open_dir_at(libc::AT_FDCWD, c"/").map_err(|e| DirError::Os(shown.clone(), e))?;
     let mut stat = check_dir(&current, &shown)?;
     let mut links = 0;
+    let mut steps: Option<(NameWatch, Mark)> = None;
     while let Some(part) = pending.pop() {
         let c_part = CString::new(part.as_bytes()).expect("paths are checked for null bytes");
+        if part != ".." {
+            watch_step(&mut steps, &current, &stat, &c_part);
+        }
         let entry = fstatat(&current, c_part.as_c_str()).map_err(|e| DirError::Os(shown.join(&part), e))?;
         if entry.st_mode & libc::S_IFMT == libc::S_IFLNK {
             links += 1;
@@ -210,6 +214,7 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
             if target.is_absolute() {
                 shown = PathBuf::from("/");
                 current = open_dir_at(libc::AT_FDCWD, c"/").map_err(|e| DirError::Os(shown.clone(), e))?;
+                stat = check_dir(&current, &shown)?;
             }
             push_components(&mut pending, &target);
             continue;
@@ -224,7 +229,20 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
         current = next;
     }
     let shared = stat.st_mode & 0o022 != 0;
-    Ok(TrustedDir { fd: ForkSafe::new(current), id: DirId::of(&stat), shared })
+    Ok(TrustedDir { fd: ForkSafe::new(current), id: DirId::of(&stat), shared, steps })
+}
+
+/// Watches the name `part` in `dir`, a step of the walk, before it is looked
+/// up: a directory renamed, deleted or replaced, or a link re-pointed, after
+/// the walk is then heard. A step on a file system inotify cannot watch (a
+/// container's overlay root, NFS) is left out.
+fn watch_step(steps: &mut Option<(NameWatch, Mark)>, dir: &OwnedFd, stat: &libc::stat, part: &CStr) {
+    match steps {
+        Some((watch, mark)) => {
+            watch.add_to(mark, dir, DirId::of(stat), part);
+        }
+        None => *steps = NameWatch::new_marked(dir, DirId::of(stat), part),
+    }
 }
 
 /// Pushes the components of `path` so that the first is popped first;
@@ -293,6 +311,11 @@ pub(crate) struct Flock {
 struct TrustedDir {
     fd: ForkSafe<OwnedFd>,
     id: DirId,
+    /// The names walked to reach it, watched from before each was looked
+    /// up: the path may come to name another directory (`mv dir dir.old`,
+    /// a deploy re-pointing a `current` link), and a lock in this one would
+    /// then exclude nobody who walks the path anew.
+    steps: Option<(NameWatch, Mark)>,
     /// Sticky and writable by others, as `/tmp` is.
     shared: bool,
 }
@@ -433,17 +456,38 @@ impl Flock {
     }
 
     /// Whether the path still names the file this object has open: the file
-    /// may have been deleted, renamed away or replaced by a rename, and a
-    /// lock on a file that is no longer at the path excludes nobody.
-    fn still_at_path(&mut self) -> bool {
-        let (Some(open), Some(dir)) = (self.file.as_mut(), self.dir.as_ref()) else { return false };
-        let watch = open.watch.as_ref();
-        if let (Some(watch), Some(seen)) = (watch, open.seen_at_path) {
-            if watch.unchanged_since(seen) {
-                return true;
+    /// may have been deleted, renamed away or replaced by a rename, or the
+    /// path may lead to another directory now, and a lock on a file that is
+    /// no longer at the path excludes nobody. `holding`: asked of a held
+    /// lock, where a name that changed at all since it was locked is a lost
+    /// lock even if the file is back (`mv lock x; mv x lock`: someone else
+    /// may have locked a new file in between). Just after locking, a change
+    /// only calls for a look-up. A directory that may have moved is walked
+    /// to again at the next acquire.
+    fn still_at_path(&mut self, holding: bool) -> bool {
+        let (Some(open), Some(dir)) = (self.file.as_mut(), self.dir.as_mut()) else { return false };
+        let name = open.watch.as_ref().zip(open.seen_at_path.as_mut());
+        let (same_dir, same_name) = match (dir.steps.as_mut(), name) {
+            (Some((steps, walked)), Some((watch, seen))) => {
+                let [same_dir, same_name] = dir_watch::unchanged([(&*steps, walked), (watch, seen)]);
+                (same_dir, same_name)
             }
+            (Some((steps, walked)), None) => (steps.unchanged_since(walked), false),
+            (None, Some((watch, seen))) => (true, watch.unchanged_since(seen)),
+            (None, None) => (true, false),
+        };
+        if !same_dir {
+            self.dir = None;
+            return false;
+        }
+        if same_name {
+            return true;
+        }
+        if holding && open.seen_at_path.is_some() {
+            return false;
         }
         // Marked before the look-up: a change just after it is heard next time.
+        let watch = open.watch.as_ref();
         let mark = watch.and_then(NameWatch::mark);
         let here =
             fstatat(&*dir.fd, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == open.identity);
@@ -496,7 +540,7 @@ impl Flock {
             if !taken {
                 return Ok(false);
             }
-            if self.still_at_path() {
+            if self.still_at_path(false) {
                 return Ok(true);
             }
             // Locked a file that is no longer at the path: drop it (which
@@ -548,7 +592,7 @@ impl Backend for Flock {
     /// excludes anyone: the lock is lost, and closing the file frees
     /// whoever still waits on it.
     fn still_held(&mut self) -> Result<bool> {
-        let here = self.still_at_path();
+        let here = self.still_at_path(true);
         if !here {
             self.file = None;
         }
@@ -557,7 +601,7 @@ impl Backend for Flock {
 
     /// `false` for a lock lost with its file, as for any lost lock.
     fn release(&mut self) -> Result<bool> {
-        if !self.still_at_path() {
+        if !self.still_at_path(true) {
             self.file = None;
             return Ok(false);
         }
