@@ -230,6 +230,30 @@ impl Hold {
         }
     }
 
+    /// A semaphore that this hold's give-back changes, and that every take
+    /// of a hold it excludes changes too: while its last pid is still ours
+    /// after a give-back, nobody took what we gave back.
+    fn witness(self) -> u16 {
+        match self {
+            Self::Exclusive => WRITERS,
+            // Readers do not exclude each other: their takes leave `WRITER`
+            // alone, every writer's changes it.
+            Self::Shared => WRITER,
+            Self::Slot(k) => HEADER + k,
+        }
+    }
+
+    /// Gives it back before an exec, changing the [witness](Self::witness)
+    /// (a zero test changes a semaphore's last pid too): a shared give-back
+    /// otherwise leaves `WRITER` alone.
+    #[inline(always)]
+    fn give_back_for_exec(self) -> Ops {
+        match self {
+            Self::Shared => Ops::of(&[op(READERS, -1, UNDO | NOWAIT), op(WRITER, 0, NOWAIT)]),
+            other => other.give_back(),
+        }
+    }
+
     /// The semaphore that is 1, and last changed by the holder, while this
     /// hold is held; shared holds have none of their own.
     fn own_semaphore(self) -> Option<u16> {
@@ -266,17 +290,32 @@ fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
 pub fn give_back_before_exec() {
     let generation = fork::generation();
     for held in held_sets().iter().filter(|h| h.generation == generation && !h.lost) {
-        let mut ops = held.hold.give_back();
-        // SAFETY: plain syscall; failure means the set is gone already.
-        unsafe { semtimedop(held.set_id, ops.list.as_mut_ptr(), ops.len, std::ptr::null()) };
+        let mut ops = held.hold.give_back_for_exec();
+        // SAFETY: plain syscalls; failure means the set is gone already, or
+        // (a shared hold's `WRITER` not 0) was reset under us: then the
+        // plain give-back, so that nothing reaches the new program.
+        unsafe {
+            if semtimedop(held.set_id, ops.list.as_mut_ptr(), ops.len, std::ptr::null()) != 0 {
+                let mut plain = held.hold.give_back();
+                semtimedop(held.set_id, plain.list.as_mut_ptr(), plain.len, std::ptr::null());
+            }
+        }
     }
 }
 
 /// The exec failed and this process goes on: takes the semaphores back, and
-/// marks as lost (held: false) those someone else took in between.
+/// marks as lost (held: false) those someone else took in between, even if
+/// they gave them back again: our critical section went on meanwhile. A
+/// take in the two system calls between the look and our take is not seen.
 pub fn take_back_after_failed_exec() {
     let generation = fork::generation();
     for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
+        // SAFETY: GETPID takes no fourth argument.
+        let witness = unsafe { libc::semctl(held.set_id, libc::c_int::from(held.hold.witness()), libc::GETPID) };
+        if u32::try_from(witness).ok() != Some(fork::pid()) {
+            held.lost = true;
+            continue;
+        }
         let mut ops = held.hold.take();
         // SAFETY: plain syscall.
         held.lost = unsafe { semtimedop(held.set_id, ops.list.as_mut_ptr(), ops.len, std::ptr::null()) } != 0;

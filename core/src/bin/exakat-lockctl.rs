@@ -8,6 +8,7 @@
 //!                   closes, release, print "released NS" (CLOCK_MONOTONIC nanoseconds)
 //!   hold-shared     like hold, taking the lock shared
 //!   hold-and-exit   like hold, but exit without releasing: the kernel must free it
+//!   hold-shared-and-exit  the same, taking the lock shared
 //!   fork-and-exit   acquire, fork a child that sleeps 30 s, print "child PID", exit
 //!   spawn-and-exit  acquire, start `sleep 30` (fork+exec), print "child PID", exit
 //!   try             one attempt: print "true" or "false", release at once
@@ -64,8 +65,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
         writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| e.to_string())
     };
     match (command.as_str(), arg) {
-        ("hold" | "hold-shared" | "hold-and-exit", []) => {
-            if command == "hold-shared" {
+        ("hold" | "hold-shared" | "hold-and-exit" | "hold-shared-and-exit", []) => {
+            if command.starts_with("hold-shared") {
                 lock.acquire_shared(Timeout::Forever)
             } else {
                 lock.acquire(Timeout::Forever)
@@ -73,7 +74,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             say(&mut out, format!("held {} {}", std::process::id(), lock.slot().unwrap_or(0)))?;
             let _ = io::stdin().read_to_end(&mut Vec::new());
-            if command == "hold-and-exit" {
+            if command.ends_with("and-exit") {
                 std::process::exit(0); // no destructors: the kernel must free it
             }
             lock.release().map_err(|e| e.to_string())?;
