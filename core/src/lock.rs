@@ -23,6 +23,18 @@ struct HeldHere {
     owner: u64,
     resource: ResourceId,
     mode: Mode,
+    /// Which thread took it (see [`read_by_this_thread`]).
+    thread: u64,
+}
+
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static THIS_THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+fn this_thread() -> u64 {
+    THIS_THREAD.with(|id| *id)
 }
 
 /// What [`HELD_HERE`] guards: its entries and the fork generation they
@@ -60,8 +72,19 @@ fn shut_out_by_other_objects(owner: u64, resource: &ResourceId, mode: Mode, slot
     }
 }
 
+/// Whether another object holds `resource` shared in this thread: a writer
+/// that waits then waits for that reader too, and a new reader that queued
+/// behind the writer would wait for itself. Readers of other threads (ZTS)
+/// are let go in their time, so a reader here queues as any other.
+fn read_by_this_thread(owner: u64, resource: &ResourceId) -> bool {
+    let thread = this_thread();
+    held_here().entries.iter().any(|h| {
+        h.owner != owner && h.thread == thread && h.mode == Mode::Shared && h.resource.conflicts_with(resource)
+    })
+}
+
 fn note_held(owner: u64, resource: ResourceId, mode: Mode) {
-    held_here().entries.push(HeldHere { owner, resource, mode });
+    held_here().entries.push(HeldHere { owner, resource, mode, thread: this_thread() });
 }
 
 fn note_released(owner: u64) {
@@ -194,7 +217,10 @@ impl Lock {
         }
         let taken = match mode {
             Mode::Exclusive => self.backend.acquire(&deadline)?,
-            Mode::Shared => self.backend.acquire_shared(&deadline)?,
+            Mode::Shared => {
+                let beside_our_reader = read_by_this_thread(self.owner, &self.backend.resource()?);
+                self.backend.acquire_shared(&deadline, beside_our_reader)?
+            }
         };
         if taken {
             self.held = true;

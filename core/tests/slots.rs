@@ -208,6 +208,23 @@ fn shared_holders_coexist_and_exclude_an_exclusive_one(kind: BackendKind) {
     assert_eq!(writer.holders().unwrap()[0].mode, Mode::Exclusive);
 }
 
+/// A process reads with one object while a writer waits; a second object of
+/// that process reading too must not queue behind the writer, which waits
+/// for the first: the two would wait for each other (until the writer's
+/// timeout; forever without one).
+fn a_second_reader_of_a_process_is_not_queued_behind_a_writer(kind: BackendKind) {
+    let target = Target::new(kind, "second-reader");
+    let (mut first, mut second) = (target.lock(), target.lock());
+    assert!(first.acquire_shared(Timeout::NoWait).unwrap());
+    let mut writer = target.spawn("wait", &["5"]);
+    thread::sleep(Duration::from_millis(200)); // the writer queues
+    let started = Instant::now();
+    assert!(second.acquire_shared(Timeout::For(Duration::from_secs(2))).unwrap(), "the second reader got in");
+    assert!(started.elapsed() < Duration::from_millis(500), "at once, not after {:?}", started.elapsed());
+    assert!(first.release().unwrap() && second.release().unwrap());
+    assert_eq!(writer.line()[0], "true", "the writer gets it once both readers are gone");
+}
+
 /// Readers that keep overlapping never let the lock go free; a writer must
 /// still get it, and soon.
 fn a_writer_is_not_starved_by_overlapping_readers(kind: BackendKind) {
@@ -336,6 +353,16 @@ mod shared {
     #[test]
     fn flock_writer_is_not_starved() {
         a_writer_is_not_starved_by_overlapping_readers(BackendKind::Flock);
+    }
+
+    #[test]
+    fn semaphore_second_reader_of_a_process_is_not_queued_behind_a_writer() {
+        a_second_reader_of_a_process_is_not_queued_behind_a_writer(BackendKind::Semaphore);
+    }
+
+    #[test]
+    fn flock_second_reader_of_a_process_is_not_queued_behind_a_writer() {
+        a_second_reader_of_a_process_is_not_queued_behind_a_writer(BackendKind::Flock);
     }
 
     #[test]

@@ -584,7 +584,12 @@ impl Backend for Flock {
         }
     }
 
-    fn acquire_shared(&mut self, deadline: &Deadline) -> Result<bool> {
+    fn acquire_shared(&mut self, deadline: &Deadline, beside_our_reader: bool) -> Result<bool> {
+        // Not through the gate, which a waiting writer holds: the file
+        // itself is shared already, and flock(2) lets one more reader in.
+        if beside_our_reader && self.lock_file(libc::LOCK_SH, &Deadline::start(crate::Timeout::NoWait))? {
+            return Ok(true);
+        }
         Ok(self.lock_through_gate(libc::LOCK_SH, deadline)?.unwrap_or(false))
     }
 

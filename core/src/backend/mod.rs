@@ -267,8 +267,12 @@ pub trait Backend: Send {
 
     /// Takes the lock shared. Only called on backends that
     /// [have a shared mode](BackendKind::has_shared_mode), with one slot.
-    fn acquire_shared(&mut self, deadline: &Deadline) -> Result<bool> {
-        let _ = deadline;
+    /// `beside_our_reader`: another object of this thread holds it shared,
+    /// so no writer holds it, and one that waits (and that new readers
+    /// otherwise let go first) waits for that reader: this one must not
+    /// queue behind it.
+    fn acquire_shared(&mut self, deadline: &Deadline, beside_our_reader: bool) -> Result<bool> {
+        let _ = (deadline, beside_our_reader);
         unreachable!("the core checks has_shared_mode() first")
     }
 

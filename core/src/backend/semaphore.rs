@@ -677,9 +677,16 @@ impl Backend for Semaphore {
         }
     }
 
-    fn acquire_shared(&mut self, deadline: &Deadline) -> Result<bool> {
+    fn acquire_shared(&mut self, deadline: &Deadline, beside_our_reader: bool) -> Result<bool> {
         loop {
             let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
+            if beside_our_reader {
+                // Past the writers that wait, not past one that holds.
+                let join = [op(WRITER, 0, NOWAIT), op(READERS, 1, UNDO)];
+                if let Outcome::Done = self.run(id, Ops::of(&join), None)? {
+                    return Ok(self.took(id, Hold::Shared));
+                }
+            }
             let flags = if deadline.may_wait() { 0 } else { NOWAIT };
             match self.wait_for(id, &[op(WRITERS, 0, flags), op(READERS, 1, UNDO)], deadline)? {
                 Outcome::Done => return Ok(self.took(id, Hold::Shared)),
