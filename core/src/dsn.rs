@@ -84,7 +84,21 @@ impl Dsn {
             .ok_or("must start with \"mysql://\" (mysql://user:password@host:port/database)")?;
         // Passwords are often written unencoded and may contain '/', '?',
         // ':' or '@'; the host part never contains '@'. So the credentials
-        // end at the last '@', and only then do '/' and '?' delimit.
+        // end at the last '@', and only then do '/' and '?' delimit. But a
+        // parameter's path may hold an '@' too (`ssl-ca=/etc/x@y/ca.pem`),
+        // and then the last '@' would make its tail the host, and send the
+        // credentials there: when the first '@' after which a host could
+        // begin is another one, the DSN reads two ways, and is refused.
+        let last_at = rest.rfind('@');
+        let first_possible_host = rest.match_indices('@').map(|(at, _)| at).find(|&at| {
+            let location = &rest[at + 1..];
+            !location[..location.find(['/', '?']).unwrap_or(location.len())].contains('@')
+        });
+        if first_possible_host != last_at {
+            return Err("has several '@' and reads two ways (is one in a parameter's path?): write each '@' of the \
+                        user, the password or a parameter as %40"
+                .into());
+        }
         let (credentials, location) = rest.rsplit_once('@').map_or((None, rest), |(c, l)| (Some(c), l));
         let (location, query) = location.split_once('?').map_or((location, None), |(l, q)| (l, Some(q)));
         let (host_port, path) = location.split_once('/').map_or((location, ""), |(h, p)| (h, p));
@@ -291,6 +305,25 @@ mod tests {
         let dsn = Dsn::parse("mysql://u:Ab/Cd?3f@G@db.example:3307/app?socket=/s").unwrap();
         assert_eq!((dsn.password(), dsn.host.as_str(), dsn.port), (Some("Ab/Cd?3f@G"), "db.example", 3307));
         assert_eq!(dsn.database.as_deref(), Some("app"));
+    }
+
+    /// An '@' in a parameter's path used to end the credentials, making the
+    /// path's tail the host: the credentials went there, and `ssl-mode`
+    /// with them. A DSN that reads two ways is refused, never guessed.
+    #[test]
+    fn an_at_sign_that_could_end_the_credentials_twice_is_refused() {
+        for ambiguous in [
+            "mysql://u:hunter2@127.0.0.1:3306/?ssl-mode=VERIFY_CA&ssl-ca=/etc/x@evil:3306/ca.pem",
+            "mysql://u:hunter2@localhost/?socket=/run/x@y/mysqld.sock",
+            "mysql://u:hun@ter/2@db.example/app",
+        ] {
+            let e = Dsn::parse(ambiguous).unwrap_err();
+            assert!(e.contains("%40") && !e.contains("hunter") && !e.contains("ter/2"), "{e}");
+            assert!(!redact(ambiguous).contains("hunter2"), "{}", redact(ambiguous));
+        }
+        let dsn = Dsn::parse("mysql://u:hunter2@127.0.0.1:3306/?ssl-ca=/etc/x%40evil/ca.pem").unwrap();
+        assert_eq!((dsn.host.as_str(), dsn.port, dsn.ssl_mode), ("127.0.0.1", 3306, SslMode::VerifyCa));
+        assert_eq!(dsn.ssl_ca.as_deref(), Some(std::path::Path::new("/etc/x@evil/ca.pem")));
     }
 
     #[test]

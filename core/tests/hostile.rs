@@ -240,6 +240,61 @@ fn flock_link_re_pointed_between_acquires_leads_to_the_new_directory() {
     assert!(old.acquire(Timeout::NoWait).unwrap());
 }
 
+/// Runs the calling test again in a mount namespace of its own (mounts
+/// need one, and `unshare(2)` one thread): `true` inside it, `false` in the
+/// caller, which has then checked the inner run passed (or skipped: mounting
+/// needs root).
+fn in_private_mounts(test: &str) -> bool {
+    const INNER: &str = "EXAKAT_LOCK_TEST_PRIVATE_MOUNTS";
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    if !is_root() {
+        eprintln!("skipped: mounting needs root");
+        return false;
+    }
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    false
+}
+
+/// Where a step of the path cannot be watched (a ramfs here, which is not on
+/// the list of file systems inotify is trusted on; NFS, or no inotify
+/// instance or watch left for the user, are the same), every check walks the
+/// path again: a moved lock directory is a lost lock still.
+#[test]
+fn flock_lock_directory_moved_where_it_cannot_be_watched_is_a_lost_lock() {
+    if !in_private_mounts("flock_lock_directory_moved_where_it_cannot_be_watched_is_a_lost_lock") {
+        return;
+    }
+    let base = TempDir::new("unwatched");
+    let status = std::process::Command::new("mount").args(["-t", "ramfs", "none"]).arg(&base.0).status();
+    assert!(status.unwrap().success(), "mount -t ramfs");
+    let locks = base.0.join("locks");
+    fs::create_dir(&locks).unwrap();
+    let name = unique_name("unwatched");
+    let options = [("dir", text(locks.to_str().unwrap()))];
+    let mut a = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.is_held().unwrap());
+    fs::rename(&locks, base.0.join("locks.old")).unwrap();
+    fs::create_dir(&locks).unwrap();
+    let mut b = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(b.acquire(Timeout::NoWait).unwrap(), "the new directory's lock file is free");
+    assert!(!a.is_held().unwrap(), "the path leads to b's file now");
+    assert!(!a.release().unwrap());
+    assert!(!a.acquire(Timeout::NoWait).unwrap(), "a walks the path again and finds b holding");
+    drop((a, b));
+    let _ = std::process::Command::new("umount").arg(&base.0).status();
+}
+
 #[test]
 fn flock_refuses_a_directory_reached_through_a_place_another_user_controls() {
     if !is_root() {

@@ -15,7 +15,8 @@
 //!
 //! The instance counts against the user's `fs.inotify.max_user_instances`
 //! (128 by default, shared with every program of that user); when none is
-//! left, every check is a look-up, as before there was a watch.
+//! left, every check is a look-up, as before there was a watch (for the
+//! `flock` backend, a new walk of the lock directory's path too).
 //!
 //! Only local file systems are watched: inotify never hears of a change
 //! another NFS client makes. A mount over the lock file itself is not an
@@ -34,12 +35,15 @@ const EVENTS: u32 = libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO | 
 
 /// `statfs` magic numbers of the file systems whose every change is made
 /// by this kernel, and so heard by inotify.
-const LOCAL_FILE_SYSTEMS: [libc::c_long; 5] = [
+const LOCAL_FILE_SYSTEMS: [libc::c_long; 6] = [
     0x0102_1994, // tmpfs
     0xEF53,      // ext2, ext3, ext4
     0x5846_5342, // xfs
     0x9123_683E, // btrfs
     0xF2F5_2010, // f2fs
+    // A container's root: every process that can reach a file in it goes
+    // through this overlay mount, whose changes inotify hears.
+    0x794C_7630, // overlayfs
 ];
 
 struct Watcher {

@@ -189,10 +189,11 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
     let mut stat = check_dir(&current, &shown)?;
     let mut links = 0;
     let mut steps: Option<(NameWatch, Mark)> = None;
+    let mut every_step_watched = true;
     while let Some(part) = pending.pop() {
         let c_part = CString::new(part.as_bytes()).expect("paths are checked for null bytes");
         if part != ".." {
-            watch_step(&mut steps, &current, &stat, &c_part);
+            every_step_watched &= watch_step(&mut steps, &current, &stat, &c_part);
         }
         let entry = fstatat(&current, c_part.as_c_str()).map_err(|e| DirError::Os(shown.join(&part), e))?;
         if entry.st_mode & libc::S_IFMT == libc::S_IFLNK {
@@ -229,19 +230,21 @@ fn open_trusted_dir(path: &Path) -> std::result::Result<TrustedDir, DirError> {
         current = next;
     }
     let shared = stat.st_mode & 0o022 != 0;
+    let steps = steps.filter(|_| every_step_watched);
     Ok(TrustedDir { fd: ForkSafe::new(current), id: DirId::of(&stat), shared, steps })
 }
 
 /// Watches the name `part` in `dir`, a step of the walk, before it is looked
 /// up: a directory renamed, deleted or replaced, or a link re-pointed, after
-/// the walk is then heard. A step on a file system inotify cannot watch (a
-/// container's overlay root, NFS) is left out.
-fn watch_step(steps: &mut Option<(NameWatch, Mark)>, dir: &OwnedFd, stat: &libc::stat, part: &CStr) {
+/// the walk is then heard. `false` when it cannot be watched (NFS, no
+/// inotify instance or watch left).
+fn watch_step(steps: &mut Option<(NameWatch, Mark)>, dir: &OwnedFd, stat: &libc::stat, part: &CStr) -> bool {
     match steps {
-        Some((watch, mark)) => {
-            watch.add_to(mark, dir, DirId::of(stat), part);
+        Some((watch, mark)) => watch.add_to(mark, dir, DirId::of(stat), part),
+        None => {
+            *steps = NameWatch::new_marked(dir, DirId::of(stat), part);
+            steps.is_some()
         }
-        None => *steps = NameWatch::new_marked(dir, DirId::of(stat), part),
     }
 }
 
@@ -314,7 +317,8 @@ struct TrustedDir {
     /// The names walked to reach it, watched from before each was looked
     /// up: the path may come to name another directory (`mv dir dir.old`,
     /// a deploy re-pointing a `current` link), and a lock in this one would
-    /// then exclude nobody who walks the path anew.
+    /// then exclude nobody who walks the path anew. `None` unless every
+    /// step could be watched: then each check walks the path again.
     steps: Option<(NameWatch, Mark)>,
     /// Sticky and writable by others, as `/tmp` is.
     shared: bool,
@@ -465,6 +469,10 @@ impl Flock {
     /// only calls for a look-up. A directory that may have moved is walked
     /// to again at the next acquire.
     fn still_at_path(&mut self, holding: bool) -> bool {
+        if self.dir.as_ref().is_some_and(|dir| dir.steps.is_none()) && !self.walks_to_the_same_dir() {
+            self.dir = None;
+            return false;
+        }
         let (Some(open), Some(dir)) = (self.file.as_mut(), self.dir.as_mut()) else { return false };
         let name = open.watch.as_ref().zip(open.seen_at_path.as_mut());
         let (same_dir, same_name) = match (dir.steps.as_mut(), name) {
@@ -493,6 +501,19 @@ impl Flock {
             fstatat(&*dir.fd, self.config.file_name()).is_ok_and(|stat| FileIdentity::of(&stat) == open.identity);
         open.seen_at_path = if here { mark } else { None };
         here
+    }
+
+    /// Without watches of every step of the path (NFS, no inotify instance
+    /// or watch left for this user), whether walking the path again leads
+    /// to the same directory; the new walk, which may have got its watches
+    /// this time, serves the next checks.
+    fn walks_to_the_same_dir(&mut self) -> bool {
+        let Ok(walked) = open_trusted_dir(self.config.dir()) else { return false };
+        if self.dir.as_ref().is_none_or(|dir| dir.id != walked.id) {
+            return false;
+        }
+        self.dir = Some(walked);
+        true
     }
 
     /// One non-blocking try on a separate open of the file, undone at once.

@@ -42,6 +42,8 @@ use crate::{
 
 /// MySQL's limit on lock names, in characters.
 const MAX_SERVER_NAME_CHARS: usize = 64;
+/// MariaDB's, in bytes (64 three-byte characters): 49 emoji are too long.
+const MAX_SERVER_NAME_BYTES: usize = 192;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A "forever" wait is a series of waits this long: MariaDB refuses negative
 /// timeouts (it returns NULL at once), so no server is asked for infinity.
@@ -55,9 +57,10 @@ const ANSWER_GRACE: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT_SECS: u32 = 31_536_000;
 
 /// The name the server sees: the lock name itself when it is UTF-8 and at
-/// most 64 characters, so any SQL client can `IS_USED_LOCK('that name')`;
-/// otherwise its first 40 characters, `~` and 16 hex digits of its hash,
-/// the same in every process.
+/// most 64 characters and 192 bytes, so any SQL client can
+/// `IS_USED_LOCK('that name')`; otherwise its first 40 characters (160
+/// bytes at most), `~` and 16 hex digits of its hash, the same in every
+/// process.
 #[must_use]
 pub fn server_lock_name(name: &LockName) -> String {
     server_name_of(name.as_bytes())
@@ -65,7 +68,7 @@ pub fn server_lock_name(name: &LockName) -> String {
 
 fn server_name_of(bytes: &[u8]) -> String {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if text.chars().count() <= MAX_SERVER_NAME_CHARS {
+        if text.len() <= MAX_SERVER_NAME_BYTES && text.chars().count() <= MAX_SERVER_NAME_CHARS {
             return text.to_owned();
         }
     }
@@ -331,10 +334,6 @@ impl Mysql {
             // A held lock must survive any idle time: the session may not be
             // ended for idling, only by its client's death (the keepalive
             // notices a vanished client) or an administrator.
-            conn.query_drop(format!(
-                "SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}"
-            ))
-            .map_err(|e| self.server_error("set the session's idle timeout on", &e))?;
             // The server's own identity: one server reached over TCP and
             // over its socket (or by two host names) is one lock space.
             let row = conn
@@ -342,7 +341,18 @@ impl Mysql {
                 .map_err(|e| self.server_error("query the version of", &e))?;
             let version = row.as_ref().and_then(text);
             let identity = row.as_ref().and_then(|row| text_at(row, 1)).unwrap_or_else(|| self.config.dsn.server());
-            let fractional_waits = version.is_some_and(|v| v.contains("MariaDB"));
+            let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+            // Nor may a statement time limit end a wait early: MariaDB's
+            // max_statement_time cuts GET_LOCK short, "forever" included
+            // (MySQL's max_execution_time limits SELECTs alike). Servers
+            // older than those settings refuse them: then without.
+            let idle =
+                format!("SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}");
+            let no_time_limit = if mariadb { "max_statement_time = 0" } else { "max_execution_time = 0" };
+            if conn.query_drop(format!("{idle}, {no_time_limit}")).is_err() {
+                conn.query_drop(idle).map_err(|e| self.server_error("set the session's idle timeout on", &e))?;
+            }
+            let fractional_waits = mariadb;
             self.session = Some(Session { conn: ForkSafe::new(conn), fractional_waits, identity });
         }
         Ok(self.session.as_mut().expect("connected above"))
@@ -793,6 +803,18 @@ mod tests {
         assert_eq!(server_lock_name(&name), "nightly-import été");
         let sixty_four = "é".repeat(64);
         assert_eq!(server_lock_name(&LockName::new(sixty_four.as_bytes()).unwrap()), sixty_four);
+        let forty_eight_emoji = "🔒".repeat(48);
+        assert_eq!(server_lock_name(&LockName::new(forty_eight_emoji.as_bytes()).unwrap()), forty_eight_emoji);
+    }
+
+    /// MariaDB refuses names over 192 bytes (ERROR 1059) however few
+    /// characters they have: such a name could never be locked there.
+    #[test]
+    fn names_over_192_bytes_are_shortened_too() {
+        let name = LockName::new("🔒".repeat(49).as_bytes()).unwrap();
+        let mapped = server_lock_name(&name);
+        assert_eq!(mapped, format!("{}~{:016x}", "🔒".repeat(40), name.hash64()));
+        assert!(mapped.len() <= MAX_SERVER_NAME_BYTES);
     }
 
     #[test]
