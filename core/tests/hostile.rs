@@ -162,6 +162,28 @@ fn flock_lock_file_renamed_away_after_a_flood_of_changes_is_a_lost_lock() {
     assert!(!a.release().unwrap());
 }
 
+/// A busy directory can overflow the watch's queue while a lock is held for
+/// long: that says nothing of the lock file, which is looked up then, and
+/// the lock is still held.
+#[test]
+fn flock_lock_held_through_a_flood_of_other_changes_is_still_held() {
+    let dir = TempDir::new("flood-only");
+    let (mut a, mut b, _) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.is_held().unwrap());
+    let queue: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .map_or(16_384, |text| text.trim().parse().unwrap());
+    let decoy = dir.0.join("decoy");
+    fs::write(&decoy, b"").unwrap();
+    for _ in 0..=queue / 2 {
+        fs::rename(&decoy, dir.0.join("decoy2")).unwrap(); // two events each
+        fs::rename(dir.0.join("decoy2"), &decoy).unwrap();
+    }
+    assert!(a.is_held().unwrap(), "the queue overflowed; the file is still the one at the path");
+    assert!(!b.acquire(Timeout::NoWait).unwrap());
+    assert!(a.release().unwrap());
+}
+
 #[test]
 fn flock_lock_file_replaced_by_a_rename_is_a_lost_lock() {
     let dir = TempDir::new("replaced");

@@ -55,6 +55,8 @@ struct Watcher {
     /// a lost queue, a dropped watch), so that the common answer needs no
     /// search.
     changes: u64,
+    /// Queues lost (`IN_Q_OVERFLOW`): any name may have changed, or none.
+    overflows: u64,
     next_id: u64,
 }
 
@@ -100,6 +102,19 @@ pub(crate) struct Mark {
     /// The events heard for the watch's names, summed: they only grow, so
     /// an equal sum is no event for any of them.
     name_changes: u64,
+    overflows: u64,
+}
+
+/// What the watch says of its names since a mark.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Since {
+    /// No event for any of them: they name what they named then.
+    Unchanged,
+    /// An event for one of them (or its directory went).
+    Changed,
+    /// The watch cannot tell (a lost queue, no instance, a forked child):
+    /// look them up.
+    Unknown,
 }
 
 impl NameWatch {
@@ -164,7 +179,7 @@ impl NameWatch {
             }
         };
         self.ids.push(id);
-        Some(Mark { changes: watcher.changes, name_changes: changes })
+        Some(Mark { changes: watcher.changes, name_changes: changes, overflows: watcher.overflows })
     }
 
     /// To take just before looking the names up.
@@ -172,14 +187,14 @@ impl NameWatch {
         let mut watcher = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
         let watcher = self.watcher(&mut watcher)?;
         watcher.drain()?;
-        Some(Mark { changes: watcher.changes, name_changes: self.heard(watcher)? })
+        Some(Mark { changes: watcher.changes, name_changes: self.heard(watcher)?, overflows: watcher.overflows })
     }
 
-    /// Whether no event for the names came since `mark`: then they name
-    /// what the look-ups after `mark` found.
-    pub(crate) fn unchanged_since(&self, mark: &mut Mark) -> bool {
-        let [unchanged] = unchanged([(self, mark)]);
-        unchanged
+    /// Whether an event for the names came since `mark`; unchanged, they
+    /// name what the look-ups after `mark` found.
+    pub(crate) fn since(&self, mark: &mut Mark) -> Since {
+        let [since] = since_marks([(self, mark)]);
+        since
     }
 
     /// The events heard for every name so far; `None` if one is no longer
@@ -199,12 +214,12 @@ impl NameWatch {
     }
 }
 
-/// For each watch, whether no event for its names came since its mark,
+/// For each watch, whether an event for its names came since its mark,
 /// asking the kernel once for them all (one `ioctl(FIONREAD)` in the common
 /// case). A watch found unchanged after events for other names has its
 /// mark brought forward, so that the next question is cheap again.
-pub(crate) fn unchanged<const N: usize>(checks: [(&NameWatch, &mut Mark); N]) -> [bool; N] {
-    let mut answers = [false; N];
+pub(crate) fn since_marks<const N: usize>(checks: [(&NameWatch, &mut Mark); N]) -> [Since; N] {
+    let mut answers = [Since::Unknown; N];
     let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(watcher) = checks.first().and_then(|(watch, _)| watch.watcher(&mut guard)) else { return answers };
     let mut pending: libc::c_int = 0;
@@ -216,16 +231,24 @@ pub(crate) fn unchanged<const N: usize>(checks: [(&NameWatch, &mut Mark); N]) ->
     if pending == 0
         && checks.iter().all(|(watch, mark)| watch.generation == generation && mark.changes == watcher.changes)
     {
-        return [true; N];
+        return [Since::Unchanged; N];
     }
     if watcher.drain().is_none() {
         return answers;
     }
     for (answer, (watch, mark)) in answers.iter_mut().zip(checks) {
-        if watch.generation == generation && watch.heard(watcher) == Some(mark.name_changes) {
-            mark.changes = watcher.changes;
-            *answer = true;
+        if watch.generation != generation {
+            continue;
         }
+        *answer = match watch.heard(watcher) {
+            Some(heard) if heard != mark.name_changes => Since::Changed,
+            None => Since::Changed, // a directory's watch ended: it went
+            Some(_) if watcher.overflows != mark.overflows => Since::Unknown,
+            Some(_) => {
+                mark.changes = watcher.changes;
+                Since::Unchanged
+            }
+        };
     }
     answers
 }
@@ -269,6 +292,7 @@ fn current(watcher: &mut Option<Watcher>) -> Option<&mut Watcher> {
             dirs: Vec::new(),
             names: Vec::new(),
             changes: 0,
+            overflows: 0,
             next_id: 0,
         });
     }
@@ -331,17 +355,21 @@ impl Watcher {
     }
 
     fn heard(&mut self, event: &libc::inotify_event, name: &[u8]) {
-        // A lost queue, or a watch the kernel dropped (the directory went,
-        // its file system was unmounted): any name may have changed.
+        // A watch the kernel dropped (the directory went, its file system
+        // was unmounted): every name in it changed. A lost queue: any name
+        // may have changed, or none; the watches cannot tell.
         let everything = event.mask & libc::IN_Q_OVERFLOW != 0;
         let whole_dir = event.mask & (libc::IN_IGNORED | libc::IN_UNMOUNT) != 0;
         if whole_dir {
             self.dirs.retain(|&(_, watch)| watch != event.wd);
         }
+        if everything {
+            self.overflows += 1;
+        }
         let mut concerned = false;
         for watched in &mut self.names {
             let same_dir = watched.watch == event.wd;
-            if everything || (same_dir && (whole_dir || watched.name == name)) {
+            if same_dir && (whole_dir || watched.name == name) {
                 watched.changes += 1;
                 concerned = true;
             }
@@ -409,18 +437,18 @@ mod tests {
         let dir = &scratch.dir;
         let watch = scratch.watch();
         let mut mark = watch.mark().unwrap();
-        assert!(watch.unchanged_since(&mut mark));
+        assert!((watch.since(&mut mark) == super::Since::Unchanged));
         fs::write(dir.join("other"), b"").unwrap();
         fs::rename(dir.join("other"), dir.join("other2")).unwrap();
         fs::remove_file(dir.join("other2")).unwrap();
-        assert!(watch.unchanged_since(&mut mark), "other names do not count");
+        assert!((watch.since(&mut mark) == super::Since::Unchanged), "other names do not count");
         fs::rename(dir.join("lock"), dir.join("lock2")).unwrap();
-        assert!(!watch.unchanged_since(&mut mark));
-        assert!(!watch.unchanged_since(&mut mark), "heard once, stale for good");
+        assert!(!(watch.since(&mut mark) == super::Since::Unchanged));
+        assert!(!(watch.since(&mut mark) == super::Since::Unchanged), "heard once, stale for good");
         let mut again = watch.mark().unwrap();
-        assert!(watch.unchanged_since(&mut again));
+        assert!((watch.since(&mut again) == super::Since::Unchanged));
         fs::rename(dir.join("lock2"), dir.join("lock")).unwrap();
-        assert!(!watch.unchanged_since(&mut again), "a rename onto the name counts");
+        assert!(!(watch.since(&mut again) == super::Since::Unchanged), "a rename onto the name counts");
     }
 
     #[test]
@@ -429,7 +457,7 @@ mod tests {
         let watch = scratch.watch();
         let mut mark = watch.mark().unwrap();
         fs::remove_dir_all(&scratch.dir).unwrap();
-        assert!(!watch.unchanged_since(&mut mark));
+        assert!(!(watch.since(&mut mark) == super::Since::Unchanged));
     }
 
     #[test]

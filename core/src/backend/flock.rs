@@ -42,7 +42,7 @@ use std::{
 use nix::{fcntl::AtFlags, sys::stat};
 
 use super::{
-    dir_watch::{self, DirId, Mark, NameWatch},
+    dir_watch::{self, DirId, Mark, NameWatch, Since},
     is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
@@ -469,30 +469,33 @@ impl Flock {
     /// only calls for a look-up. A directory that may have moved is walked
     /// to again at the next acquire.
     fn still_at_path(&mut self, holding: bool) -> bool {
-        if self.dir.as_ref().is_some_and(|dir| dir.steps.is_none()) && !self.walks_to_the_same_dir() {
-            self.dir = None;
-            return false;
-        }
         let (Some(open), Some(dir)) = (self.file.as_mut(), self.dir.as_mut()) else { return false };
         let name = open.watch.as_ref().zip(open.seen_at_path.as_mut());
-        let (same_dir, same_name) = match (dir.steps.as_mut(), name) {
+        let (dir_since, name_since) = match (dir.steps.as_mut(), name) {
             (Some((steps, walked)), Some((watch, seen))) => {
-                let [same_dir, same_name] = dir_watch::unchanged([(&*steps, walked), (watch, seen)]);
-                (same_dir, same_name)
+                let [dir_since, name_since] = dir_watch::since_marks([(&*steps, walked), (watch, seen)]);
+                (dir_since, name_since)
             }
-            (Some((steps, walked)), None) => (steps.unchanged_since(walked), false),
-            (None, Some((watch, seen))) => (true, watch.unchanged_since(seen)),
-            (None, None) => (true, false),
+            (Some((steps, walked)), None) => (steps.since(walked), Since::Unknown),
+            (None, Some((watch, seen))) => (Since::Unknown, watch.since(seen)),
+            (None, None) => (Since::Unknown, Since::Unknown),
+        };
+        // Where the watches cannot tell (no watch on every step, a lost
+        // event queue), the path is walked again.
+        let same_dir = match dir_since {
+            Since::Unchanged => true,
+            Since::Changed => false,
+            Since::Unknown => self.walks_to_the_same_dir(),
         };
         if !same_dir {
             self.dir = None;
             return false;
         }
-        if same_name {
-            return true;
-        }
-        if holding && open.seen_at_path.is_some() {
-            return false;
+        let (Some(open), Some(dir)) = (self.file.as_mut(), self.dir.as_ref()) else { return false };
+        match name_since {
+            Since::Unchanged => return true,
+            Since::Changed if holding => return false,
+            _ => {}
         }
         // Marked before the look-up: a change just after it is heard next time.
         let watch = open.watch.as_ref();
