@@ -23,8 +23,6 @@ struct HeldHere {
     owner: u64,
     resource: ResourceId,
     mode: Mode,
-    /// Which thread took it (see [`read_by_this_thread`]).
-    thread: u64,
 }
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
@@ -32,6 +30,11 @@ static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     static THIS_THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
 }
+
+/// Owners carry their thread in their top bits (objects never move between
+/// PHP's threads): an entry needs no field of its own for it, which the
+/// bookkeeping of every acquire and release would copy.
+const THREAD_SHIFT: u32 = 40;
 
 fn this_thread() -> u64 {
     THIS_THREAD.with(|id| *id)
@@ -77,14 +80,17 @@ fn shut_out_by_other_objects(owner: u64, resource: &ResourceId, mode: Mode, slot
 /// behind the writer would wait for itself. Readers of other threads (ZTS)
 /// are let go in their time, so a reader here queues as any other.
 fn read_by_this_thread(owner: u64, resource: &ResourceId) -> bool {
-    let thread = this_thread();
+    let thread = owner >> THREAD_SHIFT;
     held_here().entries.iter().any(|h| {
-        h.owner != owner && h.thread == thread && h.mode == Mode::Shared && h.resource.conflicts_with(resource)
+        h.owner != owner
+            && h.owner >> THREAD_SHIFT == thread
+            && h.mode == Mode::Shared
+            && h.resource.conflicts_with(resource)
     })
 }
 
 fn note_held(owner: u64, resource: ResourceId, mode: Mode) {
-    held_here().entries.push(HeldHere { owner, resource, mode, thread: this_thread() });
+    held_here().entries.push(HeldHere { owner, resource, mode });
 }
 
 fn note_released(owner: u64) {
@@ -115,7 +121,7 @@ impl Lock {
     pub fn new(spec: LockSpec) -> Self {
         fork::watch_forks();
         let backend = spec.open();
-        let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+        let owner = this_thread() << THREAD_SHIFT | NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
         Self { spec, backend, generation: fork::generation(), owner, held: false, mode: Mode::Exclusive }
     }
 
