@@ -463,21 +463,25 @@ mod tests {
     #[test]
     fn one_instance_and_one_watch_serve_every_object_of_the_process() {
         let scratch = Scratch::new("instance");
+        let id = dir_id(&scratch.fd);
+        // Other tests of this binary use the instance at the same time:
+        // only this directory's watch and names are counted.
         let instance = || {
-            WATCHER
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .map(|w| (w.inotify.as_raw_fd(), w.dirs.len()))
+            let guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+            let watcher = guard.as_ref().expect("made by the first watch");
+            let watches: Vec<libc::c_int> = watcher.dirs.iter().filter(|(d, _)| *d == id).map(|&(_, w)| w).collect();
+            let names = watcher.names.iter().filter(|n| watches.contains(&n.watch)).count();
+            (watcher.inotify.as_raw_fd(), watches, names)
         };
         drop(scratch.watch());
-        let first = instance().expect("made by the first watch");
+        let first = instance();
+        assert_eq!(first.1.len(), 1, "one watch for the directory");
         for _ in 0..100 {
             let (a, b) = (scratch.watch(), scratch.watch());
             drop((a, b));
         }
-        assert_eq!(instance(), Some(first), "neither a new instance nor a new watch per object");
-        assert!(WATCHER.lock().unwrap().as_ref().unwrap().names.is_empty(), "names are forgotten with their objects");
+        assert_eq!(instance(), first, "neither a new instance nor a new watch per object");
+        assert_eq!(first.2, 0, "names are forgotten with their objects");
     }
 
     /// Device numbers come back at once: unmount a tmpfs, mount something
