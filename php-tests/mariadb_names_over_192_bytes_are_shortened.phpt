@@ -1,5 +1,5 @@
 --TEST--
-mysql on MariaDB: a name of 49 four-byte characters (196 bytes, over MariaDB's 192) is shortened, and can be locked
+MariaDB (the mysql backend): a name of 49 four-byte characters (196 bytes, over MariaDB's 192) is shortened, and can be locked
 --EXTENSIONS--
 exakat_lock
 --SKIPIF--
