@@ -140,14 +140,9 @@ fn flock_lock_file_deleted_is_a_lost_lock() {
     assert!(!a.release().unwrap());
 }
 
-/// The directory watch that spares the look-up loses events once its queue
-/// is full: a flood of changes to other names must not hide ours.
-#[test]
-fn flock_lock_file_renamed_away_after_a_flood_of_changes_is_a_lost_lock() {
-    let dir = TempDir::new("flood");
-    let (mut a, mut b, path) = flock_pair(&dir);
-    assert!(a.acquire(Timeout::NoWait).unwrap());
-    assert!(a.is_held().unwrap());
+/// Renames another name in `dir` back and forth until the inotify queue of
+/// this process has overflowed (the events are read by nobody meanwhile).
+fn overflow_the_watch_queue(dir: &TempDir) {
     let queue: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
         .map_or(16_384, |text| text.trim().parse().unwrap());
     let decoy = dir.0.join("decoy");
@@ -156,6 +151,17 @@ fn flock_lock_file_renamed_away_after_a_flood_of_changes_is_a_lost_lock() {
         fs::rename(&decoy, dir.0.join("decoy2")).unwrap(); // two events each
         fs::rename(dir.0.join("decoy2"), &decoy).unwrap();
     }
+}
+
+/// The directory watch that spares the look-up loses events once its queue
+/// is full: a flood of changes to other names must not hide ours.
+#[test]
+fn flock_lock_file_renamed_away_after_a_flood_of_changes_is_a_lost_lock() {
+    let dir = TempDir::new("flood");
+    let (mut a, mut b, path) = flock_pair(&dir);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.is_held().unwrap());
+    overflow_the_watch_queue(&dir);
     fs::rename(&path, path.with_extension("old")).unwrap();
     assert!(!a.is_held().unwrap(), "the rename came after the queue was full");
     assert!(b.acquire(Timeout::NoWait).unwrap());
@@ -171,14 +177,7 @@ fn flock_lock_held_through_a_flood_of_other_changes_is_still_held() {
     let (mut a, mut b, _) = flock_pair(&dir);
     assert!(a.acquire(Timeout::NoWait).unwrap());
     assert!(a.is_held().unwrap());
-    let queue: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
-        .map_or(16_384, |text| text.trim().parse().unwrap());
-    let decoy = dir.0.join("decoy");
-    fs::write(&decoy, b"").unwrap();
-    for _ in 0..=queue / 2 {
-        fs::rename(&decoy, dir.0.join("decoy2")).unwrap(); // two events each
-        fs::rename(dir.0.join("decoy2"), &decoy).unwrap();
-    }
+    overflow_the_watch_queue(&dir);
     assert!(a.is_held().unwrap(), "the queue overflowed; the file is still the one at the path");
     assert!(!b.acquire(Timeout::NoWait).unwrap());
     assert!(a.release().unwrap());
