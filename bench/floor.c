@@ -116,20 +116,9 @@ static void tcp_primitive(void)
     close(listening(AF_INET, (struct sockaddr *) &tcp_address, sizeof tcp_address));
 }
 
-/* The tcp backend: its companion unix socket (where waiters queue), the
- * port, a look at the companion's queue, and both closed. */
+/* The tcp backend: the port (waiters queue on it), and a look at its
+ * queue before closing. */
 static void tcp_ours(void)
-{
-    int companion = listening(AF_UNIX, (struct sockaddr *) &unix_address, unix_length);
-    int s = listening(AF_INET, (struct sockaddr *) &tcp_address, sizeof tcp_address);
-    nobody_queued(companion);
-    close(companion);
-    close(s);
-}
-
-/* Not built (docs/DESIGN.md, "Per-call cost"): tcp with waiters queued on
- * the port itself, no companion. What that design would cost per cycle. */
-static void tcp_queued_on_port(void)
 {
     int s = listening(AF_INET, (struct sockaddr *) &tcp_address, sizeof tcp_address);
     nobody_queued(s);
@@ -187,9 +176,8 @@ int main(int argc, char **argv)
            best_ns(sem_primitive, rounds, cycles));
     printf("\"socket\": {\"ours\": %.1f, \"primitive\": %.1f}, ", best_ns(unix_ours, rounds, cycles / 10),
            best_ns(unix_primitive, rounds, cycles / 10));
-    printf("\"tcp\": {\"ours\": %.1f, \"primitive\": %.1f, \"queued_on_port\": %.1f}}\n",
-           best_ns(tcp_ours, rounds, cycles / 10), best_ns(tcp_primitive, rounds, cycles / 10),
-           best_ns(tcp_queued_on_port, rounds, cycles / 10));
+    printf("\"tcp\": {\"ours\": %.1f, \"primitive\": %.1f}}\n", best_ns(tcp_ours, rounds, cycles / 10),
+           best_ns(tcp_primitive, rounds, cycles / 10));
     semctl(sem_id, 0, IPC_RMID);
     semctl(sysvsem_id, 0, IPC_RMID);
     unlink(path);

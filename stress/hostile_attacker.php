@@ -8,9 +8,9 @@
 //   hands its own listener (SCM_RIGHTS) to every waiter that connects.
 // - socket-forge: keeps abstract names with a forged /proc/net/unix line
 //   (its own socket as the lock's listener) listed ahead of the real one.
-// - tcp: binds the port and the companion name whenever it can and hands
-//   both to waiters; when root holds the port, squats the companion (listens,
-//   never accepts).
+// - tcp: binds the port whenever it can and hands it to the hand-over
+//   listener of every waiter that queues on it; when root holds the port,
+//   queues on it as a waiter of ours does, with the earliest ticket.
 // - semaphore: creates the lock's set first (0666), resets it (SETVAL 0)
 //   over and over, removes and re-creates it; against root's own set, tries
 //   the same (which must fail).
@@ -116,30 +116,56 @@ switch ($c['mode']) {
 
     case 'tcp':
         $port = $c['port'];
-        $companion = "exakat_lock/tcp/127.0.0.1:$port";
         while (!$stop()) {
             $tcp = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);
             if (@socket_bind($tcp, '127.0.0.1', $port) && @socket_listen($tcp, 128)) {
-                $tcpStream = socket_export_stream($tcp);
-                $channel = unix_listener($companion);
-                if ($channel !== null) {
-                    $count('port and companion taken');
-                    hand_over($channel[0], [$tcpStream, $channel[1]], 0.3, $count);
-                    fclose($channel[1]);
+                $count('port taken');
+                $stream = socket_export_stream($tcp);
+                socket_set_nonblock($tcp);
+                $waiters = [];
+                $end = hrtime(true) + 300_000_000;
+                while (hrtime(true) < $end) {
+                    $waiter = @socket_accept($tcp);
+                    if ($waiter === false) {
+                        usleep(1000);
+                        continue;
+                    }
+                    $waiters[] = $waiter;
+                    socket_getpeername($waiter, $address, $from);
+                    $channel = socket_create(AF_UNIX, SOCK_STREAM, 0);
+                    if (@socket_connect($channel, "\0exakat_lock/tcp-waiter/$address:$from")) {
+                        $sent = @socket_sendmsg($channel, ['iov' => ['L'], 'control' => [['level' => SOL_SOCKET, 'type' => SCM_RIGHTS, 'data' => [$stream]]]], 0);
+                        $count($sent ? 'port handed to a waiter\'s listener' : 'hand-over refused');
+                        $waiters[] = $channel;
+                    }
                 }
-                fclose($tcpStream);
-                unset($tcp);
+                fclose($stream);
+                unset($tcp, $waiters);
                 usleep(100000);
                 continue;
             }
             socket_close($tcp);
-            // Root holds the port: squat the companion, never accepting.
-            $channel = unix_listener($companion);
-            if ($channel !== null) {
-                $count('companion squatted');
-                usleep(300000);
-                fclose($channel[1]);
+            // Root holds the port: queue first in line, with a listener of
+            // our own where a holder that trusted us would hand it over.
+            $tcp = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);
+            socket_bind($tcp, '127.0.0.1', 0);
+            socket_getsockname($tcp, $address, $from);
+            $listener = unix_listener("exakat_lock/tcp-waiter/$address:$from");
+            if ($listener !== null && @socket_connect($tcp, '127.0.0.1', $port)) {
+                socket_write($tcp, pack('P', 0));
+                $count('queued first on root\'s port');
+                $read = [$listener[0]];
+                $none = null;
+                if (@socket_select($read, $none, $none, 0, 300000) === 1 && ($channel = @socket_accept($listener[0])) !== false) {
+                    $read = [$channel];
+                    @socket_select($read, $none, $none, 0, 100000);
+                    $count(strlen((string) @socket_read($channel, 64)) > 0 ? 'HANDED ROOT\'S PORT' : 'root\'s holder looked and left');
+                }
             }
+            if ($listener !== null) {
+                fclose($listener[1]);
+            }
+            socket_close($tcp);
             usleep(2000);
         }
         break;

@@ -8,7 +8,7 @@
 
 use std::{fs, os::unix::ffi::OsStrExt, path::Path};
 
-use super::{proc_scan, semaphore, BackendKind, Context, Holder, HolderValue};
+use super::{proc_scan, semaphore, tcp, BackendKind, Context, Holder, HolderValue};
 use crate::{error::Result, options::Options, LockName, Settings};
 
 /// A lock that has holders.
@@ -91,7 +91,7 @@ fn sockets() -> Vec<Listed> {
     let mut found = Vec::new();
     for (socket, address) in proc_scan::abstract_listeners(PREFIX).unwrap_or_default() {
         let slug = &address[PREFIX.len()..];
-        // tcp's companions, gates and bells live under the same prefix.
+        // tcp's waiters, gates and bells live under the same prefix.
         if slug.contains(&b'/') {
             continue;
         }
@@ -112,23 +112,25 @@ fn sockets() -> Vec<Listed> {
     found
 }
 
-/// A held tcp lock listens on its companion, `exakat_lock/tcp/<address>`
-/// (see `tcp`); the port itself could be anyone's server.
+/// A held tcp lock listens with our backlog (see `tcp::LISTEN_BACKLOG`);
+/// any other listener on a port could be anyone's server.
 fn tcp_ports() -> Vec<Listed> {
-    const PREFIX: &[u8] = b"exakat_lock/tcp/";
     let mut found = Vec::new();
-    for (socket, address) in proc_scan::abstract_listeners(PREFIX).unwrap_or_default() {
-        let bound = String::from_utf8_lossy(&address[PREFIX.len()..]).into_owned();
-        let Ok(socket_address) = bound.parse::<std::net::SocketAddr>() else { continue };
+    let ours = u32::try_from(tcp::LISTEN_BACKLOG).unwrap_or(0);
+    for listener in proc_scan::tcp_listeners().unwrap_or_default() {
+        if listener.backlog != ours {
+            continue;
+        }
+        let address = listener.address;
         let holder = Holder::local(
-            proc_scan::sole_pid_with_socket(socket.inode),
+            proc_scan::sole_pid_with_socket(listener.inode),
             None,
             vec![
-                ("address", HolderValue::Str(socket_address.ip().to_string())),
-                ("port", HolderValue::Int(i64::from(socket_address.port()))),
+                ("address", HolderValue::Str(address.ip().to_string())),
+                ("port", HolderValue::Int(i64::from(address.port()))),
             ],
         );
-        let resource = format!("tcp port {socket_address}");
+        let resource = format!("tcp port {address}");
         add(&mut found, Listed { name: None, backend: BackendKind::Tcp, resource, holders: vec![holder] });
     }
     found

@@ -112,6 +112,71 @@ const STATE_CLOSE: u8 = 7;
 /// accepted or queued connection also carries its listener's name), with
 /// their names, to `each`.
 fn unix_diag_dump(mut each: impl FnMut(BoundSocket, &[u8])) -> std::io::Result<()> {
+    // unix_diag_req: family, protocol, pad, states, inode, show, cookie.
+    let mut request = Vec::with_capacity(24);
+    request.push(libc::AF_UNIX as u8);
+    request.push(0);
+    request.extend_from_slice(&0u16.to_ne_bytes());
+    let states = (1u32 << STATE_LISTEN) | (1u32 << STATE_CLOSE);
+    request.extend_from_slice(&states.to_ne_bytes());
+    request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
+    request.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_UID).to_ne_bytes());
+    request.extend_from_slice(&[0xff; 8]); // no cookie
+    sock_diag_dump(&request, |payload| {
+        if let Some((socket, name)) = parse_unix_diag(payload) {
+            each(socket, name);
+        }
+    })
+}
+
+/// A listening TCP socket, as `sock_diag` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TcpListener {
+    pub address: SocketAddr,
+    pub inode: u64,
+    /// The backlog it listens with (as capped by `net.core.somaxconn`).
+    pub backlog: u32,
+}
+
+/// Every listening TCP socket of this network namespace, IPv4 and IPv6.
+/// `Err` when the kernel does not offer `inet_diag`.
+pub(crate) fn tcp_listeners() -> std::io::Result<Vec<TcpListener>> {
+    let mut found = Vec::new();
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        // inet_diag_req_v2: family, protocol, extensions, pad, states, then
+        // an inet_diag_sockid that a dump without a filter ignores.
+        let mut request = Vec::with_capacity(56);
+        request.extend_from_slice(&[family as u8, libc::IPPROTO_TCP as u8, 0, 0]);
+        request.extend_from_slice(&(1u32 << STATE_LISTEN).to_ne_bytes());
+        request.extend_from_slice(&[0; 48]);
+        sock_diag_dump(&request, |payload| found.extend(parse_inet_diag(payload)))?;
+    }
+    Ok(found)
+}
+
+/// One `inet_diag_msg`: family, state, timer, retransmits, then the socket
+/// id (ports and addresses in network order), expires, the queues, uid and
+/// inode. A listener's write queue is its backlog.
+fn parse_inet_diag(payload: &[u8]) -> Option<TcpListener> {
+    if payload.len() < 72 || payload[1] != STATE_LISTEN {
+        return None;
+    }
+    let port = u16::from_be_bytes([payload[4], payload[5]]);
+    let ip = match i32::from(payload[0]) {
+        libc::AF_INET => IpAddr::from(<[u8; 4]>::try_from(&payload[8..12]).ok()?),
+        libc::AF_INET6 => IpAddr::from(<[u8; 16]>::try_from(&payload[8..24]).ok()?),
+        _ => return None,
+    };
+    Some(TcpListener {
+        address: SocketAddr::new(ip, port),
+        inode: u64::from(u32_at(payload, 68)),
+        backlog: u32_at(payload, 60),
+    })
+}
+
+/// Sends one `sock_diag` dump request (`request`: the family's request,
+/// after the netlink header) and passes each reply's payload to `each`.
+fn sock_diag_dump(request: &[u8], mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
     use std::{io, os::fd::FromRawFd};
     // SAFETY: plain syscall; the descriptor is owned right after.
     let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) };
@@ -122,24 +187,18 @@ fn unix_diag_dump(mut each: impl FnMut(BoundSocket, &[u8])) -> std::io::Result<(
     let netlink = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
     let fd = std::os::fd::AsRawFd::as_raw_fd(&netlink);
 
-    // nlmsghdr (16 bytes) + unix_diag_req (24 bytes), native byte order.
-    let mut request = Vec::with_capacity(40);
-    request.extend_from_slice(&40u32.to_ne_bytes());
-    request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    // nlmsghdr (16 bytes), native byte order, then the request.
+    let length = u32::try_from(16 + request.len()).unwrap_or(u32::MAX);
+    let mut message = Vec::with_capacity(16 + request.len());
+    message.extend_from_slice(&length.to_ne_bytes());
+    message.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-    request.extend_from_slice(&flags.to_ne_bytes());
-    request.extend_from_slice(&1u32.to_ne_bytes()); // sequence
-    request.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
-    request.push(libc::AF_UNIX as u8);
-    request.push(0);
-    request.extend_from_slice(&0u16.to_ne_bytes());
-    let states = (1u32 << STATE_LISTEN) | (1u32 << STATE_CLOSE);
-    request.extend_from_slice(&states.to_ne_bytes());
-    request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
-    request.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_UID).to_ne_bytes());
-    request.extend_from_slice(&[0xff; 8]); // no cookie
-                                           // SAFETY: the buffer is valid for its length.
-    if unsafe { libc::send(fd, request.as_ptr().cast(), request.len(), 0) } < 0 {
+    message.extend_from_slice(&flags.to_ne_bytes());
+    message.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+    message.extend_from_slice(request);
+    // SAFETY: the buffer is valid for its length.
+    if unsafe { libc::send(fd, message.as_ptr().cast(), message.len(), 0) } < 0 {
         return Err(io::Error::last_os_error());
     }
 
@@ -165,10 +224,7 @@ fn unix_diag_dump(mut each: impl FnMut(BoundSocket, &[u8])) -> std::io::Result<(
                     let errno = messages.get(16..20).map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
                     return Err(io::Error::from_raw_os_error(-errno));
                 }
-                _ => {}
-            }
-            if let Some((socket, name)) = parse_unix_diag(&messages[16..length]) {
-                each(socket, name);
+                _ => each(&messages[16..length]),
             }
             messages = &messages[align4(length).min(messages.len())..];
         }
@@ -297,6 +353,27 @@ fn parse_flocks(listing: &str) -> impl Iterator<Item = ((u64, u64, u64), FileLoc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_tcp_listeners_with_their_backlog() {
+        use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
+        use std::os::fd::AsRawFd;
+        for (family, ip) in [(AddressFamily::Inet, "127.0.0.1"), (AddressFamily::Inet6, "::1")] {
+            let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+            bind(fd.as_raw_fd(), &SockaddrStorage::from(SocketAddr::new(ip.parse().unwrap(), 0))).unwrap();
+            let address: SocketAddr = {
+                let bound = nix::sys::socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()).unwrap();
+                let port = bound.as_sockaddr_in().map_or_else(|| bound.as_sockaddr_in6().unwrap().port(), |a| a.port());
+                SocketAddr::new(ip.parse().unwrap(), port)
+            };
+            let listed = || tcp_listeners().unwrap().into_iter().find(|l| l.address == address);
+            assert_eq!(listed(), None, "bound, not listening");
+            listen(&fd, Backlog::new(77).unwrap()).unwrap();
+            let found = listed().expect("listed");
+            assert_eq!(found.backlog, 77);
+            assert!(pids_with_socket(found.inode).contains(&std::process::id()));
+        }
+    }
 
     #[test]
     fn finds_abstract_sockets_by_their_exact_name_only() {

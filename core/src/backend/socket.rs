@@ -106,25 +106,16 @@ impl SocketLock for Socket {
         let Some(socket) = self.try_bind()? else { return Ok(None) };
         listen(&socket, Backlog::MAXCONN)
             .map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
-        Ok(Some(HeldSockets::new(None, ForkSafe::new(socket))))
+        Ok(Some(HeldSockets::new(ForkSafe::new(socket))))
     }
 
-    fn channel_address(&self) -> &UnixAddr {
-        &self.address
+    fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<wake::Watch>> {
+        wake::queue_on_unix(&self.context, &self.address, deadline, ticket)
     }
 
-    fn queue_is_the_lock(&self) -> bool {
-        true
-    }
-
-    fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
-        let [lock] = fds.as_mut_slice() else { return None };
+    fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets> {
         let bound_here = getsockname::<UnixAddr>(lock.as_raw_fd()).is_ok_and(|a| a == self.address);
-        (bound_here && wake::is_listening(lock)).then(|| HeldSockets::new(None, ForkSafe::new(fds.remove(0))))
-    }
-
-    fn context(&self) -> &Context {
-        &self.context
+        (bound_here && wake::is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock)))
     }
 }
 
@@ -135,7 +126,7 @@ impl Backend for Socket {
     }
 
     fn release(&mut self) -> Result<bool> {
-        Ok(self.held.take().map(|held| held.release(true)).is_some())
+        Ok(self.held.take().map(|held| held.release(wake::Reach::ByItsConnection)).is_some())
     }
 
     /// Asks the kernel's socket table, never connects: a connection would

@@ -8,13 +8,17 @@
 //! or without), and no other socket can bind or listen while it does: it
 //! excludes PHP's `stream_socket_server()` on the same port both ways.
 //!
-//! A holder also listens on a companion unix socket in the abstract
-//! namespace, named after the address; waiters queue there and the lock is
-//! handed over on release (see `wake`). A holder that is not this extension
-//! (a plain `stream_socket_server()`) has no companion: waiters then connect
-//! to the port itself and wake when the kernel resets the connection as the
-//! listener closes. Every socket here is `SOCK_CLOEXEC`, so an `exec()`ed
-//! daemon never inherits the port.
+//! Waiters queue on the port itself, as connections in the holder's accept
+//! queue, and the lock is handed over on release (see `wake`): a holder of
+//! ours connects to the unix listener each waiter names after its source
+//! address. A holder that is not this extension (a plain
+//! `stream_socket_server()`) hands nothing over; its waiters wake when the
+//! kernel resets their connections as its listener closes. Every socket here
+//! is `SOCK_CLOEXEC`, so an `exec()`ed daemon never inherits the port.
+//!
+//! A holder listens with a backlog of [`LISTEN_BACKLOG`], which `sock_diag`
+//! reports for a listener: `exakat_lock_list()` tells our locks from other
+//! servers by it.
 
 use std::{
     io,
@@ -29,7 +33,7 @@ use nix::{
     sys::socket::{
         bind, connect, getsockname, getsockopt, listen, setsockopt, socket,
         sockopt::{KeepAlive, Linger, SocketError, TcpKeepCount, TcpKeepIdle, TcpKeepInterval},
-        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr,
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage,
     },
 };
 
@@ -50,6 +54,13 @@ use crate::{
 /// back to re-checking: a full accept queue drops SYNs, which TCP would only
 /// retry after a second.
 const CONNECT_GRACE: Duration = Duration::from_millis(50);
+
+/// The backlog a holder listens with: room for thousands of waiters, and an
+/// odd number (never a power of two, `SOMAXCONN`, or a framework's default)
+/// that marks the listener as one of our locks. The kernel caps it at
+/// `net.core.somaxconn` (4096 by default); below 4093 the mark is lost and
+/// listing misses tcp locks, which still exclude and queue as before.
+pub(crate) const LISTEN_BACKLOG: i32 = 4093;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -128,17 +139,12 @@ impl Config {
 pub(crate) struct Tcp {
     context: Context,
     config: Config,
-    /// The companion unix listener's address, where waiters queue.
-    channel: UnixAddr,
     held: Option<HeldSockets>,
 }
 
 impl Tcp {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        let name = format!("exakat_lock/tcp/{}", config.address);
-        // At most 16 + 47 bytes ("[ipv6]:port"): always a valid abstract address.
-        let channel = UnixAddr::new_abstract(name.as_bytes()).expect("abstract addresses fit");
-        Self { context, config, channel, held: None }
+        Self { context, config, held: None }
     }
 
     fn new_socket(&self) -> Result<OwnedFd> {
@@ -157,17 +163,6 @@ impl Tcp {
         }
     }
 
-    /// The companion listener waiters queue on; `None` if its name is taken
-    /// (by the current holder, or by another program): the lock is still the
-    /// port, and waiters of a holder without a companion watch the port.
-    fn open_channel(&self) -> Result<Option<OwnedFd>> {
-        let channel = wake::unix_socket(&self.context)?;
-        if bind(channel.as_raw_fd(), &self.channel).is_err() || listen(&channel, Backlog::MAXCONN).is_err() {
-            return Ok(None);
-        }
-        Ok(Some(channel))
-    }
-
     fn facts(&self, pid: Option<u32>) -> Holder {
         Holder::local(
             pid,
@@ -178,72 +173,67 @@ impl Tcp {
             ],
         )
     }
+
+    /// Connects to the port without blocking for more than
+    /// [`CONNECT_GRACE`]; `Ok(false)` when nothing listens or the queue is
+    /// full.
+    fn connect_to_port(&self, connection: &OwnedFd) -> Result<bool> {
+        let port = self.config.watch_address();
+        match connect(connection.as_raw_fd(), &SockaddrStorage::from(port)) {
+            Ok(()) => return Ok(true),
+            Err(Errno::EINPROGRESS) => {}
+            Err(e) if wake::is_unwatchable(&io::Error::from(e)) => return Ok(false),
+            Err(e) => return Err(self.context.os(format!("connect to {port}"), e)),
+        }
+        let mut fds = [PollFd::new(connection.as_fd(), PollFlags::POLLOUT)];
+        let ready = poll(&mut fds, PollTimeout::try_from(CONNECT_GRACE).unwrap_or(PollTimeout::ZERO)).unwrap_or(0);
+        Ok(ready > 0 && getsockopt(connection, SocketError).is_ok_and(|error| error == 0))
+    }
 }
 
 impl SocketLock for Tcp {
-    /// The companion comes first, so that whenever one of ours holds the
-    /// port its waiters find the queue ready (none is refused between the
-    /// two binds), and so that its descriptor has the lower number: a dying
-    /// holder's descriptors close in that order, the queue before the port,
-    /// and the next holder finds the companion's name free.
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
-        let channel = self.open_channel()?;
         let Some(socket) = self.bind_probe()? else { return Ok(None) };
-        match listen(&socket, Backlog::MAXCONN) {
+        match listen(&socket, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN)) {
             Ok(()) => {}
             Err(Errno::EADDRINUSE) => return Ok(None),
             Err(e) => return Err(self.context.os(format!("listen on {}", self.config.address), e)),
         }
-        Ok(Some(HeldSockets::new(channel.map(ForkSafe::new), ForkSafe::new(socket))))
+        Ok(Some(HeldSockets::new(ForkSafe::new(socket))))
     }
 
-    fn channel_address(&self) -> &UnixAddr {
-        &self.channel
-    }
-
-    fn queue_is_the_lock(&self) -> bool {
-        false
-    }
-
-    /// A holder without a companion (another program, or one of ours that
-    /// is closing): connect to the port, and wake when the connection resets.
-    fn watch_without_queue(&self) -> Result<Watch> {
-        let socket = self.new_socket()?;
+    /// Binds the source address first, and listens on the unix socket
+    /// named after it before connecting: a holder that accepts us at once
+    /// finds where to hand the lock.
+    /// A full accept queue is re-checked, never waited in: the deadline
+    /// plays no part.
+    fn queue(&self, _deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
+        let connection = self.new_socket()?;
         // A reset instead of a FIN when this waiter gives up, so no
         // connection state outlives the wait on either side.
-        let _ = setsockopt(&socket, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+        let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
         // A connection whose far end vanished without a reset (seen under
         // heavy churn on loopback) is found by keepalive probes in ~3 s.
-        let _ = setsockopt(&socket, KeepAlive, &true);
-        let _ = setsockopt(&socket, TcpKeepIdle, &1);
-        let _ = setsockopt(&socket, TcpKeepInterval, &1);
-        let _ = setsockopt(&socket, TcpKeepCount, &2);
-        match connect(socket.as_raw_fd(), &SockaddrStorage::from(self.config.watch_address())) {
-            Ok(()) => return Ok(Watch::Port(socket)),
-            Err(Errno::EINPROGRESS) => {}
-            Err(e) if wake::is_unwatchable(&io::Error::from(e)) => return Ok(Watch::Unwatchable),
-            Err(e) => return Err(self.context.os(format!("connect to {}", self.config.watch_address()), e)),
+        let _ = setsockopt(&connection, KeepAlive, &true);
+        let _ = setsockopt(&connection, TcpKeepIdle, &1);
+        let _ = setsockopt(&connection, TcpKeepInterval, &1);
+        let _ = setsockopt(&connection, TcpKeepCount, &2);
+        let source = SockaddrStorage::from(SocketAddr::new(self.config.watch_address().ip(), 0));
+        bind(connection.as_raw_fd(), &source).map_err(|e| self.context.os("bind a port to wait from", e))?;
+        let from = getsockname::<SockaddrStorage>(connection.as_raw_fd())
+            .map_err(|e| self.context.os("bind a port to wait from", e))?;
+        let hand_over = wake::listen_for_hand_over(&self.context, &from)?;
+        if !self.connect_to_port(&connection)? {
+            return Ok(None);
         }
-        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
-        let ready = poll(&mut fds, PollTimeout::try_from(CONNECT_GRACE).unwrap_or(PollTimeout::ZERO)).unwrap_or(0);
-        let connected = ready > 0 && getsockopt(&socket, SocketError).is_ok_and(|error| error == 0);
-        Ok(if connected { Watch::Port(socket) } else { Watch::Unwatchable })
+        wake::send_ticket(&connection, ticket);
+        Ok(Some(Watch::OnPort { connection, hand_over }))
     }
 
-    fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
-        let [lock, channel] = fds.as_mut_slice() else { return None };
+    fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets> {
         let port_is_ours = getsockname::<SockaddrStorage>(lock.as_raw_fd())
             .is_ok_and(|a| a == SockaddrStorage::from(self.config.address));
-        let channel_is_ours = getsockname::<UnixAddr>(channel.as_raw_fd()).is_ok_and(|a| a == self.channel);
-        if !(port_is_ours && channel_is_ours && wake::is_listening(lock) && wake::is_listening(channel)) {
-            return None;
-        }
-        let channel = fds.pop().map(ForkSafe::new);
-        Some(HeldSockets::new(channel, ForkSafe::new(fds.pop()?)))
-    }
-
-    fn context(&self) -> &Context {
-        &self.context
+        (port_is_ours && wake::is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock)))
     }
 }
 
@@ -254,7 +244,7 @@ impl Backend for Tcp {
     }
 
     fn release(&mut self) -> Result<bool> {
-        Ok(self.held.take().map(|held| held.release(false)).is_some())
+        Ok(self.held.take().map(|held| held.release(wake::Reach::AtItsListener)).is_some())
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
@@ -309,6 +299,99 @@ mod tests {
         assert!(e.starts_with("Option \"host\" must be an IPv4 or IPv6 address"), "{e}");
         let e = config(Options::new().with("port", OptionValue::Float(80.0))).unwrap_err().to_string();
         assert_eq!(e, "Option \"port\" must be of type int, float given");
+    }
+
+    fn tcp_lock(port: u16) -> Tcp {
+        let options = Options::new().with("port", OptionValue::Int(i64::from(port)));
+        let context = Context { lock: "tcp-test".into(), backend: crate::BackendKind::Tcp };
+        Tcp::new(context, config(options).unwrap())
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    fn inode(fd: &OwnedFd) -> u64 {
+        nix::sys::stat::fstat(fd.as_fd()).unwrap().st_ino
+    }
+
+    fn wait_for(lock: &mut Tcp, seconds: u64) -> Option<HeldSockets> {
+        let deadline = Deadline::start(crate::deadline::Timeout::For(Duration::from_secs(seconds)));
+        wake::acquire(lock, &deadline).unwrap()
+    }
+
+    #[test]
+    fn release_hands_the_port_itself_to_waiters_in_the_order_they_began() {
+        let port = free_port();
+        let held = tcp_lock(port).try_take().unwrap().expect("a free port");
+        let original = inode(&held.lock);
+        let (sender, received) = std::sync::mpsc::channel();
+        let waiters: Vec<_> = (0..3)
+            .map(|index| {
+                let sender = sender.clone();
+                let waiter = std::thread::spawn(move || {
+                    let held = wait_for(&mut tcp_lock(port), 10).expect("handed over");
+                    sender.send((index, inode(&held.lock))).unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                    held.release(wake::Reach::AtItsListener);
+                });
+                std::thread::sleep(Duration::from_millis(50)); // queued in this order
+                waiter
+            })
+            .collect();
+        held.release(wake::Reach::AtItsListener);
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        let order: Vec<(i32, u64)> = received.try_iter().collect();
+        assert_eq!(order, vec![(0, original), (1, original), (2, original)], "the very same socket, in FIFO order");
+        assert!(tcp_lock(port).try_take().unwrap().is_some(), "free after the last release");
+    }
+
+    #[test]
+    fn a_client_of_the_port_that_is_not_a_waiter_is_let_go() {
+        use std::io::Read;
+        let port = free_port();
+        let held = tcp_lock(port).try_take().unwrap().expect("a free port");
+        let mut stranger = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let waiter = std::thread::spawn(move || wait_for(&mut tcp_lock(port), 10).map(|held| inode(&held.lock)));
+        std::thread::sleep(Duration::from_millis(50));
+        let original = inode(&held.lock);
+        held.release(wake::Reach::AtItsListener);
+        assert_eq!(waiter.join().unwrap(), Some(original));
+        stranger.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let read = stranger.read(&mut [0u8; 8]);
+        assert!(read.is_err() || read.is_ok_and(|n| n == 0), "reset or closed, never handed anything");
+    }
+
+    #[test]
+    fn a_waiter_on_a_server_that_is_not_ours_wakes_when_it_closes() {
+        let port = free_port();
+        let server = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(server);
+        });
+        let started = std::time::Instant::now();
+        assert!(wait_for(&mut tcp_lock(port), 10).is_some());
+        closer.join().unwrap();
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_millis(450), "woken by the reset, not a late re-check: {waited:?}");
+    }
+
+    #[test]
+    fn listing_shows_held_ports_and_not_other_servers() {
+        let listed = |port: u16| {
+            let all = super::super::list::list(Some(crate::BackendKind::Tcp), &Options::new(), &Settings::default());
+            all.unwrap().iter().any(|l| l.resource == format!("tcp port 127.0.0.1:{port}"))
+        };
+        let ours = free_port();
+        let held = tcp_lock(ours).try_take().unwrap().expect("a free port");
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(listed(ours));
+        assert!(!listed(server.local_addr().unwrap().port()), "a server is not a lock");
+        held.release(wake::Reach::AtItsListener);
+        assert!(!listed(ours));
     }
 
     #[test]

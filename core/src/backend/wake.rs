@@ -1,14 +1,17 @@
 //! Waiting and hand-over for the backends whose lock is a listening socket
 //! (`socket`, `tcp`).
 //!
-//! The kernel keeps no wait queue for "this address becomes free", so the
-//! holder keeps one: it listens on a unix socket (for `socket` the lock
-//! socket itself, for `tcp` a companion in the abstract namespace), and a
-//! waiter connects to it, sends its ticket (when its wait began), and
-//! sleeps in `poll(2)` on the connection.
+//! The kernel keeps no wait queue for "this address becomes free", but a
+//! listening socket has one: its accept queue. A waiter connects to the
+//! lock socket itself, sends its ticket (when its wait began), and sleeps in
+//! `poll(2)`. The lock socket of `socket` is a unix listener, so the holder
+//! can pass descriptors back over the waiter's own connection. A TCP
+//! connection cannot carry them, so a `tcp` waiter first binds its source
+//! port, then listens on a unix socket named after that address
+//! ([`waiter_listener_address`]), where the holder connects to hand over.
 //!
 //! On release the holder accepts every queued connection and passes the
-//! lock's sockets (`SCM_RIGHTS`) to the waiter with the earliest ticket,
+//! lock's socket (`SCM_RIGHTS`) to the waiter with the earliest ticket,
 //! together with the other accepted waiters: the waiter now holds the very
 //! same bound socket, so the lock changes hands without ever being free, in
 //! FIFO order, and a releaser that loops back to `acquire()` queues behind
@@ -23,21 +26,26 @@
 //! drops the passed sockets, which frees the lock for the others.
 //!
 //! Sockets only change hands between processes that trust each other (the
-//! same user, or root): a holder skips a waiter of another user, and a
-//! waiter drops sockets passed by one (the kernel vouches for both ends'
+//! same user, or root): a holder skips a waiter of another user (for `tcp`,
+//! whoever listens on the unix socket named after the waiter's address), and
+//! a waiter drops sockets passed by one (the kernel vouches for both ends'
 //! credentials). Such a waiter races for the lock once it is free instead.
+//! A `tcp` holder reads nothing but a ticket from a TCP connection, and any
+//! client the port accepts (from anywhere, when it is bound to a public
+//! address) is at most a waiter with no listener, which is let go.
 //!
-//! Only a holder that does not speak this protocol (another program's
-//! bind-only socket, or a plain `stream_socket_server()` on a tcp port)
-//! cannot be queued on; then the waiter watches the port itself if it can
-//! (re-checking at least every [`PORT_RECHECK`]: under heavy churn on
-//! loopback, a connection to a listener that is closing can be left
-//! half-open, with no reset ever coming), or re-checks with an exponential
-//! backoff capped at [`BACKOFF_CAP`].
+//! A holder that does not speak this protocol (another program's bind-only
+//! socket, or a plain `stream_socket_server()` on a tcp port) hands nothing
+//! over: a `tcp` waiter wakes when its connection is reset as that listener
+//! closes, and tries the port at least every [`PORT_RECHECK`] (under heavy
+//! churn on loopback, a connection to a listener that is closing can be
+//! left half-open, with no reset ever coming); with nothing to connect to,
+//! a waiter re-checks with an exponential backoff capped at [`BACKOFF_CAP`].
 
 use std::{
     io::{self, IoSlice, IoSliceMut},
-    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
+    net::{SocketAddr, SocketAddrV4, SocketAddrV6},
+    os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd},
     thread,
     time::{Duration, Instant},
 };
@@ -47,15 +55,20 @@ use nix::{
     errno::Errno,
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::socket::{
-        accept4, connect, getsockopt, recvmsg, sendmsg, setsockopt, socket,
-        sockopt::{AcceptConn, PassCred, PeerCredentials, SendTimeout},
-        AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
+        accept4, bind, connect, getpeername, getsockopt, listen, recvmsg, sendmsg, setsockopt, socket,
+        sockopt::{AcceptConn, Linger, PassCred, PeerCredentials, SendTimeout},
+        AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrStorage,
+        UnixAddr, UnixCredentials,
     },
     sys::time::TimeVal,
 };
 
 use super::{is_trusted_owner, Context};
-use crate::{deadline::Deadline, error::Result, fork::ForkSafe};
+use crate::{
+    deadline::{Deadline, Timeout},
+    error::Result,
+    fork::ForkSafe,
+};
 
 const BACKOFF_START: Duration = Duration::from_micros(50);
 const BACKOFF_CAP: Duration = Duration::from_millis(10);
@@ -64,14 +77,10 @@ const PORT_RECHECK: Duration = Duration::from_millis(100);
 /// The sockets that make up a held lock.
 ///
 /// Field order is drop order: waiters handed on by the previous holder
-/// first (they wake and race for the lock), then a companion channel before
-/// the lock socket, so whoever binds the lock next always finds the
-/// channel's name free again, and its waiters can queue.
+/// first (they wake and race for the lock), then the lock socket.
 pub(crate) struct HeldSockets {
     /// Waiters the previous holders accepted and passed on with the lock.
     waiters: Vec<Waiter>,
-    /// The unix listener waiters queue on, when it is not `lock` itself.
-    pub channel: Option<ForkSafe<OwnedFd>>,
     /// The socket whose bound address is the lock.
     pub lock: ForkSafe<OwnedFd>,
 }
@@ -87,8 +96,16 @@ struct Waiter {
 /// At most this many waiters are passed on with a lock; the others are let
 /// go, wake, and queue again.
 const MAX_PASSED_WAITERS: usize = 32;
-/// The lock's own descriptors in a hand-over: the socket, and a companion.
-const MAX_LOCK_FDS: usize = 2;
+
+/// How a releasing holder reaches the waiter it hands the lock to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Over the waiter's own connection, a unix one (`socket`).
+    ByItsConnection,
+    /// At the unix listener named after the address the waiter's TCP
+    /// connection comes from (`tcp`).
+    AtItsListener,
+}
 
 /// A waiter as a release handles it: a plain descriptor, since nothing can
 /// fork in the middle of a release, and registering thousands of them for
@@ -110,25 +127,29 @@ impl Candidate {
             self.ticket = u64::from_ne_bytes(bytes);
         }
     }
+
+    /// A connection to the unix listener named after this tcp waiter's
+    /// address, if one we trust listens there.
+    fn connect_to_its_listener(&self) -> Option<OwnedFd> {
+        let from = getpeername::<SockaddrStorage>(self.connection.as_raw_fd()).ok()?;
+        let address = waiter_listener_address(&from)?;
+        let channel =
+            socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+                .ok()?;
+        // Non-blocking: a listener whose queue another user filled is
+        // skipped, never waited on.
+        connect(channel.as_raw_fd(), &address).ok()?;
+        peer_is_trusted(&channel).then_some(channel)
+    }
 }
 
 impl HeldSockets {
-    pub fn new(channel: Option<ForkSafe<OwnedFd>>, lock: ForkSafe<OwnedFd>) -> Self {
-        Self { waiters: Vec::new(), channel, lock }
-    }
-
-    /// The unix listener waiters queue on: the lock socket itself when it
-    /// is one (the socket backend), else the companion, if it could be bound.
-    fn queue(&self, lock_is_unix: bool) -> Option<BorrowedFd<'_>> {
-        match &self.channel {
-            Some(channel) => Some(channel.as_fd()),
-            None => lock_is_unix.then(|| self.lock.as_fd()),
-        }
+    pub fn new(lock: ForkSafe<OwnedFd>) -> Self {
+        Self { waiters: Vec::new(), lock }
     }
 
     /// Hands the lock to the longest-waiting waiter, or, with nobody
     /// waiting, lets it go. Either way this process holds nothing after.
-    /// `lock_is_unix`: whether waiters queue on the lock socket itself.
     ///
     /// Every connection waiting in the queue is accepted, and the lock goes
     /// to the one that began waiting first, by the ticket it sent; the
@@ -139,8 +160,8 @@ impl HeldSockets {
     /// pile up in the queue, and waiters that had to wait for room in a full
     /// queue (woken all at once when it empties) still get the lock in the
     /// order they began waiting.
-    pub fn release(mut self, lock_is_unix: bool) {
-        let Some(queue) = self.queue(lock_is_unix).map(|q| q.as_raw_fd()) else { return };
+    pub fn release(mut self, reach: Reach) {
+        let queue = self.lock.as_raw_fd();
         if self.waiters.is_empty() && !has_pending_connection(queue) {
             return; // nobody waits; dropping self closes
         }
@@ -150,17 +171,28 @@ impl HeldSockets {
             .collect();
         loop {
             match accept4(queue, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
-                // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                Ok(fd) => waiters.push(Candidate { connection: unsafe { OwnedFd::from_raw_fd(fd) }, ticket: u64::MAX }),
+                Ok(fd) => {
+                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                    let connection = unsafe { OwnedFd::from_raw_fd(fd) };
+                    if reach == Reach::AtItsListener {
+                        // Whoever closes it (we, a later holder, the kernel
+                        // at exit) resets it: a reset is how a tcp waiter
+                        // tells a lock let go from a server's polite close.
+                        let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+                    }
+                    waiters.push(Candidate { connection, ticket: u64::MAX });
+                }
                 Err(Errno::EINTR | Errno::ECONNABORTED) => {}
                 Err(_) => break, // EAGAIN: the queue is empty
             }
         }
         drop_given_up(&mut waiters);
-        // Our sockets go only to processes we trust: one of another user
-        // could keep the queue listening after giving up the lock, and
-        // waiters would wait on it forever. It races for the lock instead.
-        waiters.retain(|w| peer_is_trusted(&w.connection));
+        if reach == Reach::ByItsConnection {
+            // Our socket goes only to processes we trust: one of another user
+            // could keep it listening after giving up the lock, and waiters
+            // would wait on it forever. It races for the lock instead.
+            waiters.retain(|w| peer_is_trusted(&w.connection));
+        }
         if waiters.is_empty() {
             return; // nobody waits; dropping self closes
         }
@@ -169,13 +201,20 @@ impl HeldSockets {
         }
         // Stable: equal (missing) tickets keep their queue order.
         waiters.sort_by_key(|w| w.ticket);
-        let mut lock_fds: Vec<RawFd> = vec![self.lock.as_raw_fd()];
-        lock_fds.extend(self.channel.as_ref().map(|c| c.as_raw_fd()));
         // Earliest first, and popped from the end.
         waiters.reverse();
         while let Some(next) = waiters.pop() {
+            let mut listener_channel = None;
+            let channel = match reach {
+                // Checked for every candidate before the tickets were sorted.
+                Reach::ByItsConnection => next.connection.as_raw_fd(),
+                Reach::AtItsListener => match next.connect_to_its_listener() {
+                    Some(fd) => listener_channel.insert(fd).as_raw_fd(),
+                    None => continue, // it wakes when its connection closes
+                },
+            };
             let passed = &waiters[waiters.len().saturating_sub(MAX_PASSED_WAITERS)..];
-            let mut fds = lock_fds.clone();
+            let mut fds = vec![self.lock.as_raw_fd()];
             fds.extend(passed.iter().map(|w| w.connection.as_raw_fd()));
             let mut message = vec![b'L'];
             for waiter in passed {
@@ -184,13 +223,7 @@ impl HeldSockets {
             let data = [IoSlice::new(&message)];
             let rights = [ControlMessage::ScmRights(&fds)];
             // MSG_NOSIGNAL: a waiter that just gave up must not SIGPIPE us.
-            let sent = sendmsg::<()>(
-                next.connection.as_raw_fd(),
-                &data,
-                &rights,
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-                None,
-            );
+            let sent = sendmsg::<()>(channel, &data, &rights, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT, None);
             if sent.is_ok() {
                 return; // the waiter holds the sockets now; our copies close
             }
@@ -235,11 +268,13 @@ fn drop_given_up(waiters: &mut Vec<Candidate>) {
 
 /// What a waiter can wait on.
 pub(crate) enum Watch {
-    /// A connection in the holder's queue (see the module documentation).
+    /// A unix connection in the holder's queue, over which the lock comes.
     Queued(OwnedFd),
-    /// A TCP connection to a holder that does not queue: it is reset when
-    /// that holder's listening socket closes.
-    Port(OwnedFd),
+    /// A TCP connection in the holder's queue, which is reset when the
+    /// holder's listener closes; the lock comes through `hand_over`, the
+    /// listener named after the connection's address (`None` when another
+    /// process had taken that name: the waiter then only wakes on the reset).
+    OnPort { connection: OwnedFd, hand_over: Option<OwnedFd> },
     /// Nothing to wait on: re-check now and then.
     Unwatchable,
 }
@@ -248,19 +283,10 @@ pub(crate) enum Watch {
 pub(crate) trait SocketLock {
     /// One attempt to take the lock; `None` is contention.
     fn try_take(&mut self) -> Result<Option<HeldSockets>>;
-    /// Where this lock's holders queue waiters.
-    fn channel_address(&self) -> &UnixAddr;
-    /// How to wait on a holder that does not queue waiters.
-    fn watch_without_queue(&self) -> Result<Watch> {
-        Ok(Watch::Unwatchable)
-    }
-    /// Whether waiters queue on the lock socket itself (`socket`) rather
-    /// than on a companion (`tcp`), which anyone could bind first.
-    fn queue_is_the_lock(&self) -> bool;
-    /// Checks that the sockets a holder passed over really are this lock.
-    fn adopt(&self, fds: Vec<OwnedFd>) -> Option<HeldSockets>;
-    /// Names the lock in errors.
-    fn context(&self) -> &Context;
+    /// Joins the holder's queue; `None` when nothing listens to be queued on.
+    fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>>;
+    /// Checks that the socket a holder passed over really is this lock.
+    fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets>;
 }
 
 /// Takes the lock, waiting until `deadline` if it allows. The lock is tried
@@ -277,16 +303,34 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
         if !deadline.may_wait() || deadline.expired() {
             return Ok(None);
         }
-        let outcome = match queue_on(lock, &mut refusals, deadline, ticket)? {
-            Watch::Queued(connection) => wait_in_queue(&connection, deadline),
-            Watch::Port(connection) => until_reset(&connection, deadline),
-            Watch::Unwatchable => Outcome::NothingToWaitOn,
+        let watch = match lock.queue(deadline, ticket)? {
+            Some(watch) => {
+                refusals = 0;
+                watch
+            }
+            None => {
+                refusals += 1;
+                Watch::Unwatchable
+            }
+        };
+        let outcome = loop {
+            let outcome = match &watch {
+                Watch::Queued(connection) => wait_in_queue(connection, deadline),
+                Watch::OnPort { connection, hand_over } => wait_on_port(connection, hand_over.as_ref(), deadline),
+                Watch::Unwatchable => Outcome::NothingToWaitOn,
+            };
+            if !matches!(outcome, Outcome::RecheckDue) {
+                break outcome;
+            }
+            // Tried without leaving the queue: its place in line is kept.
+            if let Some(held) = lock.try_take()? {
+                return Ok(Some(held));
+            }
         };
         match outcome {
             Outcome::HandedOver(mut fds, tickets) => {
-                let lock_fds = if lock.queue_is_the_lock() { 1 } else { 2 };
-                let passed = fds.split_off(fds.len().min(lock_fds));
-                if let Some(mut held) = lock.adopt(fds.into_iter().map(non_blocking).collect()) {
+                let passed = fds.split_off(fds.len().min(1));
+                if let Some(mut held) = fds.pop().map(non_blocking).and_then(|fd| lock.adopt(fd)) {
                     held.waiters = passed
                         .into_iter()
                         .zip(tickets.into_iter().chain(std::iter::repeat(u64::MAX)))
@@ -300,7 +344,7 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 backoff = BACKOFF_START;
             }
             Outcome::HolderGone => backoff = BACKOFF_START,
-            Outcome::TimeUp => {}
+            Outcome::TimeUp | Outcome::RecheckDue => {}
             // A first refusal mostly means the lock just became free: try
             // again at once. Sleeping here would let a releaser that loops
             // take it again and again while this waiter is away.
@@ -317,12 +361,6 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
     }
 }
 
-/// A refused queue is most often one of ours between two holders: a few
-/// microseconds, or a scheduler time slice on a busy machine. Only after this
-/// many refusals in a row (about 3 ms of backoff) is the holder taken for
-/// one that does not queue.
-const REFUSALS_BEFORE_WATCHING_THE_PORT: u32 = 8;
-
 /// A unix stream socket, close-on-exec and non-blocking, as every socket of
 /// the socket-based backends is.
 pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
@@ -330,44 +368,69 @@ pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
         .map_err(|e| context.os("create a unix socket", e))
 }
 
-fn queue_on(lock: &impl SocketLock, refusals: &mut u32, deadline: &Deadline, ticket: u64) -> Result<Watch> {
-    let connection = unix_socket(lock.context())?;
+/// Joins the queue of a unix listener that is the lock (`socket`).
+pub(crate) fn queue_on_unix(
+    context: &Context,
+    address: &UnixAddr,
+    deadline: &Deadline,
+    ticket: u64,
+) -> Result<Option<Watch>> {
+    let connection = unix_socket(context)?;
     // Every message then carries its sender's credentials, checked by the
     // kernel: how a waiter knows who hands it the lock.
-    setsockopt(&connection, PassCred, &true).map_err(|e| lock.context().os("queue for the lock", e))?;
-    let connected = match connect(connection.as_raw_fd(), lock.channel_address()) {
+    setsockopt(&connection, PassCred, &true).map_err(|e| context.os("queue for the lock", e))?;
+    let connected = match connect(connection.as_raw_fd(), address) {
         // A queue full of connections that will never be accepted (waiters
         // that gave up): wait in the kernel for room, instead of polling.
-        Err(Errno::EAGAIN) => connect_when_room(&connection, lock.channel_address(), deadline),
+        Err(Errno::EAGAIN) => connect_when_room(&connection, address, deadline),
         other => other,
     };
     match connected {
         Ok(()) => {
-            *refusals = 0;
-            // A companion bound by another user is not a holder's queue: it
-            // would keep waiters waiting forever. Watch the lock itself.
-            if !lock.queue_is_the_lock() && !peer_is_trusted(&connection) {
-                return lock.watch_without_queue();
-            }
-            // Eight bytes always fit in a new connection's buffer; a holder
-            // that reads no ticket (an older version) ignores it.
-            let _ = nix::sys::socket::send(
-                connection.as_raw_fd(),
-                &ticket.to_ne_bytes(),
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-            );
-            Ok(Watch::Queued(connection))
+            send_ticket(&connection, ticket);
+            Ok(Some(Watch::Queued(connection)))
         }
-        Err(e) if is_unwatchable(&io::Error::from(e)) => {
-            *refusals += 1;
-            if *refusals < REFUSALS_BEFORE_WATCHING_THE_PORT {
-                Ok(Watch::Unwatchable)
-            } else {
-                lock.watch_without_queue()
-            }
-        }
-        Err(e) => Err(lock.context().os("queue for the lock", e)),
+        Err(e) if is_unwatchable(&io::Error::from(e)) => Ok(None),
+        Err(e) => Err(context.os("queue for the lock", e)),
     }
+}
+
+/// Eight bytes always fit in a new connection's buffer; a holder that reads
+/// no ticket (an older version, another program) ignores it.
+pub(crate) fn send_ticket(connection: &OwnedFd, ticket: u64) {
+    let _ = nix::sys::socket::send(
+        connection.as_raw_fd(),
+        &ticket.to_ne_bytes(),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+    );
+}
+
+/// Where the holder of a tcp lock hands it to the waiter whose connection
+/// comes from `from`: an abstract unix address, so it lives in the network
+/// namespace the TCP ports live in. The waiter binds it before it connects,
+/// so the name is there before any holder can look for it.
+pub(crate) fn waiter_listener_address(from: &SockaddrStorage) -> Option<UnixAddr> {
+    let from = if let Some(v4) = from.as_sockaddr_in() {
+        SocketAddr::from(SocketAddrV4::from(*v4))
+    } else {
+        SocketAddr::from(SocketAddrV6::from(*from.as_sockaddr_in6()?))
+    };
+    UnixAddr::new_abstract(format!("exakat_lock/tcp-waiter/{from}").as_bytes()).ok()
+}
+
+/// The listener a tcp waiter whose connection comes from `from` is handed
+/// the lock on; `None` when another process has the name (it is then
+/// handed nothing, and wakes on its connection's reset).
+pub(crate) fn listen_for_hand_over(context: &Context, from: &SockaddrStorage) -> Result<Option<OwnedFd>> {
+    let Some(address) = waiter_listener_address(from) else { return Ok(None) };
+    let listener = unix_socket(context)?;
+    // Inherited by every accepted connection: each message then carries
+    // its sender's credentials.
+    setsockopt(&listener, PassCred, &true).map_err(|e| context.os("queue for the lock", e))?;
+    if bind(listener.as_raw_fd(), &address).is_err() || listen(&listener, Backlog::MAXCONN).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(listener))
 }
 
 /// `CLOCK_MONOTONIC`, which every process of the machine shares (unlike
@@ -455,13 +518,15 @@ enum Outcome {
     NothingToWaitOn,
     /// A process we do not trust passed us sockets: they were dropped.
     Untrusted,
+    /// Still queued, but time to try the lock (see [`PORT_RECHECK`]).
+    RecheckDue,
 }
 
 /// Sleeps until the holder passes the lock, goes away, or the time is up.
 /// Signals are absorbed: the wait resumes with the time left.
 fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
     loop {
-        match poll_readable_within(connection, deadline, None) {
+        match poll_readable_within(connection, deadline) {
             Ok(true) | Err(Errno::EINTR) if !deadline.expired() => {}
             _ => return read_hand_over(connection).unwrap_or(Outcome::TimeUp),
         }
@@ -475,7 +540,7 @@ fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
 fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
     let mut payload = [0u8; 1 + 8 * MAX_PASSED_WAITERS];
     let mut buffers = [IoSliceMut::new(&mut payload)];
-    let mut space = cmsg_space!([RawFd; MAX_LOCK_FDS + MAX_PASSED_WAITERS], UnixCredentials);
+    let mut space = cmsg_space!([RawFd; 1 + MAX_PASSED_WAITERS], UnixCredentials);
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
     match recvmsg::<()>(connection.as_raw_fd(), &mut buffers, Some(&mut space), flags) {
         Ok(message) if message.bytes == 0 => Some(Outcome::HolderGone),
@@ -509,35 +574,70 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
     }
 }
 
-/// Sleeps until a TCP connection to a holder is reset (its listener closed),
-/// or [`PORT_RECHECK`] passes.
-fn until_reset(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
+/// Sleeps until the holder of a tcp port hands the lock over (connects to
+/// `hand_over` and passes it), or its listener closes (our connection is
+/// reset), or [`PORT_RECHECK`] passes.
+fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &Deadline) -> Outcome {
+    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(Some(PORT_RECHECK))).unwrap_or(PollTimeout::NONE);
+    let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
+    fds.extend(hand_over.map(|listener| PollFd::new(listener.as_fd(), PollFlags::POLLIN)));
+    let ready = poll(&mut fds, timeout);
+    let connection_events = fds[0].revents().unwrap_or(PollFlags::empty());
+    // A hand-over comes first: the holder resets our connection right after.
+    if let Some(outcome) = hand_over.and_then(take_hand_over) {
+        return outcome;
+    }
+    match ready {
+        Ok(0) if deadline.expired() => Outcome::TimeUp,
+        Ok(0) | Err(Errno::EINTR) => Outcome::RecheckDue,
+        // A reset is a hang-up; data or a polite close is a holder that is
+        // a real server, not a lock: back off instead.
+        Ok(_) if connection_events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) => Outcome::HolderGone,
+        Ok(_) if connection_events.is_empty() => Outcome::RecheckDue, // the listener: another user's
+        Ok(_) | Err(_) => Outcome::NothingToWaitOn,
+    }
+}
+
+/// How long a waiter whose listener a holder connected to gives it to send
+/// the lock: it sends right after connecting, so this is only ever a
+/// scheduler's delay; past it the holder's send fails and the lock goes to
+/// the next in line.
+const HAND_OVER_GRACE: Duration = Duration::from_millis(100);
+
+/// Accepts what connected to a tcp waiter's listener: a holder handing the
+/// lock over, or processes of other users, which are dropped. `None` when
+/// no hand-over came.
+fn take_hand_over(listener: &OwnedFd) -> Option<Outcome> {
     loop {
-        match poll_readable_within(connection, deadline, Some(PORT_RECHECK)) {
-            Ok(true) => {
-                let mut probe = [PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut probe, PollTimeout::ZERO);
-                let events = probe[0].revents().unwrap_or(PollFlags::empty());
-                // A reset is a hang-up; data or a polite close is a holder
-                // that is a real server, not a lock: back off instead.
-                return if events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
-                    Outcome::HolderGone
-                } else {
-                    Outcome::NothingToWaitOn
-                };
+        let fd = match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+            Ok(fd) => fd,
+            Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+            Err(_) => return None,
+        };
+        // SAFETY: accept4 returned a new descriptor that nothing else owns.
+        let channel = unsafe { OwnedFd::from_raw_fd(fd) };
+        if !peer_is_trusted(&channel) {
+            continue;
+        }
+        let grace = Deadline::start(Timeout::For(HAND_OVER_GRACE));
+        loop {
+            if let Some(outcome) = read_hand_over(&channel) {
+                match outcome {
+                    Outcome::HandedOver(..) | Outcome::Untrusted => return Some(outcome),
+                    _ => break, // closed without sending: look for another
+                }
             }
-            Err(Errno::EINTR) if !deadline.expired() => {}
-            // The re-check is due (or the deadline passed): try again.
-            _ => return Outcome::HolderGone,
+            if !matches!(poll_readable_within(&channel, &grace), Ok(true) | Err(Errno::EINTR)) {
+                break;
+            }
         }
     }
 }
 
-/// `Ok(true)` when readable (or hung up), `Ok(false)` when `deadline` or
-/// `cap` (whichever is sooner) passed.
-fn poll_readable_within(connection: &OwnedFd, deadline: &Deadline, cap: Option<Duration>) -> nix::Result<bool> {
+/// `Ok(true)` when readable (or hung up), `Ok(false)` when `deadline` passed.
+fn poll_readable_within(connection: &OwnedFd, deadline: &Deadline) -> nix::Result<bool> {
     let mut fds = [PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
-    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(cap)).unwrap_or(PollTimeout::NONE);
+    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(None)).unwrap_or(PollTimeout::NONE);
     poll(&mut fds, timeout).map(|ready| ready > 0)
 }
 
@@ -596,19 +696,13 @@ mod tests {
                 return Ok(None);
             }
             listen(&fd, Backlog::MAXCONN).unwrap();
-            Ok(Some(HeldSockets::new(None, ForkSafe::new(fd))))
+            Ok(Some(HeldSockets::new(ForkSafe::new(fd))))
         }
-        fn channel_address(&self) -> &UnixAddr {
-            &self.address
+        fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
+            queue_on_unix(&self.context, &self.address, deadline, ticket)
         }
-        fn queue_is_the_lock(&self) -> bool {
-            true
-        }
-        fn adopt(&self, mut fds: Vec<OwnedFd>) -> Option<HeldSockets> {
-            (fds.len() == 1 && is_listening(&fds[0])).then(|| HeldSockets::new(None, ForkSafe::new(fds.remove(0))))
-        }
-        fn context(&self) -> &Context {
-            &self.context
+        fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets> {
+            is_listening(&lock).then(|| HeldSockets::new(ForkSafe::new(lock)))
         }
     }
 
@@ -633,7 +727,7 @@ mod tests {
             (nix::sys::stat::fstat(held.lock.as_fd()).unwrap().st_ino, waiter.tries)
         });
         thread::sleep(Duration::from_millis(50)); // let the waiter queue
-        held.release(true);
+        held.release(Reach::ByItsConnection);
         let (received, tries) = waiter.join().unwrap();
         assert_eq!(received, original, "the lock socket itself moved");
         assert_eq!(tries, 1, "handed over, not raced for");

@@ -1,5 +1,5 @@
 --TEST--
-tcp: another user holding the port and the companion name and handing both to every waiter never makes two holders, and release() never blocks
+tcp: another user holding the port and handing it to every waiter's hand-over listener never makes a second holder, and release() never blocks
 --EXTENSIONS--
 exakat_lock
 --SKIPIF--
@@ -17,28 +17,32 @@ $name = test_lock_name(__FILE__);
 $options = test_options('tcp');
 $dir = shared_temp_dir(__FILE__);
 
-// nobody takes the port (listening, as a holder does) and the companion
-// name waiters queue on (core/src/backend/tcp.rs), and sends every
-// connecting waiter both sockets (SCM_RIGHTS), as a tcp holder hands over.
+// nobody takes the port (listening, as a holder does), accepts every waiter
+// that queues on it, and passes the port's socket (SCM_RIGHTS) to the unix
+// listener named after the waiter's address, as a holder of ours hands over
+// (core/src/backend/wake.rs, waiter_listener_address).
 $attacker = attacker($dir, '
-    [, $port, $companion] = $argv;
     $tcp = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);
-    $listener = socket_create(AF_UNIX, SOCK_STREAM, 0);
-    if (!socket_bind($tcp, "127.0.0.1", (int) $port) || !socket_listen($tcp, 128)
-        || !socket_bind($listener, "\0" . $companion) || !socket_listen($listener, 128)) {
+    if (!socket_bind($tcp, "127.0.0.1", (int) $argv[1]) || !socket_listen($tcp, 128)) {
         echo "failed ", socket_strerror(socket_last_error()), "\n";
         exit(1);
     }
-    // Sent as streams: PHP 8.2 sends the wrong descriptor for a Socket object.
-    $streams = [socket_export_stream($tcp), socket_export_stream($listener)];
+    // Sent as a stream: PHP 8.2 sends the wrong descriptor for a Socket object.
+    $stream = socket_export_stream($tcp);
     echo "listening ", getmypid(), "\n";
-    $connections = [];
-    while (($connection = socket_accept($listener)) !== false) {
-        socket_sendmsg($connection, ["iov" => ["L"], "control" => [["level" => SOL_SOCKET, "type" => SCM_RIGHTS, "data" => $streams]]], 0);
-        $connections[] = $connection;
-    }', ['sockets'], [(string) $options['port'], "exakat_lock/tcp/127.0.0.1:{$options['port']}"]);
+    $waiters = [];
+    while (($waiter = socket_accept($tcp)) !== false) {
+        $waiters[] = $waiter;
+        socket_getpeername($waiter, $address, $port);
+        $channel = socket_create(AF_UNIX, SOCK_STREAM, 0);
+        if (@socket_connect($channel, "\0exakat_lock/tcp-waiter/$address:$port")) {
+            $sent = @socket_sendmsg($channel, ["iov" => ["L"], "control" => [["level" => SOL_SOCKET, "type" => SCM_RIGHTS, "data" => [$stream]]]], 0);
+            fwrite(STDERR, $sent === 1 ? "sent\n" : "refused\n");
+            $waiters[] = $channel;
+        }
+    }', ['sockets'], [(string) $options['port']]);
 $line = line_or_null($attacker, 5.0);
-check('nobody listens on the port and on the companion name', str_starts_with((string) $line, 'listening '), (string) $line . $attacker->stderr());
+check('nobody listens on the port', str_starts_with((string) $line, 'listening '), (string) $line . $attacker->stderr());
 
 // Two root processes wait for the lock, each at most 3 s, then release it.
 $code = '
@@ -60,8 +64,10 @@ foreach ($waiters as $waiter) {
 }
 $ended = array_filter($results, fn ($r) => is_array($r) && $r['seconds'] < 3.5);
 check('each acquire(3) ends within its timeout', count($ended) === 2, json_encode($results));
-$holders = array_filter($results, fn ($r) => is_array($r) && $r['outcome'] === 'true');
-check('at most one waiter holds the lock', count($holders) <= 1, json_encode($results));
+$holders = array_filter($results, fn ($r) => !is_array($r) || $r['outcome'] !== 'false' || $r['held']);
+check('no waiter holds the lock while nobody keeps the port', $holders === [], json_encode($results));
+$attempts = $attacker->stderr();
+check('nobody did pass the port to the waiters', substr_count($attempts, "sent\n") >= 2, $attempts);
 
 $releases = [];
 foreach ($waiters as $waiter) {
@@ -74,7 +80,8 @@ foreach ($waiters as $waiter) {
 check('release() returns at once in every waiter', !in_array(null, $releases, true), json_encode($releases));
 ?>
 --EXPECT--
-ok nobody listens on the port and on the companion name
+ok nobody listens on the port
 ok each acquire(3) ends within its timeout
-ok at most one waiter holds the lock
+ok no waiter holds the lock while nobody keeps the port
+ok nobody did pass the port to the waiters
 ok release() returns at once in every waiter
