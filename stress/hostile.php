@@ -165,7 +165,7 @@ section('hostile', 'Hostile neighbours: another user attacks every local backend
     }
     if (in_array('tcp', backends(), true)) {
         $port = free_port();
-        $targets['tcp: nobody takes the port and hands it to waiters\' listeners, or queues first on root\'s port'] =
+        $targets['tcp: nobody takes the port and hands it to waiters\' listeners, or queues first on root\'s port and squats the companion'] =
             ['tcp', lock_name('hostile-tcp'), ['port' => $port], ['mode' => 'tcp', 'port' => $port], true];
     }
     if (in_array('semaphore', backends(), true)) {

@@ -10,7 +10,8 @@
 //   (its own socket as the lock's listener) listed ahead of the real one.
 // - tcp: binds the port whenever it can and hands it to the hand-over
 //   listener of every waiter that queues on it; when root holds the port,
-//   queues on it as a waiter of ours does, with the earliest ticket.
+//   queues on it as a waiter of ours does, with the earliest ticket, and
+//   squats the companion name every other time (listens, never accepts).
 // - semaphore: creates the lock's set first (0666), resets it (SETVAL 0)
 //   over and over, removes and re-creates it; against root's own set, tries
 //   the same (which must fail).
@@ -116,6 +117,7 @@ switch ($c['mode']) {
 
     case 'tcp':
         $port = $c['port'];
+        $round = 0;
         while (!$stop()) {
             $tcp = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);
             if (@socket_bind($tcp, '127.0.0.1', $port) && @socket_listen($tcp, 128)) {
@@ -145,8 +147,14 @@ switch ($c['mode']) {
                 continue;
             }
             socket_close($tcp);
-            // Root holds the port: queue first in line, with a listener of
-            // our own where a holder that trusted us would hand it over.
+            // Root holds the port: squat the companion name (a holder that
+            // waited listens there) half of the time, never accepting.
+            $companion = ++$round % 2 ? unix_listener("exakat_lock/tcp/127.0.0.1:$port") : null;
+            if ($companion !== null) {
+                $count('companion squatted');
+            }
+            // And queue first in line, with a listener of our own where a
+            // holder that trusted us would hand it over.
             $tcp = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);
             socket_bind($tcp, '127.0.0.1', 0);
             socket_getsockname($tcp, $address, $from);
@@ -164,6 +172,9 @@ switch ($c['mode']) {
             }
             if ($listener !== null) {
                 fclose($listener[1]);
+            }
+            if ($companion !== null) {
+                fclose($companion[1]);
             }
             socket_close($tcp);
             usleep(2000);

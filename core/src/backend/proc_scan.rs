@@ -136,6 +136,8 @@ pub(crate) struct TcpListener {
     pub inode: u64,
     /// The backlog it listens with (as capped by `net.core.somaxconn`).
     pub backlog: u32,
+    /// Connections waiting in its accept queue.
+    pub queued: u32,
 }
 
 /// Every listening TCP socket of this network namespace, IPv4 and IPv6.
@@ -156,7 +158,8 @@ pub(crate) fn tcp_listeners() -> std::io::Result<Vec<TcpListener>> {
 
 /// One `inet_diag_msg`: family, state, timer, retransmits, then the socket
 /// id (ports and addresses in network order), expires, the queues, uid and
-/// inode. A listener's write queue is its backlog.
+/// inode. A listener's read queue is its accept queue, its write queue its
+/// backlog.
 fn parse_inet_diag(payload: &[u8]) -> Option<TcpListener> {
     if payload.len() < 72 || payload[1] != STATE_LISTEN {
         return None;
@@ -171,6 +174,7 @@ fn parse_inet_diag(payload: &[u8]) -> Option<TcpListener> {
         address: SocketAddr::new(ip, port),
         inode: u64::from(u32_at(payload, 68)),
         backlog: u32_at(payload, 60),
+        queued: u32_at(payload, 56),
     })
 }
 

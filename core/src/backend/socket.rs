@@ -106,16 +106,17 @@ impl SocketLock for Socket {
         let Some(socket) = self.try_bind()? else { return Ok(None) };
         listen(&socket, Backlog::MAXCONN)
             .map_err(|e| self.context.os(format!("listen on {}", self.config.describe()), e))?;
-        Ok(Some(HeldSockets::new(ForkSafe::new(socket))))
+        Ok(Some(HeldSockets::new(ForkSafe::new(socket), None)))
     }
 
     fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<wake::Watch>> {
-        wake::queue_on_unix(&self.context, &self.address, deadline, ticket)
+        wake::queue_on_unix(&self.context, &self.address, deadline, ticket, false)
     }
 
-    fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets> {
+    fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets> {
         let bound_here = getsockname::<UnixAddr>(lock.as_raw_fd()).is_ok_and(|a| a == self.address);
-        (bound_here && wake::is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock)))
+        (channel.is_none() && bound_here && wake::is_listening(&lock))
+            .then(|| HeldSockets::new(ForkSafe::new(lock), None))
     }
 }
 

@@ -33,7 +33,7 @@ use nix::{
     sys::socket::{
         bind, connect, getsockname, getsockopt, listen, setsockopt, socket,
         sockopt::{KeepAlive, Linger, SocketError, TcpKeepCount, TcpKeepIdle, TcpKeepInterval},
-        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage,
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr,
     },
 };
 
@@ -53,7 +53,7 @@ use crate::{
 /// How long a waiter gives a loopback connect to complete before it falls
 /// back to re-checking: a full accept queue drops SYNs, which TCP would only
 /// retry after a second.
-const CONNECT_GRACE: Duration = Duration::from_millis(50);
+const CONNECT_GRACE: Duration = Duration::from_millis(1);
 
 /// The backlog a holder listens with: room for thousands of waiters, and an
 /// odd number (never a power of two, `SOMAXCONN`, or a framework's default)
@@ -139,12 +139,27 @@ impl Config {
 pub(crate) struct Tcp {
     context: Context,
     config: Config,
+    /// Where a holder that was handed the lock listens for waiters.
+    companion: UnixAddr,
     held: Option<HeldSockets>,
 }
 
 impl Tcp {
     pub(crate) fn new(context: Context, config: Config) -> Self {
-        Self { context, config, held: None }
+        let name = format!("exakat_lock/tcp/{}", config.address);
+        // At most 16 + 47 bytes ("[ipv6]:port"): always a valid abstract address.
+        let companion = UnixAddr::new_abstract(name.as_bytes()).expect("abstract addresses fit");
+        Self { context, config, companion, held: None }
+    }
+
+    /// The companion queue, bound by a holder that was handed the lock;
+    /// `None` if its name is taken (by another program: waiters then queue
+    /// on the port).
+    fn open_companion(&self) -> Option<OwnedFd> {
+        let companion = wake::unix_socket(&self.context).ok()?;
+        let bound =
+            bind(companion.as_raw_fd(), &self.companion).is_ok() && listen(&companion, Backlog::MAXCONN).is_ok();
+        bound.then_some(companion)
     }
 
     fn new_socket(&self) -> Result<OwnedFd> {
@@ -199,15 +214,18 @@ impl SocketLock for Tcp {
             Err(Errno::EADDRINUSE) => return Ok(None),
             Err(e) => return Err(self.context.os(format!("listen on {}", self.config.address), e)),
         }
-        Ok(Some(HeldSockets::new(ForkSafe::new(socket))))
+        Ok(Some(HeldSockets::new(ForkSafe::new(socket), None)))
     }
 
-    /// Binds the source address first, and listens on the unix socket
-    /// named after it before connecting: a holder that accepts us at once
-    /// finds where to hand the lock.
-    /// A full accept queue is re-checked, never waited in: the deadline
-    /// plays no part.
-    fn queue(&self, _deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
+    /// On the holder's companion if it has one (one step: see the module
+    /// documentation), else on the port. There the source address is bound
+    /// first, and the unix socket named after it listens before we connect:
+    /// a holder that accepts us at once finds where to hand the lock. A
+    /// full accept queue is re-checked, never waited in.
+    fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
+        if let Some(queued) = wake::queue_on_unix(&self.context, &self.companion, deadline, ticket, true)? {
+            return Ok(Some(queued));
+        }
         let connection = self.new_socket()?;
         // A reset instead of a FIN when this waiter gives up, so no
         // connection state outlives the wait on either side.
@@ -230,10 +248,33 @@ impl SocketLock for Tcp {
         Ok(Some(Watch::OnPort { connection, hand_over }))
     }
 
-    fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets> {
+    /// A holder that waited binds the companion, so that the next waiters
+    /// queue in one step (see the module documentation).
+    fn contended(&self, held: &mut HeldSockets) {
+        if held.channel.is_none() {
+            held.channel = self.open_companion().map(ForkSafe::new);
+        }
+    }
+
+    /// A holder that was handed the lock keeps (or binds) the companion:
+    /// the lock is contended, and waiters queue there in one step.
+    fn adopt(&self, lock: OwnedFd, companion: Option<OwnedFd>) -> Option<HeldSockets> {
         let port_is_ours = getsockname::<SockaddrStorage>(lock.as_raw_fd())
             .is_ok_and(|a| a == SockaddrStorage::from(self.config.address));
-        (port_is_ours && wake::is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock)))
+        if !(port_is_ours && wake::is_listening(&lock)) {
+            return None;
+        }
+        let companion = match companion {
+            Some(passed) => {
+                let ours = getsockname::<UnixAddr>(passed.as_raw_fd()).is_ok_and(|a| a == self.companion);
+                if !(ours && wake::is_listening(&passed)) {
+                    return None;
+                }
+                Some(passed)
+            }
+            None => self.open_companion(),
+        };
+        Some(HeldSockets::new(ForkSafe::new(lock), companion))
     }
 }
 
@@ -331,6 +372,7 @@ mod tests {
                 let sender = sender.clone();
                 let waiter = std::thread::spawn(move || {
                     let held = wait_for(&mut tcp_lock(port), 10).expect("handed over");
+                    assert!(held.channel.is_some(), "a holder that was handed the lock keeps a companion queue");
                     sender.send((index, inode(&held.lock))).unwrap();
                     std::thread::sleep(Duration::from_millis(20));
                     held.release(wake::Reach::AtItsListener);
@@ -346,6 +388,47 @@ mod tests {
         let order: Vec<(i32, u64)> = received.try_iter().collect();
         assert_eq!(order, vec![(0, original), (1, original), (2, original)], "the very same socket, in FIFO order");
         assert!(tcp_lock(port).try_take().unwrap().is_some(), "free after the last release");
+    }
+
+    #[test]
+    fn waiters_of_a_holder_that_was_handed_the_lock_queue_on_its_companion_in_turn() {
+        let port = free_port();
+        let first = tcp_lock(port).try_take().unwrap().expect("a free port");
+        assert!(first.channel.is_none(), "an uncontended holder binds the port alone");
+        let (sender, received) = std::sync::mpsc::channel();
+        let spawn = |index: i32, sender: std::sync::mpsc::Sender<(i32, bool)>| {
+            std::thread::spawn(move || {
+                let held = wait_for(&mut tcp_lock(port), 10).expect("handed over");
+                sender.send((index, held.channel.is_some())).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                held.release(wake::Reach::AtItsListener);
+            })
+        };
+        let on_port = spawn(0, sender.clone());
+        std::thread::sleep(Duration::from_millis(50));
+        first.release(wake::Reach::AtItsListener);
+        assert_eq!(received.recv_timeout(Duration::from_secs(5)), Ok((0, true)));
+        // Waiter 0 holds, with a companion: these two queue there, in order.
+        let companion = tcp_lock(port).companion;
+        let queued_on_companion = || proc_scan::abstract_socket(&companion.as_abstract().unwrap()).unwrap().is_some();
+        assert!(queued_on_companion());
+        let later: Vec<_> = (1..3)
+            .map(|index| {
+                let waiter = spawn(index, sender.clone());
+                std::thread::sleep(Duration::from_millis(20));
+                waiter
+            })
+            .collect();
+        let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let port_queue = proc_scan::tcp_listeners().unwrap().into_iter().find(|l| l.address == address);
+        assert_eq!(port_queue.map(|l| l.queued), Some(0), "nobody queued on the port itself");
+        on_port.join().unwrap();
+        for waiter in later {
+            waiter.join().unwrap();
+        }
+        assert_eq!(received.try_iter().collect::<Vec<_>>(), vec![(1, true), (2, true)]);
+        assert!(!queued_on_companion(), "the last release closes the companion");
+        assert!(tcp_lock(port).try_take().unwrap().is_some());
     }
 
     #[test]

@@ -55,10 +55,10 @@ use nix::{
     errno::Errno,
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::socket::{
-        accept4, bind, connect, getpeername, getsockopt, listen, recvmsg, sendmsg, setsockopt, socket,
+        accept4, bind, connect, getpeername, getsockname, getsockopt, listen, recvmsg, sendmsg, setsockopt, socket,
         sockopt::{AcceptConn, Linger, PassCred, PeerCredentials, SendTimeout},
-        AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrStorage,
-        UnixAddr, UnixCredentials,
+        AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrLike,
+        SockaddrStorage, UnixAddr, UnixCredentials,
     },
     sys::time::TimeVal,
 };
@@ -77,10 +77,15 @@ const PORT_RECHECK: Duration = Duration::from_millis(100);
 /// The sockets that make up a held lock.
 ///
 /// Field order is drop order: waiters handed on by the previous holder
-/// first (they wake and race for the lock), then the lock socket.
+/// first (they wake and race for the lock), then a companion queue before
+/// the lock socket, so whoever binds the lock next finds the companion's
+/// name free again.
 pub(crate) struct HeldSockets {
     /// Waiters the previous holders accepted and passed on with the lock.
     waiters: Vec<Waiter>,
+    /// A unix listener where waiters queue in one step (`tcp`, once the
+    /// lock has been handed over: see `tcp`).
+    pub channel: Option<ForkSafe<OwnedFd>>,
     /// The socket whose bound address is the lock.
     pub lock: ForkSafe<OwnedFd>,
 }
@@ -91,6 +96,7 @@ struct Waiter {
     /// `CLOCK_MONOTONIC` nanoseconds, as the waiter sent them; `u64::MAX`
     /// until they arrive.
     ticket: u64,
+    reach: Reach,
 }
 
 /// At most this many waiters are passed on with a lock; the others are let
@@ -100,11 +106,24 @@ const MAX_PASSED_WAITERS: usize = 32;
 /// How a releasing holder reaches the waiter it hands the lock to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reach {
-    /// Over the waiter's own connection, a unix one (`socket`).
+    /// Over the waiter's own connection, a unix one (`socket`, and a `tcp`
+    /// companion).
     ByItsConnection,
     /// At the unix listener named after the address the waiter's TCP
-    /// connection comes from (`tcp`).
+    /// connection comes from (`tcp`, queued on the port).
     AtItsListener,
+}
+
+impl Reach {
+    /// How to reach a waiter whose connection was passed on with the lock.
+    fn of(connection: &OwnedFd) -> Self {
+        let family = getsockname::<SockaddrStorage>(connection.as_raw_fd()).ok().and_then(|a| SockaddrLike::family(&a));
+        if family == Some(AddressFamily::Unix) {
+            Reach::ByItsConnection
+        } else {
+            Reach::AtItsListener
+        }
+    }
 }
 
 /// A waiter as a release handles it: a plain descriptor, since nothing can
@@ -113,6 +132,7 @@ pub(crate) enum Reach {
 struct Candidate {
     connection: OwnedFd,
     ticket: u64,
+    reach: Reach,
 }
 
 impl Candidate {
@@ -144,8 +164,8 @@ impl Candidate {
 }
 
 impl HeldSockets {
-    pub fn new(lock: ForkSafe<OwnedFd>) -> Self {
-        Self { waiters: Vec::new(), lock }
+    pub fn new(lock: ForkSafe<OwnedFd>, channel: Option<OwnedFd>) -> Self {
+        Self { waiters: Vec::new(), channel: channel.map(ForkSafe::new), lock }
     }
 
     /// Hands the lock to the longest-waiting waiter, or, with nobody
@@ -160,39 +180,28 @@ impl HeldSockets {
     /// pile up in the queue, and waiters that had to wait for room in a full
     /// queue (woken all at once when it empties) still get the lock in the
     /// order they began waiting.
-    pub fn release(mut self, reach: Reach) {
+    pub fn release(mut self, lock_reach: Reach) {
         let queue = self.lock.as_raw_fd();
-        if self.waiters.is_empty() && !has_pending_connection(queue) {
+        let companion = self.channel.as_ref().map(|c| c.as_raw_fd());
+        if self.waiters.is_empty() && !has_pending_connection(queue, companion) {
             return; // nobody waits; dropping self closes
         }
         let mut waiters: Vec<Candidate> = std::mem::take(&mut self.waiters)
             .into_iter()
-            .filter_map(|w| Some(Candidate { connection: w.connection.into_inner()?, ticket: w.ticket }))
+            .filter_map(|w| {
+                Some(Candidate { connection: w.connection.into_inner()?, ticket: w.ticket, reach: w.reach })
+            })
             .collect();
-        loop {
-            match accept4(queue, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
-                Ok(fd) => {
-                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                    let connection = unsafe { OwnedFd::from_raw_fd(fd) };
-                    if reach == Reach::AtItsListener {
-                        // Whoever closes it (we, a later holder, the kernel
-                        // at exit) resets it: a reset is how a tcp waiter
-                        // tells a lock let go from a server's polite close.
-                        let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
-                    }
-                    waiters.push(Candidate { connection, ticket: u64::MAX });
-                }
-                Err(Errno::EINTR | Errno::ECONNABORTED) => {}
-                Err(_) => break, // EAGAIN: the queue is empty
-            }
+        accept_all(queue, lock_reach, &mut waiters);
+        if let Some(companion) = companion {
+            accept_all(companion, Reach::ByItsConnection, &mut waiters);
         }
         drop_given_up(&mut waiters);
-        if reach == Reach::ByItsConnection {
-            // Our socket goes only to processes we trust: one of another user
-            // could keep it listening after giving up the lock, and waiters
-            // would wait on it forever. It races for the lock instead.
-            waiters.retain(|w| peer_is_trusted(&w.connection));
-        }
+        // Our socket goes only to processes we trust: one of another user
+        // could keep it listening after giving up the lock, and waiters
+        // would wait on it forever. It races for the lock instead. (A tcp
+        // waiter on the port is checked where it listens, at the hand-over.)
+        waiters.retain(|w| w.reach == Reach::AtItsListener || peer_is_trusted(&w.connection));
         if waiters.is_empty() {
             return; // nobody waits; dropping self closes
         }
@@ -205,7 +214,7 @@ impl HeldSockets {
         waiters.reverse();
         while let Some(next) = waiters.pop() {
             let mut listener_channel = None;
-            let channel = match reach {
+            let channel = match next.reach {
                 // Checked for every candidate before the tickets were sorted.
                 Reach::ByItsConnection => next.connection.as_raw_fd(),
                 Reach::AtItsListener => match next.connect_to_its_listener() {
@@ -215,8 +224,9 @@ impl HeldSockets {
             };
             let passed = &waiters[waiters.len().saturating_sub(MAX_PASSED_WAITERS)..];
             let mut fds = vec![self.lock.as_raw_fd()];
+            fds.extend(companion);
             fds.extend(passed.iter().map(|w| w.connection.as_raw_fd()));
-            let mut message = vec![b'L'];
+            let mut message = vec![if companion.is_some() { WITH_COMPANION } else { LOCK_ONLY }];
             for waiter in passed {
                 message.extend_from_slice(&waiter.ticket.to_ne_bytes());
             }
@@ -231,16 +241,49 @@ impl HeldSockets {
     }
 }
 
-/// Whether a listener has a connection to accept. `poll(2)` tells for a
-/// seventh of the price of an `accept4` that finds nothing (0.2 against 1.4
-/// µs on the bench host: the kernel allocates the new socket before it
-/// looks at the queue). A waiter that connects after the look is reset when
-/// the listener closes, and races for the lock, as one that connected after
-/// an empty `accept4` did.
-fn has_pending_connection(listener: RawFd) -> bool {
-    let mut fds = [libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 }];
-    // SAFETY: one valid pollfd; a zero timeout never blocks.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+/// The first byte of a hand-over: the lock's socket alone, or followed by
+/// its companion queue; then the tickets of the waiters passed on.
+const LOCK_ONLY: u8 = b'L';
+const WITH_COMPANION: u8 = b'C';
+
+/// Accepts every connection queued on `listener`, as waiters reached by `reach`.
+fn accept_all(listener: RawFd, reach: Reach, waiters: &mut Vec<Candidate>) {
+    loop {
+        match accept4(listener, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+            Ok(fd) => {
+                // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                let connection = unsafe { OwnedFd::from_raw_fd(fd) };
+                if reach == Reach::AtItsListener {
+                    // Whoever closes it (we, a later holder, the kernel at
+                    // exit) resets it: a reset is how a tcp waiter tells a
+                    // lock let go from a server's polite close.
+                    let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+                }
+                waiters.push(Candidate { connection, ticket: u64::MAX, reach });
+            }
+            Err(Errno::EINTR | Errno::ECONNABORTED) => {}
+            Err(_) => return, // EAGAIN: the queue is empty
+        }
+    }
+}
+
+/// Whether a listener (or its companion) has a connection to accept.
+/// `poll(2)` tells for a seventh of the price of an `accept4` that finds
+/// nothing (0.2 against 1.4 µs on the bench host: the kernel allocates the
+/// new socket before it looks at the queue). A waiter that connects after
+/// the look is reset when the listener closes, and races for the lock, as
+/// one that connected after an empty `accept4` did.
+fn has_pending_connection(listener: RawFd, companion: Option<RawFd>) -> bool {
+    let mut fds = [libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 }; 2];
+    let count = match companion {
+        Some(companion) => {
+            fds[1].fd = companion;
+            2
+        }
+        None => 1,
+    };
+    // SAFETY: `count` valid pollfds; a zero timeout never blocks.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), count, 0) };
     // An error cannot say the queue is empty: accept4 then finds out.
     ready != 0
 }
@@ -285,21 +328,24 @@ pub(crate) trait SocketLock {
     fn try_take(&mut self) -> Result<Option<HeldSockets>>;
     /// Joins the holder's queue; `None` when nothing listens to be queued on.
     fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>>;
-    /// Checks that the socket a holder passed over really is this lock.
-    fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets>;
+    /// Checks that the socket (and companion queue) a holder passed over
+    /// really are this lock's.
+    fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets>;
+    /// Called when the lock was taken after a wait: others want it too.
+    fn contended(&self, _held: &mut HeldSockets) {}
 }
 
 /// Takes the lock, waiting until `deadline` if it allows. The lock is tried
 /// once more after the deadline, so a release at the last moment counts.
 pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result<Option<HeldSockets>> {
+    if let Some(held) = lock.try_take()? {
+        return Ok(Some(held));
+    }
     let mut backoff = BACKOFF_START;
     // Our place in line: holders hand the lock to the waiter that began first.
     let ticket = monotonic_ns();
     let mut refusals = 0;
     loop {
-        if let Some(held) = lock.try_take()? {
-            return Ok(Some(held));
-        }
         if !deadline.may_wait() || deadline.expired() {
             return Ok(None);
         }
@@ -323,20 +369,26 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 break outcome;
             }
             // Tried without leaving the queue: its place in line is kept.
-            if let Some(held) = lock.try_take()? {
+            if let Some(mut held) = lock.try_take()? {
+                lock.contended(&mut held);
                 return Ok(Some(held));
             }
         };
         match outcome {
-            Outcome::HandedOver(mut fds, tickets) => {
-                let passed = fds.split_off(fds.len().min(1));
-                if let Some(mut held) = fds.pop().map(non_blocking).and_then(|fd| lock.adopt(fd)) {
+            Outcome::HandedOver(mut fds, with_companion, tickets) => {
+                let passed = fds.split_off(fds.len().min(1 + usize::from(with_companion)));
+                let mut lock_fds = fds.into_iter().map(non_blocking);
+                let adopted = match lock_fds.next() {
+                    Some(socket) => lock.adopt(socket, lock_fds.next()),
+                    None => None,
+                };
+                if let Some(mut held) = adopted {
                     held.waiters = passed
                         .into_iter()
                         .zip(tickets.into_iter().chain(std::iter::repeat(u64::MAX)))
-                        .map(|(connection, ticket)| Waiter {
-                            connection: ForkSafe::new(non_blocking(connection)),
-                            ticket,
+                        .map(|(connection, ticket)| {
+                            let connection = non_blocking(connection);
+                            Waiter { reach: Reach::of(&connection), connection: ForkSafe::new(connection), ticket }
                         })
                         .collect();
                     return Ok(Some(held));
@@ -358,6 +410,10 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             }
         }
+        if let Some(mut held) = lock.try_take()? {
+            lock.contended(&mut held);
+            return Ok(Some(held));
+        }
     }
 }
 
@@ -369,11 +425,14 @@ pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
 }
 
 /// Joins the queue of a unix listener that is the lock (`socket`).
+/// With `trusted_only`, a listener another user made is not queued on
+/// (`None`): it could keep its waiters waiting forever.
 pub(crate) fn queue_on_unix(
     context: &Context,
     address: &UnixAddr,
     deadline: &Deadline,
     ticket: u64,
+    trusted_only: bool,
 ) -> Result<Option<Watch>> {
     let connection = unix_socket(context)?;
     // Every message then carries its sender's credentials, checked by the
@@ -386,6 +445,7 @@ pub(crate) fn queue_on_unix(
         other => other,
     };
     match connected {
+        Ok(()) if trusted_only && !peer_is_trusted(&connection) => Ok(None),
         Ok(()) => {
             send_ticket(&connection, ticket);
             Ok(Some(Watch::Queued(connection)))
@@ -506,9 +566,9 @@ fn non_blocking(fd: OwnedFd) -> OwnedFd {
 }
 
 enum Outcome {
-    /// The holder passed us the lock's sockets, then the waiters it passes
-    /// on; and those waiters' tickets.
-    HandedOver(Vec<OwnedFd>, Vec<u64>),
+    /// The holder passed us the lock's socket, its companion queue if the
+    /// flag says so, then the waiters it passes on; and those waiters' tickets.
+    HandedOver(Vec<OwnedFd>, bool, Vec<u64>),
     /// The holder let go without passing the lock (it died, or does not
     /// queue): try to take it.
     HolderGone,
@@ -540,7 +600,7 @@ fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
 fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
     let mut payload = [0u8; 1 + 8 * MAX_PASSED_WAITERS];
     let mut buffers = [IoSliceMut::new(&mut payload)];
-    let mut space = cmsg_space!([RawFd; 1 + MAX_PASSED_WAITERS], UnixCredentials);
+    let mut space = cmsg_space!([RawFd; 2 + MAX_PASSED_WAITERS], UnixCredentials);
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
     match recvmsg::<()>(connection.as_raw_fd(), &mut buffers, Some(&mut space), flags) {
         Ok(message) if message.bytes == 0 => Some(Outcome::HolderGone),
@@ -565,7 +625,7 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
                 .collect();
             Some(match (fds.is_empty(), sender_trusted) {
                 (true, _) => Outcome::NothingToWaitOn,
-                (false, true) => Outcome::HandedOver(fds, tickets),
+                (false, true) => Outcome::HandedOver(fds, payload[0] == WITH_COMPANION, tickets),
                 (false, false) => Outcome::Untrusted, // dropping `fds` closes them
             })
         }
@@ -577,8 +637,18 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
 /// Sleeps until the holder of a tcp port hands the lock over (connects to
 /// `hand_over` and passes it), or its listener closes (our connection is
 /// reset), or [`PORT_RECHECK`] passes.
+///
+/// A connection whose handshake raced the listener's close can be left
+/// established on our side only: the kernel dropped it on the holder's
+/// side without a reset, and no release will ever find it. Its ticket then
+/// stays unacknowledged, where a queued connection's is acknowledged at
+/// once (by the kernel, before any `accept`): such a connection is given
+/// [`QUEUE_CONFIRMATION`], then left, and the lock tried and queued for
+/// again.
 fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &Deadline) -> Outcome {
-    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(Some(PORT_RECHECK))).unwrap_or(PollTimeout::NONE);
+    let unconfirmed = unacknowledged_bytes(connection) > 0;
+    let cap = if unconfirmed { QUEUE_CONFIRMATION } else { PORT_RECHECK };
+    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(Some(cap))).unwrap_or(PollTimeout::NONE);
     let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
     fds.extend(hand_over.map(|listener| PollFd::new(listener.as_fd(), PollFlags::POLLIN)));
     let ready = poll(&mut fds, timeout);
@@ -589,6 +659,7 @@ fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &De
     }
     match ready {
         Ok(0) if deadline.expired() => Outcome::TimeUp,
+        Ok(0) if unconfirmed && unacknowledged_bytes(connection) > 0 => Outcome::HolderGone,
         Ok(0) | Err(Errno::EINTR) => Outcome::RecheckDue,
         // A reset is a hang-up; data or a polite close is a holder that is
         // a real server, not a lock: back off instead.
@@ -596,6 +667,21 @@ fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &De
         Ok(_) if connection_events.is_empty() => Outcome::RecheckDue, // the listener: another user's
         Ok(_) | Err(_) => Outcome::NothingToWaitOn,
     }
+}
+
+/// How long a tcp waiter's ticket may stay unacknowledged before its
+/// connection is taken for one no holder will see (see [`wait_on_port`]).
+/// Loopback acknowledges within microseconds.
+const QUEUE_CONFIRMATION: Duration = Duration::from_millis(2);
+
+/// Bytes sent on a TCP connection and not yet acknowledged (`SIOCOUTQ`).
+fn unacknowledged_bytes(connection: &OwnedFd) -> libc::c_int {
+    let mut pending: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int; the descriptor is ours.
+    if unsafe { libc::ioctl(connection.as_raw_fd(), libc::TIOCOUTQ, &mut pending) } < 0 {
+        return 0;
+    }
+    pending
 }
 
 /// How long a waiter whose listener a holder connected to gives it to send
@@ -696,13 +782,13 @@ mod tests {
                 return Ok(None);
             }
             listen(&fd, Backlog::MAXCONN).unwrap();
-            Ok(Some(HeldSockets::new(ForkSafe::new(fd))))
+            Ok(Some(HeldSockets::new(ForkSafe::new(fd), None)))
         }
         fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
-            queue_on_unix(&self.context, &self.address, deadline, ticket)
+            queue_on_unix(&self.context, &self.address, deadline, ticket, false)
         }
-        fn adopt(&self, lock: OwnedFd) -> Option<HeldSockets> {
-            is_listening(&lock).then(|| HeldSockets::new(ForkSafe::new(lock)))
+        fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets> {
+            (channel.is_none() && is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock), None))
         }
     }
 
