@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(received.recv_timeout(Duration::from_secs(5)), Ok((0, true)));
         // Waiter 0 holds, with a companion: these two queue there, in order.
         let companion = tcp_lock(port).companion;
-        let queued_on_companion = || proc_scan::abstract_socket(&companion.as_abstract().unwrap()).unwrap().is_some();
+        let queued_on_companion = || proc_scan::abstract_socket(companion.as_abstract().unwrap()).unwrap().is_some();
         assert!(queued_on_companion());
         let later: Vec<_> = (1..3)
             .map(|index| {
