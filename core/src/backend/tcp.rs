@@ -8,13 +8,19 @@
 //! or without), and no other socket can bind or listen while it does: it
 //! excludes PHP's `stream_socket_server()` on the same port both ways.
 //!
-//! Waiters queue on the port itself, as connections in the holder's accept
-//! queue, and the lock is handed over on release (see `wake`): a holder of
-//! ours connects to the unix listener each waiter names after its source
-//! address. A holder that is not this extension (a plain
-//! `stream_socket_server()`) hands nothing over; its waiters wake when the
-//! kernel resets their connections as its listener closes. Every socket here
-//! is `SOCK_CLOEXEC`, so an `exec()`ed daemon never inherits the port.
+//! Waiters queue and the lock is handed over on release (see `wake`). A
+//! holder that took the port at its first try binds nothing else (the
+//! cheapest cycle); its waiters queue on the port itself, as connections in
+//! its accept queue, and it hands the port over by connecting to the unix
+//! listener each waiter names after its source address. A holder that
+//! waited, or was handed the lock, also listens on a companion unix socket
+//! named after the address, where the next waiters queue in one `connect`:
+//! a TCP handshake is not one step, and a holder in a tight loop would
+//! release before a waiter's connection reached its queue. A holder that is
+//! not this extension (a plain `stream_socket_server()`) hands nothing
+//! over; its waiters wake when the kernel resets their connections as its
+//! listener closes. Every socket here is `SOCK_CLOEXEC`, so an `exec()`ed
+//! daemon never inherits the port.
 //!
 //! A holder listens with a backlog of [`LISTEN_BACKLOG`], which `sock_diag`
 //! reports for a listener: `exakat_lock_list()` tells our locks from other
@@ -139,7 +145,7 @@ impl Config {
 pub(crate) struct Tcp {
     context: Context,
     config: Config,
-    /// Where a holder that was handed the lock listens for waiters.
+    /// Where a holder that waited listens for waiters.
     companion: UnixAddr,
     held: Option<HeldSockets>,
 }
@@ -152,9 +158,8 @@ impl Tcp {
         Self { context, config, companion, held: None }
     }
 
-    /// The companion queue, bound by a holder that was handed the lock;
-    /// `None` if its name is taken (by another program: waiters then queue
-    /// on the port).
+    /// The companion queue, bound by a holder that waited; `None` if its
+    /// name is taken (by another program: waiters then queue on the port).
     fn open_companion(&self) -> Option<OwnedFd> {
         let companion = wake::unix_socket(&self.context).ok()?;
         let bound =

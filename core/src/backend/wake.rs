@@ -9,6 +9,8 @@
 //! connection cannot carry them, so a `tcp` waiter first binds its source
 //! port, then listens on a unix socket named after that address
 //! ([`waiter_listener_address`]), where the holder connects to hand over.
+//! A `tcp` holder that waited also listens on a companion unix socket,
+//! where waiters queue as on a `socket` lock, in one step.
 //!
 //! On release the holder accepts every queued connection and passes the
 //! lock's socket (`SCM_RIGHTS`) to the waiter with the earliest ticket,
@@ -37,10 +39,11 @@
 //! A holder that does not speak this protocol (another program's bind-only
 //! socket, or a plain `stream_socket_server()` on a tcp port) hands nothing
 //! over: a `tcp` waiter wakes when its connection is reset as that listener
-//! closes, and tries the port at least every [`PORT_RECHECK`] (under heavy
-//! churn on loopback, a connection to a listener that is closing can be
-//! left half-open, with no reset ever coming); with nothing to connect to,
-//! a waiter re-checks with an exponential backoff capped at [`BACKOFF_CAP`].
+//! closes, and tries the port now and then without leaving the queue
+//! ([`PORT_RECHECK`], doubling up to [`PORT_RECHECK_CAP`]: a server may have
+//! accepted the connection, which then outlives its listener); with nothing
+//! to connect to, a waiter re-checks with an exponential backoff capped at
+//! [`BACKOFF_CAP`].
 
 use std::{
     io::{self, IoSlice, IoSliceMut},
@@ -73,6 +76,7 @@ use crate::{
 const BACKOFF_START: Duration = Duration::from_micros(50);
 const BACKOFF_CAP: Duration = Duration::from_millis(10);
 const PORT_RECHECK: Duration = Duration::from_millis(100);
+const PORT_RECHECK_CAP: Duration = Duration::from_secs(2);
 
 /// The sockets that make up a held lock.
 ///
@@ -83,8 +87,8 @@ const PORT_RECHECK: Duration = Duration::from_millis(100);
 pub(crate) struct HeldSockets {
     /// Waiters the previous holders accepted and passed on with the lock.
     waiters: Vec<Waiter>,
-    /// A unix listener where waiters queue in one step (`tcp`, once the
-    /// lock has been handed over: see `tcp`).
+    /// A unix listener where waiters queue in one step (`tcp`, when the
+    /// holder waited: see `tcp`).
     pub channel: Option<ForkSafe<OwnedFd>>,
     /// The socket whose bound address is the lock.
     pub lock: ForkSafe<OwnedFd>,
@@ -359,15 +363,19 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 Watch::Unwatchable
             }
         };
+        let mut recheck = PORT_RECHECK;
         let outcome = loop {
             let outcome = match &watch {
                 Watch::Queued(connection) => wait_in_queue(connection, deadline),
-                Watch::OnPort { connection, hand_over } => wait_on_port(connection, hand_over.as_ref(), deadline),
+                Watch::OnPort { connection, hand_over } => {
+                    wait_on_port(connection, hand_over.as_ref(), deadline, recheck)
+                }
                 Watch::Unwatchable => Outcome::NothingToWaitOn,
             };
             if !matches!(outcome, Outcome::RecheckDue) {
                 break outcome;
             }
+            recheck = (recheck * 2).min(PORT_RECHECK_CAP);
             // Tried without leaving the queue: its place in line is kept.
             if let Some(mut held) = lock.try_take()? {
                 lock.contended(&mut held);
@@ -578,7 +586,7 @@ enum Outcome {
     NothingToWaitOn,
     /// A process we do not trust passed us sockets: they were dropped.
     Untrusted,
-    /// Still queued, but time to try the lock (see [`PORT_RECHECK`]).
+    /// Still queued, but time to try the lock (see [`wait_on_port`]).
     RecheckDue,
 }
 
@@ -636,7 +644,7 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
 
 /// Sleeps until the holder of a tcp port hands the lock over (connects to
 /// `hand_over` and passes it), or its listener closes (our connection is
-/// reset), or [`PORT_RECHECK`] passes.
+/// reset), or `recheck` passes.
 ///
 /// A connection whose handshake raced the listener's close can be left
 /// established on our side only: the kernel dropped it on the holder's
@@ -645,9 +653,9 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
 /// once (by the kernel, before any `accept`): such a connection is given
 /// [`QUEUE_CONFIRMATION`], then left, and the lock tried and queued for
 /// again.
-fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &Deadline) -> Outcome {
+fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &Deadline, recheck: Duration) -> Outcome {
     let unconfirmed = unacknowledged_bytes(connection) > 0;
-    let cap = if unconfirmed { QUEUE_CONFIRMATION } else { PORT_RECHECK };
+    let cap = if unconfirmed { QUEUE_CONFIRMATION } else { recheck };
     let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(Some(cap))).unwrap_or(PollTimeout::NONE);
     let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
     fds.extend(hand_over.map(|listener| PollFd::new(listener.as_fd(), PollFlags::POLLIN)));
