@@ -31,9 +31,14 @@ $attacker = attacker($dir, '
     $stream = socket_export_stream($tcp);
     echo "listening ", getmypid(), "\n";
     $waiters = [];
-    while (($waiter = socket_accept($tcp)) !== false) {
+    for (;;) {
+        // A waiter that gave up resets its connection, and accept() or
+        // getpeername() can fail for it: the port is kept all the same.
+        $waiter = @socket_accept($tcp);
+        if ($waiter === false || !@socket_getpeername($waiter, $address, $port)) {
+            continue;
+        }
         $waiters[] = $waiter;
-        socket_getpeername($waiter, $address, $port);
         $channel = socket_create(AF_UNIX, SOCK_STREAM, 0);
         if (@socket_connect($channel, "\0exakat_lock/tcp-waiter/$address:$port")) {
             $sent = @socket_sendmsg($channel, ["iov" => ["L"], "control" => [["level" => SOL_SOCKET, "type" => SCM_RIGHTS, "data" => [$stream]]]], 0);
@@ -66,8 +71,10 @@ $ended = array_filter($results, fn ($r) => is_array($r) && $r['seconds'] < 3.5);
 check('each acquire(3) ends within its timeout', count($ended) === 2, json_encode($results));
 $holders = array_filter($results, fn ($r) => !is_array($r) || $r['outcome'] !== 'false' || $r['held']);
 check('no waiter holds the lock while nobody keeps the port', $holders === [], json_encode($results));
+// "refused": the waiter had already closed the connection, unread.
 $attempts = $attacker->stderr();
-check('nobody did pass the port to the waiters', substr_count($attempts, "sent\n") >= 2, $attempts);
+$reached = substr_count($attempts, "sent\n") + substr_count($attempts, "refused\n");
+check('nobody did reach both waiters\' listeners', $reached >= 2, $attempts);
 
 $releases = [];
 foreach ($waiters as $waiter) {
@@ -83,5 +90,5 @@ check('release() returns at once in every waiter', !in_array(null, $releases, tr
 ok nobody listens on the port
 ok each acquire(3) ends within its timeout
 ok no waiter holds the lock while nobody keeps the port
-ok nobody did pass the port to the waiters
+ok nobody did reach both waiters' listeners
 ok release() returns at once in every waiter

@@ -133,7 +133,9 @@ switch ($c['mode']) {
                         continue;
                     }
                     $waiters[] = $waiter;
-                    socket_getpeername($waiter, $address, $from);
+                    if (!@socket_getpeername($waiter, $address, $from)) {
+                        continue;
+                    }
                     $channel = socket_create(AF_UNIX, SOCK_STREAM, 0);
                     if (@socket_connect($channel, "\0exakat_lock/tcp-waiter/$address:$from")) {
                         $sent = @socket_sendmsg($channel, ['iov' => ['L'], 'control' => [['level' => SOL_SOCKET, 'type' => SCM_RIGHTS, 'data' => [$stream]]]], 0);

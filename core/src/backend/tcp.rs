@@ -61,6 +61,10 @@ use crate::{
 /// retry after a second.
 const CONNECT_GRACE: Duration = Duration::from_millis(1);
 
+/// How many source ports a waiter tries before it waits from one it would
+/// rather not use (see [`Tcp::bind_source`]).
+const SOURCE_PORT_TRIES: u32 = 4;
+
 /// The backlog a holder listens with: room for thousands of waiters, and an
 /// odd number (never a power of two, `SOMAXCONN`, or a framework's default)
 /// that marks the listener as one of our locks. The kernel caps it at
@@ -71,6 +75,9 @@ pub(crate) const LISTEN_BACKLOG: i32 = 4093;
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     address: SocketAddr,
+    /// Where ports derived from names fall: a waiter's own source port is
+    /// never one of them, or its wait would hold another lock.
+    derived_ports: PortRange,
 }
 
 impl Config {
@@ -110,7 +117,7 @@ impl Config {
                 )
             })?,
         };
-        Ok(Self { address: SocketAddr::new(host, port) })
+        Ok(Self { address: SocketAddr::new(host, port), derived_ports: settings.tcp_port_range })
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -128,7 +135,7 @@ impl Config {
     }
 
     pub(crate) fn slot(&self, slot: u16) -> Self {
-        Self { address: SocketAddr::new(self.address.ip(), self.address.port() + slot) }
+        Self { address: SocketAddr::new(self.address.ip(), self.address.port() + slot), ..self.clone() }
     }
 
     /// Where waiters connect: a wildcard bind is reached over loopback.
@@ -194,6 +201,40 @@ impl Tcp {
         )
     }
 
+    /// A socket bound to a port to wait from, and the listener named after
+    /// it (`None` if another process has taken that name). A source port
+    /// among the derived lock ports (`ip_local_port_range` can be widened
+    /// into them) or whose name is taken is traded for another, a few times.
+    fn bind_source(&self) -> Result<(OwnedFd, Option<OwnedFd>)> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let connection = self.new_socket()?;
+            // A reset instead of a FIN when this waiter gives up, so no
+            // connection state outlives the wait on either side.
+            let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+            // A connection whose far end vanished without a reset is found
+            // by keepalive probes in ~3 s.
+            let _ = setsockopt(&connection, KeepAlive, &true);
+            let _ = setsockopt(&connection, TcpKeepIdle, &1);
+            let _ = setsockopt(&connection, TcpKeepInterval, &1);
+            let _ = setsockopt(&connection, TcpKeepCount, &2);
+            let source = SockaddrStorage::from(SocketAddr::new(self.config.watch_address().ip(), 0));
+            bind(connection.as_raw_fd(), &source).map_err(|e| self.context.os("bind a port to wait from", e))?;
+            let from = getsockname::<SockaddrStorage>(connection.as_raw_fd())
+                .map_err(|e| self.context.os("bind a port to wait from", e))?;
+            let port = from.as_sockaddr_in().map(|a| a.port()).or_else(|| from.as_sockaddr_in6().map(|a| a.port()));
+            let range = self.config.derived_ports;
+            if port.is_some_and(|p| (range.low..=range.high).contains(&p)) && tries < SOURCE_PORT_TRIES {
+                continue;
+            }
+            let hand_over = wake::listen_for_hand_over(&self.context, &from)?;
+            if hand_over.is_some() || tries >= SOURCE_PORT_TRIES {
+                return Ok((connection, hand_over));
+            }
+        }
+    }
+
     /// Connects to the port without blocking for more than
     /// [`CONNECT_GRACE`]; `Ok(false)` when nothing listens or the queue is
     /// full.
@@ -231,21 +272,7 @@ impl SocketLock for Tcp {
         if let Some(queued) = wake::queue_on_unix(&self.context, &self.companion, deadline, ticket, true)? {
             return Ok(Some(queued));
         }
-        let connection = self.new_socket()?;
-        // A reset instead of a FIN when this waiter gives up, so no
-        // connection state outlives the wait on either side.
-        let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
-        // A connection whose far end vanished without a reset (seen under
-        // heavy churn on loopback) is found by keepalive probes in ~3 s.
-        let _ = setsockopt(&connection, KeepAlive, &true);
-        let _ = setsockopt(&connection, TcpKeepIdle, &1);
-        let _ = setsockopt(&connection, TcpKeepInterval, &1);
-        let _ = setsockopt(&connection, TcpKeepCount, &2);
-        let source = SockaddrStorage::from(SocketAddr::new(self.config.watch_address().ip(), 0));
-        bind(connection.as_raw_fd(), &source).map_err(|e| self.context.os("bind a port to wait from", e))?;
-        let from = getsockname::<SockaddrStorage>(connection.as_raw_fd())
-            .map_err(|e| self.context.os("bind a port to wait from", e))?;
-        let hand_over = wake::listen_for_hand_over(&self.context, &from)?;
+        let (connection, hand_over) = self.bind_source()?;
         if !self.connect_to_port(&connection)? {
             return Ok(None);
         }

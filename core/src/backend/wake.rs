@@ -196,16 +196,11 @@ impl HeldSockets {
                 Some(Candidate { connection: w.connection.into_inner()?, ticket: w.ticket, reach: w.reach })
             })
             .collect();
+        drop_given_up(&mut waiters);
         accept_all(queue, lock_reach, &mut waiters);
         if let Some(companion) = companion {
             accept_all(companion, Reach::ByItsConnection, &mut waiters);
         }
-        drop_given_up(&mut waiters);
-        // Our socket goes only to processes we trust: one of another user
-        // could keep it listening after giving up the lock, and waiters
-        // would wait on it forever. It races for the lock instead. (A tcp
-        // waiter on the port is checked where it listens, at the hand-over.)
-        waiters.retain(|w| w.reach == Reach::AtItsListener || peer_is_trusted(&w.connection));
         if waiters.is_empty() {
             return; // nobody waits; dropping self closes
         }
@@ -250,24 +245,49 @@ impl HeldSockets {
 const LOCK_ONLY: u8 = b'L';
 const WITH_COMPANION: u8 = b'C';
 
-/// Accepts every connection queued on `listener`, as waiters reached by `reach`.
+/// Connections are accepted in batches of this many, the gone and the
+/// untrusted among them closed before the next batch; and at most
+/// [`MAX_LIVE_WAITERS`] live ones are kept. A full queue of a tcp port
+/// (4,094 connections, anyone's) would otherwise take more descriptors than
+/// PHP's usual limit of 1,024, and with none left no hand-over could be made.
+const ACCEPT_BATCH: usize = 128;
+const MAX_LIVE_WAITERS: usize = 256;
+
+/// Accepts the connections queued on `listener`, as waiters reached by
+/// `reach`, keeping the live ones we may hand the lock to: all of them,
+/// unless more than [`MAX_LIVE_WAITERS`] are (the rest stay queued on the
+/// socket, which the next holder inherits).
 fn accept_all(listener: RawFd, reach: Reach, waiters: &mut Vec<Candidate>) {
-    loop {
-        match accept4(listener, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
-            Ok(fd) => {
-                // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                let connection = unsafe { OwnedFd::from_raw_fd(fd) };
-                if reach == Reach::AtItsListener {
-                    // Whoever closes it (we, a later holder, the kernel at
-                    // exit) resets it: a reset is how a tcp waiter tells a
-                    // lock let go from a server's polite close.
-                    let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+    let mut queue_empty = false;
+    while !queue_empty && waiters.len() < MAX_LIVE_WAITERS {
+        let mut batch = Vec::new();
+        while batch.len() < ACCEPT_BATCH {
+            match accept4(listener, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+                Ok(fd) => {
+                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                    let connection = unsafe { OwnedFd::from_raw_fd(fd) };
+                    if reach == Reach::AtItsListener {
+                        // Whoever closes it (we, a later holder, the kernel
+                        // at exit) resets it: a reset is how a tcp waiter
+                        // tells a lock let go from a server's polite close.
+                        let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+                    }
+                    batch.push(Candidate { connection, ticket: u64::MAX, reach });
                 }
-                waiters.push(Candidate { connection, ticket: u64::MAX, reach });
+                Err(Errno::EINTR | Errno::ECONNABORTED) => {}
+                Err(_) => {
+                    queue_empty = true; // EAGAIN (or no descriptor left)
+                    break;
+                }
             }
-            Err(Errno::EINTR | Errno::ECONNABORTED) => {}
-            Err(_) => return, // EAGAIN: the queue is empty
         }
+        drop_given_up(&mut batch);
+        // Our socket goes only to processes we trust: one of another user
+        // could keep it listening after giving up the lock, and waiters
+        // would wait on it forever. It races for the lock instead. (A tcp
+        // waiter on the port is checked where it listens, at the hand-over.)
+        batch.retain(|w| w.reach == Reach::AtItsListener || peer_is_trusted(&w.connection));
+        waiters.append(&mut batch);
     }
 }
 
@@ -434,7 +454,9 @@ pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
 
 /// Joins the queue of a unix listener that is the lock (`socket`).
 /// With `trusted_only`, a listener another user made is not queued on
-/// (`None`): it could keep its waiters waiting forever.
+/// (`None`): it could keep its waiters waiting forever. Nor is a full one
+/// waited on then: whose it is cannot be told before connecting, and
+/// another user can fill a listener of their own.
 pub(crate) fn queue_on_unix(
     context: &Context,
     address: &UnixAddr,
@@ -449,7 +471,7 @@ pub(crate) fn queue_on_unix(
     let connected = match connect(connection.as_raw_fd(), address) {
         // A queue full of connections that will never be accepted (waiters
         // that gave up): wait in the kernel for room, instead of polling.
-        Err(Errno::EAGAIN) => connect_when_room(&connection, address, deadline),
+        Err(Errno::EAGAIN) if !trusted_only => connect_when_room(&connection, address, deadline),
         other => other,
     };
     match connected {
@@ -656,24 +678,38 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
 fn wait_on_port(connection: &OwnedFd, hand_over: Option<&OwnedFd>, deadline: &Deadline, recheck: Duration) -> Outcome {
     let unconfirmed = unacknowledged_bytes(connection) > 0;
     let cap = if unconfirmed { QUEUE_CONFIRMATION } else { recheck };
-    let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(Some(cap))).unwrap_or(PollTimeout::NONE);
-    let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
-    fds.extend(hand_over.map(|listener| PollFd::new(listener.as_fd(), PollFlags::POLLIN)));
-    let ready = poll(&mut fds, timeout);
-    let connection_events = fds[0].revents().unwrap_or(PollFlags::empty());
-    // A hand-over comes first: the holder resets our connection right after.
-    if let Some(outcome) = hand_over.and_then(take_hand_over) {
-        return outcome;
-    }
-    match ready {
-        Ok(0) if deadline.expired() => Outcome::TimeUp,
-        Ok(0) if unconfirmed && unacknowledged_bytes(connection) > 0 => Outcome::HolderGone,
-        Ok(0) | Err(Errno::EINTR) => Outcome::RecheckDue,
-        // A reset is a hang-up; data or a polite close is a holder that is
-        // a real server, not a lock: back off instead.
-        Ok(_) if connection_events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) => Outcome::HolderGone,
-        Ok(_) if connection_events.is_empty() => Outcome::RecheckDue, // the listener: another user's
-        Ok(_) | Err(_) => Outcome::NothingToWaitOn,
+    let recheck_due = Deadline::start(Timeout::For(cap));
+    loop {
+        let left = recheck_due.remaining().unwrap_or(Duration::ZERO);
+        let timeout = PollTimeout::try_from(deadline.poll_timeout_ms(Some(left))).unwrap_or(PollTimeout::NONE);
+        let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
+        fds.extend(hand_over.map(|listener| PollFd::new(listener.as_fd(), PollFlags::POLLIN)));
+        let ready = poll(&mut fds, timeout);
+        let connection_events = fds[0].revents().unwrap_or(PollFlags::empty());
+        // A hand-over comes first: the holder resets our connection right after.
+        if let Some(outcome) = hand_over.and_then(|listener| take_hand_over(listener, deadline)) {
+            return outcome;
+        }
+        return match ready {
+            Ok(0) if deadline.expired() => Outcome::TimeUp,
+            Ok(0) if unconfirmed && unacknowledged_bytes(connection) > 0 => Outcome::HolderGone,
+            Ok(0) => Outcome::RecheckDue,
+            // A reset is a hang-up; data or a polite close is a holder that
+            // is a real server, not a lock: back off instead.
+            Ok(_) if connection_events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) => Outcome::HolderGone,
+            // Only the listener woke (another user connecting to it, dropped
+            // unread) or a signal: sleep on, so that nobody can make us spin.
+            Ok(_) | Err(Errno::EINTR) if connection_events.is_empty() => {
+                if deadline.expired() {
+                    Outcome::TimeUp
+                } else if recheck_due.expired() {
+                    Outcome::RecheckDue
+                } else {
+                    continue;
+                }
+            }
+            Ok(_) | Err(_) => Outcome::NothingToWaitOn,
+        };
     }
 }
 
@@ -701,7 +737,7 @@ const HAND_OVER_GRACE: Duration = Duration::from_millis(100);
 /// Accepts what connected to a tcp waiter's listener: a holder handing the
 /// lock over, or processes of other users, which are dropped. `None` when
 /// no hand-over came.
-fn take_hand_over(listener: &OwnedFd) -> Option<Outcome> {
+fn take_hand_over(listener: &OwnedFd, deadline: &Deadline) -> Option<Outcome> {
     loop {
         let fd = match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
             Ok(fd) => fd,
@@ -713,7 +749,11 @@ fn take_hand_over(listener: &OwnedFd) -> Option<Outcome> {
         if !peer_is_trusted(&channel) {
             continue;
         }
-        let grace = Deadline::start(Timeout::For(HAND_OVER_GRACE));
+        // Within the wait's own time, unless that is up: a hand-over in
+        // flight at the deadline is still read.
+        let left = deadline.remaining().unwrap_or(HAND_OVER_GRACE);
+        let grace =
+            Deadline::start(Timeout::For(if left.is_zero() { HAND_OVER_GRACE } else { left.min(HAND_OVER_GRACE) }));
         loop {
             if let Some(outcome) = read_hand_over(&channel) {
                 match outcome {
