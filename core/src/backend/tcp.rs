@@ -210,15 +210,6 @@ impl Tcp {
         loop {
             tries += 1;
             let connection = self.new_socket()?;
-            // A reset instead of a FIN when this waiter gives up, so no
-            // connection state outlives the wait on either side.
-            let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
-            // A connection whose far end vanished without a reset is found
-            // by keepalive probes in ~3 s.
-            let _ = setsockopt(&connection, KeepAlive, &true);
-            let _ = setsockopt(&connection, TcpKeepIdle, &1);
-            let _ = setsockopt(&connection, TcpKeepInterval, &1);
-            let _ = setsockopt(&connection, TcpKeepCount, &2);
             let source = SockaddrStorage::from(SocketAddr::new(self.config.watch_address().ip(), 0));
             bind(connection.as_raw_fd(), &source).map_err(|e| self.context.os("bind a port to wait from", e))?;
             let from = getsockname::<SockaddrStorage>(connection.as_raw_fd())
@@ -230,6 +221,15 @@ impl Tcp {
             }
             let hand_over = wake::listen_for_hand_over(&self.context, &from)?;
             if hand_over.is_some() || tries >= SOURCE_PORT_TRIES {
+                // A reset instead of a FIN when this waiter gives up, so no
+                // connection state outlives the wait on either side.
+                let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+                // A connection whose far end vanished without a reset is
+                // found by keepalive probes in ~3 s.
+                let _ = setsockopt(&connection, KeepAlive, &true);
+                let _ = setsockopt(&connection, TcpKeepIdle, &1);
+                let _ = setsockopt(&connection, TcpKeepInterval, &1);
+                let _ = setsockopt(&connection, TcpKeepCount, &2);
                 return Ok((connection, hand_over));
             }
         }

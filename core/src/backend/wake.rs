@@ -157,9 +157,7 @@ impl Candidate {
     fn connect_to_its_listener(&self) -> Option<OwnedFd> {
         let from = getpeername::<SockaddrStorage>(self.connection.as_raw_fd()).ok()?;
         let address = waiter_listener_address(&from)?;
-        let channel =
-            socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-                .ok()?;
+        let channel = new_unix_socket().ok()?;
         // Non-blocking: a listener whose queue another user filled is
         // skipped, never waited on.
         connect(channel.as_raw_fd(), &address).ok()?;
@@ -397,8 +395,7 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
             }
             recheck = (recheck * 2).min(PORT_RECHECK_CAP);
             // Tried without leaving the queue: its place in line is kept.
-            if let Some(mut held) = lock.try_take()? {
-                lock.contended(&mut held);
+            if let Some(held) = take_after_waiting(lock)? {
                 return Ok(Some(held));
             }
         };
@@ -438,18 +435,29 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             }
         }
-        if let Some(mut held) = lock.try_take()? {
-            lock.contended(&mut held);
+        if let Some(held) = take_after_waiting(lock)? {
             return Ok(Some(held));
         }
     }
 }
 
+/// One attempt after a wait began: a lock taken then is contended.
+fn take_after_waiting(lock: &mut impl SocketLock) -> Result<Option<HeldSockets>> {
+    let mut held = lock.try_take()?;
+    if let Some(held) = held.as_mut() {
+        lock.contended(held);
+    }
+    Ok(held)
+}
+
 /// A unix stream socket, close-on-exec and non-blocking, as every socket of
 /// the socket-based backends is.
 pub(crate) fn unix_socket(context: &Context) -> Result<OwnedFd> {
+    new_unix_socket().map_err(|e| context.os("create a unix socket", e))
+}
+
+fn new_unix_socket() -> nix::Result<OwnedFd> {
     socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-        .map_err(|e| context.os("create a unix socket", e))
 }
 
 /// Joins the queue of a unix listener that is the lock (`socket`).
