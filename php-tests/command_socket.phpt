@@ -26,3 +26,6 @@ ok exakat_lock_list() shows the lock with the command as its holder
 ok the command ends with COMMAND
 ok PHP takes it once the command is gone
 ok exakat_lock_list() shows PHP holding it
+ok PHP takes a second lock, named with a newline, an escape and a tab
+ok `exakat-lock list` shows each of PHP's two locks on one line of four fields, control characters escaped
+ok `exakat-lock list --json` gives the name as it is where the backend keeps it (mysql), else null

@@ -6,7 +6,7 @@
 //! FNV-1a 64 (specified, not `std`'s `DefaultHasher`, whose algorithm may
 //! change between Rust releases) and the slug rules never change silently.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 use crate::error::Error;
 
@@ -78,6 +78,35 @@ impl LockName {
             .collect();
         format!("{readable}.{:016x}", self.hash64())
     }
+
+    /// The name whose slug `slug` is, when it is a plain slug (the name
+    /// itself); `None` for a hashed slug, which names nobody, and for bytes
+    /// that are no slug at all.
+    #[must_use]
+    pub fn from_plain_slug(slug: &[u8]) -> Option<Self> {
+        is_plain_slug(slug).then(|| Self(slug.to_vec()))
+    }
+}
+
+/// Whether `bytes` is a form [`LockName::slug`] makes, plain or hashed. What
+/// another user may name freely (an abstract socket, a file in a shared
+/// directory) is no lock of ours unless it is: a listing skips the rest,
+/// so it never shows their bytes.
+#[must_use]
+pub fn is_slug(bytes: &[u8]) -> bool {
+    if is_plain_slug(bytes) {
+        return true;
+    }
+    let Some(dot) = bytes.iter().rposition(|&b| b == b'.') else { return false };
+    let (readable, hash) = (&bytes[..dot], &bytes[dot + 1..]);
+    (1..=SLUG_READABLE_PREFIX).contains(&readable.len())
+        && readable.iter().all(|&b| is_slug_byte(b))
+        && hash.len() == 16
+        && hash.iter().all(|&b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_plain_slug(bytes: &[u8]) -> bool {
+    (1..=PLAIN_SLUG_MAX).contains(&bytes.len()) && bytes.iter().all(|&b| is_slug_byte(b))
 }
 
 /// Shows the name as PHP users wrote it, with control and non-UTF-8 bytes
@@ -85,15 +114,28 @@ impl LockName {
 impl fmt::Display for LockName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                if c.is_control() {
-                    write!(f, "{}", c.escape_default())?;
-                } else {
-                    write!(f, "{c}")?;
-                }
-            }
+            write!(f, "{}", Printable(chunk.valid()))?;
             for b in chunk.invalid() {
                 write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shows text with its control characters escaped (`\n`, `\u{1b}`): how
+/// text that another process chose (a name, a host name, a server's lock
+/// name) reaches a terminal, where it could otherwise move the cursor or
+/// end a line.
+pub struct Printable<'a>(pub &'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
             }
         }
         Ok(())
@@ -177,6 +219,37 @@ mod tests {
     fn long_slugs_are_bounded() {
         let long = LockName::new(&[b'x'; 255]).unwrap().slug();
         assert_eq!(long.len(), SLUG_READABLE_PREFIX + 1 + 16);
+    }
+
+    #[test]
+    fn slugs_are_recognised_and_nothing_else() {
+        for name in [&b"nightly"[..], b"../../etc/passwd", b"a b", &[b'x'; 255], b"\x1b[2J\n"] {
+            let slug = LockName::new(name).unwrap().slug();
+            assert!(is_slug(slug.as_bytes()), "{slug}");
+        }
+        for not_ours in [
+            &b""[..],
+            b"a\x1b[31m",
+            b"a\nb",
+            b"a.0123456789abcdeg",
+            b"a.0123456789ABCDEF",
+            b"a.0123456789abcdef0",
+            b".0123456789abcdef",
+            b"a.b.0123456789abcdef",
+            &[b'x'; 65],
+        ] {
+            assert!(!is_slug(not_ours), "{}", String::from_utf8_lossy(not_ours));
+        }
+        let long_readable = [&[b'x'; 41][..], b".0123456789abcdef"].concat();
+        assert!(!is_slug(&long_readable));
+    }
+
+    #[test]
+    fn only_plain_slugs_name_their_lock() {
+        assert_eq!(LockName::from_plain_slug(b"nightly-import").unwrap().as_bytes(), b"nightly-import");
+        assert!(LockName::from_plain_slug(b"a_b.0123456789abcdef").is_none(), "a hashed slug names nobody");
+        assert!(LockName::from_plain_slug(b"a\x1b[31m").is_none());
+        assert!(LockName::from_plain_slug(&[b'x'; 65]).is_none());
     }
 
     #[test]

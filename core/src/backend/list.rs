@@ -9,7 +9,7 @@
 use std::{fs, os::unix::ffi::OsStrExt, path::Path};
 
 use super::{proc_scan, semaphore, tcp, BackendKind, Context, Holder, HolderValue};
-use crate::{error::Result, options::Options, LockName, Settings};
+use crate::{error::Result, name, options::Options, LockName, Settings};
 
 /// A lock that has holders.
 #[derive(Clone, Debug)]
@@ -57,15 +57,6 @@ pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings
     Ok(found)
 }
 
-/// The name behind a slug, when the slug is the name itself (see
-/// [`LockName::slug`]: a hashed slug has a `.`).
-fn name_of_slug(slug: &[u8]) -> Option<LockName> {
-    if slug.contains(&b'.') {
-        return None;
-    }
-    LockName::new(slug).ok()
-}
-
 /// Splits `<base>#<slot>` into the base and the slot; `None` for the gates
 /// and bells of slot groups, which are not locks.
 fn slot_suffix(address: &[u8]) -> Option<(&[u8], Option<u16>)> {
@@ -96,6 +87,9 @@ fn sockets() -> Vec<Listed> {
             continue;
         }
         let Some((base, slot)) = slot_suffix(slug) else { continue };
+        if !name::is_slug(base) {
+            continue;
+        }
         let shown = format!("@{}", String::from_utf8_lossy(&address));
         let mut holder = Holder::local(
             proc_scan::sole_pid_with_socket(socket.inode),
@@ -106,7 +100,12 @@ fn sockets() -> Vec<Listed> {
         let resource = format!("abstract socket @exakat_lock/{}", String::from_utf8_lossy(base));
         add(
             &mut found,
-            Listed { name: name_of_slug(base), backend: BackendKind::Socket, resource, holders: vec![holder] },
+            Listed {
+                name: LockName::from_plain_slug(base),
+                backend: BackendKind::Socket,
+                resource,
+                holders: vec![holder],
+            },
         );
     }
     found
@@ -172,6 +171,9 @@ fn lock_files(dir: &Path) -> Vec<Listed> {
         let Some(rest) = file_name.as_bytes().strip_prefix(b"exakat_lock.") else { continue };
         let Some(at) = rest.windows(5).rposition(|w| w == b".lock") else { continue };
         let (slug, suffix) = (&rest[..at], &rest[at + 5..]);
+        if !name::is_slug(slug) {
+            continue;
+        }
         let slot = match suffix {
             b"" => 0,
             _ => match std::str::from_utf8(&suffix[1..]).ok().and_then(|k| k.parse().ok()) {
@@ -204,7 +206,10 @@ fn lock_files(dir: &Path) -> Vec<Listed> {
         }
         let base = dir.join(format!("exakat_lock.{}.lock", String::from_utf8_lossy(slug)));
         let resource = format!("lock file {}", base.display());
-        add(&mut found, Listed { name: name_of_slug(slug), backend: BackendKind::Flock, resource, holders });
+        add(
+            &mut found,
+            Listed { name: LockName::from_plain_slug(slug), backend: BackendKind::Flock, resource, holders },
+        );
     }
     found
 }
@@ -214,12 +219,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slot_suffixes_and_hashed_slugs() {
+    fn slot_suffixes() {
         assert_eq!(slot_suffix(b"job#3"), Some((&b"job"[..], Some(3))));
         assert_eq!(slot_suffix(b"job"), Some((&b"job"[..], None)));
         assert_eq!(slot_suffix(b"job#gate"), None);
         assert_eq!(slot_suffix(b"job#bell"), None);
-        assert_eq!(name_of_slug(b"nightly-import").unwrap().as_bytes(), b"nightly-import");
-        assert!(name_of_slug(b"a_b.0123456789abcdef").is_none(), "a hashed slug names nobody");
     }
 }

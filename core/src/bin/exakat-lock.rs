@@ -25,7 +25,8 @@ use std::{
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use exakat_lock_core::{
-    list, BackendChoice, Holder, HolderValue, Listed, Lock, LockName, LockSpec, OptionValue, Options, Settings, Timeout,
+    list, name::Printable, BackendChoice, Holder, HolderValue, Listed, Lock, LockName, LockSpec, OptionValue, Options,
+    Settings, Timeout,
 };
 
 const USAGE: &str = "\
@@ -277,7 +278,7 @@ fn show_list(request: &Request) -> Result<u8, Failure> {
         for lock in &locks {
             let name = lock.name.as_ref().map_or_else(|| "-".to_owned(), |n| n.to_string());
             for holder in &lock.holders {
-                let _ = writeln!(out, "{}\t{name}\t{}\t{}", lock.backend, lock.resource, describe(holder));
+                let _ = writeln!(out, "{}\t{name}\t{}\t{}", lock.backend, Printable(&lock.resource), describe(holder));
             }
         }
     }
@@ -289,7 +290,7 @@ fn describe(holder: &Holder) -> String {
     let unknown = || "-".to_owned();
     let mut words = vec![
         format!("pid={}", holder.pid.map_or_else(unknown, |p| p.to_string())),
-        format!("host={}", holder.host.clone().unwrap_or_else(unknown)),
+        format!("host={}", holder.host.as_deref().map_or_else(unknown, |host| Printable(host).to_string())),
         format!("mode={}", holder.mode.as_str()),
         format!("slot={}", holder.slot.map_or_else(unknown, |s| s.to_string())),
         format!("since={}", holder.since.map_or_else(unknown, |s| format!("{s:.3}"))),
@@ -297,7 +298,7 @@ fn describe(holder: &Holder) -> String {
     for (key, value) in &holder.extra {
         let value = match value {
             HolderValue::Int(i) => i.to_string(),
-            HolderValue::Str(s) => s.escape_debug().to_string(),
+            HolderValue::Str(s) => Printable(s).to_string(),
         };
         words.push(format!("{key}={value}"));
     }
@@ -328,7 +329,7 @@ fn json(lock: &Listed) -> String {
         .collect();
     format!(
         "{{\"name\":{},\"backend\":\"{}\",\"resource\":{},\"holders\":[{}]}}",
-        lock.name.as_ref().map_or_else(|| "null".to_owned(), |n| json_string(&n.to_string())),
+        lock.name.as_ref().map_or_else(|| "null".to_owned(), |n| json_string(&String::from_utf8_lossy(n.as_bytes()))),
         lock.backend,
         json_string(&lock.resource),
         holders.join(",")
