@@ -26,6 +26,8 @@ $cases = [
     ['x', 'mysql', ['dsn' => 'postgres://u:p@db/x']],
     ['x', 'mysql', ['dsn' => 'mysql://u:secret@db:0/x']],
     ['x', 'mysql', ['dsn' => 'mysql://u@db', 'connect_timeout' => 0]],
+    ['x', 'mysql', ['dsn' => 'mysql://u@db', 'connect_timeout' => INF]],
+    ['x', 'mysql', ['dsn' => 'mysql://u@db?ssl-mode=VERIFY_IDENTITY&ssl-mode=DISABLED']],
     ['x', 'mysql', ['dsn' => 'mysql://u@db', 'connect_timeout' => 'soon']],
 ];
 foreach ($cases as $args) {
@@ -58,6 +60,8 @@ ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) must not give
 TypeError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dir" must be of type string, array given
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" must start with "mysql://" (mysql://user:password@host:port/database)
 ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has an invalid port (1 to 65535 expected)
-ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "connect_timeout" must be a positive number of seconds, 0 given
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "connect_timeout" must be more than 0 and at most 31536000 seconds (a year, the server's own limit), 0 given
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "connect_timeout" must be more than 0 and at most 31536000 seconds (a year, the server's own limit), INF given
+ValueError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" gives "ssl-mode" more than once
 TypeError: ExakatLock\Lock::__construct(): Argument #3 ($options) option "connect_timeout" must be of type int|float, string given
 string(3) "tcp"

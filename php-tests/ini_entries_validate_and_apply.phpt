@@ -19,9 +19,20 @@ var_dump(
     ini_set('exakat_lock.tcp_port_range', '0-10'),
     ini_set('exakat_lock.tcp_port_range', 'all'),
     ini_set('exakat_lock.mysql_dsn', 'postgres://u:p@db/x'),
+    ini_set('exakat_lock.dir', "/tmp\0/elsewhere"),
+    ini_set('exakat_lock.mysql_dsn_file', "/run/secrets/dsn\0x"),
     ini_get('exakat_lock.default_backend'),
     ini_get('exakat_lock.tcp_port_range'),
+    ini_get('exakat_lock.dir'),
+    ini_get('exakat_lock.mysql_dsn_file'),
 );
+// The `dir` option is checked alike where locks are listed.
+try {
+    exakat_lock_list('flock', ['dir' => "/tmp\0"]);
+    echo "no exception\n";
+} catch (\ValueError $e) {
+    echo get_class($e), ': ', $e->getMessage(), "\n";
+}
 
 ini_set('exakat_lock.default_backend', 'semaphore');
 var_dump((new Lock('x'))->backend());
@@ -56,8 +67,13 @@ bool(false)
 bool(false)
 bool(false)
 bool(false)
+bool(false)
+bool(false)
 string(4) "auto"
 string(11) "61000-65535"
+string(0) ""
+string(0) ""
+ValueError: exakat_lock_list(): Argument #2 ($options) option "dir" must not contain any null bytes
 string(9) "semaphore"
 bool(true)
 int(47000)

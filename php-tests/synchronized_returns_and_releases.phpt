@@ -42,6 +42,15 @@ try {
 } catch (TypeError $e) {
     echo $e->getMessage(), "\n";
 }
+
+// A callback that returns by reference gives its value, as call_user_func()
+// does: never an alias of the callback's variable.
+$kept = [1];
+$result = &Lock::synchronized($name, function &() use (&$kept) { return $kept; });
+$result[] = 2;
+function append_two(array &$list): void { $list[] = 2; }
+append_two(Lock::synchronized($name, function &() use (&$kept) { return $kept; }));
+var_dump($kept);
 ?>
 --EXPECTF--
 array(1) {
@@ -57,3 +66,11 @@ bool(true)
 int(2)
 int(3)
 ExakatLock\Lock::synchronized(): Argument #2 ($callback) must be a valid callback, function "no_such_function" not found or invalid function name
+
+Notice: Only variables should be assigned by reference in %s on line %d
+
+Notice: Only variables should be passed by reference in %s on line %d
+array(1) {
+  [0]=>
+  int(1)
+}

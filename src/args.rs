@@ -11,7 +11,8 @@
 //!
 //! `null` is a `\TypeError` for every parameter, as it will be in PHP 9,
 //! rather than PHP 8's deprecation and coercion: ext-php-rs already rejects
-//! `null` for parameters with a default, and one rule for all is clearer.
+//! `null` for parameters with a default (`null_args.rs` gives that PHP's
+//! message), and one rule for all is clearer.
 
 use std::{
     borrow::Cow,
@@ -32,7 +33,11 @@ use crate::ffi;
 pub fn type_name(zval: &Zval) -> String {
     let zval = zval.dereference();
     if let Some(object) = zval.object() {
-        return object.get_class_name().unwrap_or_else(|_| "object".into());
+        let mut name = object.get_class_name().unwrap_or_else(|_| "object".into());
+        // An anonymous class's name is "class@anonymous", a NUL, then where
+        // it was declared; PHP's messages stop at the NUL.
+        name.truncate(name.find('\0').unwrap_or(name.len()));
+        return name;
     }
     match zval.get_type() {
         DataType::Null | DataType::Undef => "null",

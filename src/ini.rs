@@ -108,8 +108,17 @@ fn apply_default_backend(current: &mut Current, value: &[u8]) -> Option<()> {
 }
 
 fn apply_dir(current: &mut Current, value: &[u8]) -> Option<()> {
-    current.dir = (!value.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(value)));
+    current.dir = path_setting(value)?;
     Some(())
+}
+
+/// Empty: not set. A NUL byte would cut the path short in every system
+/// call, so the value is refused.
+fn path_setting(value: &[u8]) -> Option<Option<PathBuf>> {
+    if value.contains(&0) {
+        return None;
+    }
+    Some((!value.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(value))))
 }
 
 fn apply_tcp_port_range(current: &mut Current, value: &[u8]) -> Option<()> {
@@ -129,7 +138,7 @@ fn apply_mysql_dsn(current: &mut Current, value: &[u8]) -> Option<()> {
 /// The file is read when a lock is made, not here: a secret may be mounted
 /// after PHP starts, and may change.
 fn apply_mysql_dsn_file(current: &mut Current, value: &[u8]) -> Option<()> {
-    current.mysql_dsn_file = (!value.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(value)));
+    current.mysql_dsn_file = path_setting(value)?;
     Some(())
 }
 

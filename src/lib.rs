@@ -7,7 +7,8 @@
 //! few engine symbols ext-php-rs does not bind), `exec_hook.rs` (semaphores
 //! given back around `pcntl_exec()`) and `sensitive.rs`
 //! (`#[\SensitiveParameter]` on `$options`), `fast_calls.rs` (engine
-//! handlers for `acquire()`, `release()` and `isHeld()`). Everything else,
+//! handlers for `acquire()`, `release()` and `isHeld()`), `null_args.rs`
+//! (PHP's own `\TypeError` for `null` where a parameter has a default). Everything else,
 //! backends included, lives in the core crate.
 
 #![cfg_attr(windows, feature(abi_vectorcall))]
@@ -20,6 +21,7 @@ mod ffi;
 mod functions;
 mod ini;
 mod lock;
+mod null_args;
 mod sensitive;
 
 use ext_php_rs::{info_table_end, info_table_row, info_table_start, prelude::*, zend::ModuleEntry};
@@ -41,6 +43,7 @@ unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
     let _ = std::panic::catch_unwind(|| {
         exec_hook::install();
         sensitive::mark_options_parameters();
+        null_args::install();
         fast_calls::install();
     });
     ffi::SUCCESS

@@ -207,7 +207,13 @@ impl Lock {
         // any error lets it propagate unchanged.
         let value = result.map_err(|_| errors::already_thrown())?;
         released.map_err(|e| to_php(e, NO_ARGUMENTS))?;
-        Ok(value)
+        // A callback declared `function &()` returns a reference; like
+        // `call_user_func()`, hand back the value, never an alias of the
+        // callback's variable (a debug PHP asserts on a returned reference).
+        Ok(match value.reference() {
+            Some(target) => target.shallow_clone(),
+            None => value,
+        })
     }
 
     /// What `var_dump()` shows: never a password.

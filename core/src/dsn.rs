@@ -114,23 +114,34 @@ impl Dsn {
         let mut socket = None;
         let mut ssl_mode = None;
         let mut ssl_ca = None;
+        let mut given: Vec<&str> = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("socket", value)) if !value.is_empty() => socket = Some(PathBuf::from(decode(value, "socket")?)),
-                Some(("ssl-ca", value)) if !value.is_empty() => ssl_ca = Some(PathBuf::from(decode(value, "ssl-ca")?)),
-                Some(("ssl-mode", value)) => {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if !matches!(key, "socket" | "ssl-mode" | "ssl-ca") {
+                return Err(format!(
+                    "has an unknown parameter \"{}\"; the ones accepted are \"socket\", \"ssl-mode\" and \"ssl-ca\"",
+                    key.escape_debug()
+                ));
+            }
+            // The last would win: `?ssl-mode=VERIFY_IDENTITY&ssl-mode=DISABLED`
+            // reads as verified to whoever checks the start of the line.
+            if given.contains(&key) {
+                return Err(format!("gives \"{key}\" more than once"));
+            }
+            given.push(key);
+            if value.is_empty() {
+                return Err(format!("has an empty \"{key}\""));
+            }
+            match key {
+                "socket" => socket = Some(PathBuf::from(decode(value, "socket")?)),
+                "ssl-ca" => ssl_ca = Some(PathBuf::from(decode(value, "ssl-ca")?)),
+                _ => {
                     ssl_mode = Some(SslMode::parse(&decode(value, "ssl-mode")?).ok_or_else(|| {
                         // Not quoted: after a malformed password, this may be a piece of it.
                         "has an unknown ssl-mode; valid ones are DISABLED, PREFERRED, REQUIRED, VERIFY_CA \
                          and VERIFY_IDENTITY"
                             .to_owned()
                     })?);
-                }
-                _ => {
-                    return Err(format!(
-                    "has an unknown parameter \"{}\"; the ones accepted are \"socket\", \"ssl-mode\" and \"ssl-ca\"",
-                    pair.split('=').next().unwrap_or(pair).escape_debug()
-                ))
                 }
             }
         }
@@ -389,6 +400,18 @@ mod tests {
         assert!(mode("mysql://u@db?ssl-mode=DISABLED&ssl-ca=/ca").is_err());
         assert!(mode("mysql://u@localhost?socket=/s&ssl-mode=REQUIRED").unwrap_err().contains("over TCP only"));
         assert_eq!(mode("mysql://u@localhost?socket=/s&ssl-mode=DISABLED").unwrap().0, SslMode::Disabled);
+    }
+
+    #[test]
+    fn parameters_given_twice_or_empty_are_refused() {
+        let e = Dsn::parse("mysql://u:pw@db/x?ssl-mode=VERIFY_IDENTITY&ssl-mode=DISABLED").unwrap_err();
+        assert_eq!(e, "gives \"ssl-mode\" more than once");
+        assert_eq!(Dsn::parse("mysql://u@db/x?ssl-ca=/a&ssl-ca=/b").unwrap_err(), "gives \"ssl-ca\" more than once");
+        for key in ["socket", "ssl-ca", "ssl-mode"] {
+            assert_eq!(Dsn::parse(&format!("mysql://u@db/x?{key}=")).unwrap_err(), format!("has an empty \"{key}\""));
+            assert_eq!(Dsn::parse(&format!("mysql://u@db/x?{key}")).unwrap_err(), format!("has an empty \"{key}\""));
+        }
+        assert!(Dsn::parse("mysql://u@db/x?sock=/s").unwrap_err().starts_with("has an unknown parameter \"sock\""));
     }
 
     #[test]

@@ -262,6 +262,16 @@ impl PortRange {
         // The remainder is below `span`, which fits the range.
         self.low + u16::try_from(hash % span).unwrap_or(0)
     }
+
+    /// The port `steps` after `port` (a port of the range), coming round
+    /// to `low` after `high`.
+    #[must_use]
+    pub fn after(self, port: u16, steps: u16) -> u16 {
+        let span = u32::from(self.high - self.low) + 1;
+        let offset = (u32::from(port - self.low) + u32::from(steps)) % span;
+        // The remainder is below `span`, which fits the range.
+        self.low + u16::try_from(offset).unwrap_or(0)
+    }
 }
 
 impl fmt::Display for PortRange {
@@ -319,5 +329,15 @@ mod tests {
         }
         assert_eq!(PortRange { low: 7, high: 7 }.pick(u64::MAX), 7);
         assert_eq!(PortRange { low: 1, high: 65535 }.pick(65534), 65535);
+    }
+
+    #[test]
+    fn ports_after_come_round_inside_the_range() {
+        let range = PortRange { low: 61000, high: 61009 };
+        assert_eq!(range.after(61000, 0), 61000);
+        assert_eq!(range.after(61007, 2), 61009);
+        assert_eq!(range.after(61008, 3), 61001);
+        assert_eq!(PortRange { low: 1, high: 65535 }.after(65535, 1), 1);
+        assert_eq!(PortRange { low: 7, high: 7 }.after(7, 0), 7);
     }
 }

@@ -79,7 +79,7 @@ impl Config {
             (None, dir) => {
                 let dir = match dir {
                     Some(dir) => non_empty_path("dir", dir)?,
-                    None => settings.lock_dir.clone().unwrap_or_else(|| settings.temp_dir.clone()),
+                    None => default_dir(settings)?,
                 };
                 ("dir", lock_file_path(&dir, name))
             }
@@ -153,7 +153,20 @@ pub fn lock_file_path(dir: &Path, name: &LockName) -> PathBuf {
     dir.join(format!("exakat_lock.{}.lock", name.slug()))
 }
 
-fn non_empty_path(key: &str, bytes: &[u8]) -> Result<PathBuf> {
+/// `exakat_lock.dir`, else the temporary directory. The PHP binding refuses
+/// a NUL byte in the setting; a `Settings` made elsewhere is checked here.
+pub(crate) fn default_dir(settings: &Settings) -> Result<PathBuf> {
+    let (setting, dir) = match &settings.lock_dir {
+        Some(dir) => ("exakat_lock.dir", dir),
+        None => ("the temporary directory", &settings.temp_dir),
+    };
+    if dir.as_os_str().as_bytes().contains(&0) {
+        return Err(Error::invalid_argument(setting, "must not contain any null bytes"));
+    }
+    Ok(dir.clone())
+}
+
+pub(crate) fn non_empty_path(key: &str, bytes: &[u8]) -> Result<PathBuf> {
     if bytes.is_empty() {
         return Err(option_error(key, "must not be empty"));
     }

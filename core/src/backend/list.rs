@@ -8,7 +8,7 @@
 
 use std::{fs, os::unix::ffi::OsStrExt, path::Path};
 
-use super::{proc_scan, semaphore, tcp, BackendKind, Context, Holder, HolderValue};
+use super::{flock, proc_scan, semaphore, tcp, BackendKind, Context, Holder, HolderValue};
 use crate::{error::Result, name, options::Options, LockName, Settings};
 
 /// A lock that has holders.
@@ -43,8 +43,8 @@ pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings
             BackendKind::Semaphore => found.extend(semaphore_sets()),
             BackendKind::Flock => {
                 let dir = match options.bytes("dir")? {
-                    Some(dir) => std::path::PathBuf::from(std::ffi::OsStr::from_bytes(dir)),
-                    None => settings.lock_dir.clone().unwrap_or_else(|| settings.temp_dir.clone()),
+                    Some(dir) => flock::non_empty_path("dir", dir)?,
+                    None => flock::default_dir(settings)?,
                 };
                 found.extend(lock_files(&dir));
             }

@@ -4,7 +4,7 @@
 
 use std::{
     fmt, io,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::OnceLock,
 };
 
@@ -232,22 +232,28 @@ impl ResourceId {
     pub fn conflicts_with(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Tcp { ip: a, port: p }, Self::Tcp { ip: b, port: q }) => {
-                // A wildcard bind takes the port on every address of its
-                // family, and Linux's IPv6 wildcard (without IPV6_V6ONLY,
-                // which we never set) takes IPv4's too.
+                // As the kernel's bind table sees it: `0.0.0.0` takes the
+                // port on every IPv4 address (not on `::1`: both can be
+                // bound at once), Linux's IPv6 wildcard (without
+                // IPV6_V6ONLY, which we never set) on every address.
                 let (a, b) = (canonical_ip(*a), canonical_ip(*b));
-                p == q && (a == b || a.is_unspecified() || b.is_unspecified())
+                let v4_wildcard_over =
+                    |w: IpAddr, other: IpAddr| w == IpAddr::V4(Ipv4Addr::UNSPECIFIED) && other.is_ipv4();
+                p == q
+                    && (a == b
+                        || a == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                        || b == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                        || v4_wildcard_over(a, b)
+                        || v4_wildcard_over(b, a))
             }
             _ => self == other,
         }
     }
 }
 
-/// `::ffff:127.0.0.1` is `127.0.0.1` to the kernel's bind table, and `::`
-/// covers `0.0.0.0`.
+/// `::ffff:127.0.0.1` is `127.0.0.1` to the kernel's bind table.
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
@@ -551,6 +557,11 @@ mod tests {
         assert!(!tcp("127.0.0.1", 80).conflicts_with(&tcp("127.0.0.2", 80)));
         assert!(!tcp("127.0.0.1", 80).conflicts_with(&tcp("127.0.0.1", 81)));
         assert!(!tcp("::1", 80).conflicts_with(&tcp("127.0.0.1", 80)));
+        assert!(!tcp("0.0.0.0", 80).conflicts_with(&tcp("::1", 80)), "the IPv4 wildcard leaves IPv6 alone");
+        assert!(!tcp("::1", 80).conflicts_with(&tcp("0.0.0.0", 80)));
+        assert!(tcp("::", 80).conflicts_with(&tcp("::1", 80)));
+        assert!(tcp("0.0.0.0", 80).conflicts_with(&tcp("::", 80)));
+        assert!(tcp("::ffff:0.0.0.0", 80).conflicts_with(&tcp("127.0.0.1", 80)));
         assert!(!ResourceId::Semaphore(5).conflicts_with(&ResourceId::File { dev: 0, ino: 5 }));
     }
 

@@ -51,6 +51,11 @@ const FOREVER_SLICE_SECS: f64 = 86_400.0;
 /// Extra time a bounded wait gives the server to answer before the socket
 /// read gives up and the server counts as gone.
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest `connect_timeout`: the server's own maximum for its
+/// `connect_timeout`. A limit that never ends (`INF`) is no limit for a
+/// connection attempt to a host that does not answer.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(31_536_000);
 /// The largest `wait_timeout` MariaDB and MySQL accept (365 days): the
 /// server ends a session idle longer than its `wait_timeout` (8 hours by
 /// default, often lowered), and a held lock goes with it.
@@ -121,9 +126,25 @@ impl Config {
             };
         let connect_timeout = match options.seconds("connect_timeout")? {
             None => DEFAULT_CONNECT_TIMEOUT,
-            Some(seconds) => Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
-                option_error("connect_timeout", format!("must be a positive number of seconds, {seconds} given"))
-            })?,
+            Some(seconds) => Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= MAX_CONNECT_TIMEOUT)
+                .ok_or_else(|| {
+                    option_error(
+                        "connect_timeout",
+                        format!(
+                            "must be more than 0 and at most {} seconds (a year, the server's own limit), {} given",
+                            MAX_CONNECT_TIMEOUT.as_secs(),
+                            match seconds {
+                                s if s.is_nan() => "NAN".to_owned(),
+                                s if s.is_infinite() => if s > 0.0 { "INF" } else { "-INF" }.to_owned(),
+                                // Not all 301 digits of 1e300.
+                                s if s.abs() >= 1e15 => format!("{s:E}"),
+                                s => s.to_string(),
+                            }
+                        ),
+                    )
+                })?,
         };
         // `#` suffixes: slot 0 is the name itself, so that a plain lock and
         // slot 0 exclude each other.
@@ -924,8 +945,13 @@ mod tests {
         let with = |v| Config::new(&name, &Options::new().with("connect_timeout", v), &settings, 1);
         assert_eq!(with(OptionValue::Float(0.5)).unwrap().connect_timeout, Duration::from_millis(500));
         assert_eq!(with(OptionValue::Int(2)).unwrap().connect_timeout, Duration::from_secs(2));
-        for bad in [OptionValue::Int(0), OptionValue::Float(-1.0), OptionValue::Float(f64::NAN)] {
-            assert!(with(bad).unwrap_err().to_string().starts_with("Option \"connect_timeout\" must be a positive"));
+        assert_eq!(with(OptionValue::Int(31_536_000)).unwrap().connect_timeout, MAX_CONNECT_TIMEOUT);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, 31_536_000.5] {
+            let e = with(OptionValue::Float(bad)).unwrap_err().to_string();
+            assert!(
+                e.starts_with("Option \"connect_timeout\" must be more than 0 and at most 31536000 seconds"),
+                "{e}"
+            );
         }
         let e = with(OptionValue::Str(b"2".to_vec())).unwrap_err().to_string();
         assert_eq!(e, "Option \"connect_timeout\" must be of type int|float, string given");

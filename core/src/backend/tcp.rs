@@ -78,23 +78,30 @@ pub(crate) struct Config {
     /// Where ports derived from names fall: a waiter's own source port is
     /// never one of them, or its wait would hold another lock.
     derived_ports: PortRange,
+    /// Whether `address`'s port was derived from the name, so that slot
+    /// ports wrap round inside `derived_ports`.
+    derived: bool,
 }
 
 impl Config {
-    /// With `slots` > 1, slot k binds the port after slot k-1's: the
-    /// group's ports all fit the given port onwards, or the range.
+    /// With `slots` > 1, slot k binds the port k after slot 0's: from the
+    /// given port onwards, or round the range from the name's own port, so
+    /// that slot 0 is the port of the plain lock on the name whatever the
+    /// number of slots (API.md: objects that disagree on N share their
+    /// first slots).
     pub(crate) fn new(name: &LockName, options: &Options, settings: &Settings, slots: u16) -> Result<Self> {
         let last = slots - 1;
-        let port = match options.int("port")? {
+        let range = settings.tcp_port_range;
+        let given_port = options.int("port")?;
+        let port = match given_port {
             None => {
-                let range = settings.tcp_port_range;
-                let shortened = range.high.checked_sub(last).filter(|&high| high >= range.low).ok_or_else(|| {
-                    option_error(
+                if u32::from(last) > u32::from(range.high - range.low) {
+                    return Err(option_error(
                         "slots",
                         format!("needs {slots} ports, and exakat_lock.tcp_port_range {range} has fewer"),
-                    )
-                })?;
-                PortRange { high: shortened, ..range }.pick(name.hash64())
+                    ));
+                }
+                range.pick(name.hash64())
             }
             Some(port) => {
                 u16::try_from(port).ok().filter(|&p| p != 0 && p.checked_add(last).is_some()).ok_or_else(|| {
@@ -117,7 +124,7 @@ impl Config {
                 )
             })?,
         };
-        Ok(Self { address: SocketAddr::new(host, port), derived_ports: settings.tcp_port_range })
+        Ok(Self { address: SocketAddr::new(host, port), derived_ports: range, derived: given_port.is_none() })
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -135,7 +142,9 @@ impl Config {
     }
 
     pub(crate) fn slot(&self, slot: u16) -> Self {
-        Self { address: SocketAddr::new(self.address.ip(), self.address.port() + slot), ..self.clone() }
+        let port =
+            if self.derived { self.derived_ports.after(self.address.port(), slot) } else { self.address.port() + slot };
+        Self { address: SocketAddr::new(self.address.ip(), port), ..self.clone() }
     }
 
     /// Where waiters connect: a wildcard bind is reached over loopback.
@@ -357,6 +366,28 @@ mod tests {
         let c = Config::new(&LockName::new(b"job").unwrap(), &Options::new(), &settings, 1).unwrap();
         assert_eq!(c.address.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(c.address.port(), 50000 + (crate::name::fnv1a64(b"job") % 10) as u16);
+    }
+
+    #[test]
+    fn slot_0_of_any_group_is_the_plain_locks_port_and_slots_come_round_the_range() {
+        let settings = Settings { tcp_port_range: PortRange { low: 50000, high: 50009 }, ..Settings::default() };
+        let name = LockName::new(b"job").unwrap();
+        let plain = Config::new(&name, &Options::new(), &settings, 1).unwrap();
+        for slots in [2, 3, 10] {
+            let group = Config::new(&name, &Options::new(), &settings, slots).unwrap();
+            let ports: Vec<u16> = (0..slots).map(|k| group.slot(k).address.port()).collect();
+            assert_eq!(ports[0], plain.address.port(), "{slots} slots");
+            assert!(ports.iter().all(|p| (50000..=50009).contains(p)), "{ports:?}");
+            let mut distinct = ports.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        }
+        let e = Config::new(&name, &Options::new(), &settings, 11).unwrap_err().to_string();
+        assert!(e.contains("needs 11 ports, and exakat_lock.tcp_port_range 50000-50009 has fewer"), "{e}");
+        let given = Options::new().with("port", OptionValue::Int(65530));
+        let group = Config::new(&name, &given, &settings, 3).unwrap();
+        assert_eq!(group.slot(2).address.port(), 65532, "a given port's slots follow it, outside the range too");
     }
 
     #[test]
