@@ -100,22 +100,129 @@ fn a_wait_is_bounded_by_w() {
     assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2), "{waited:?}");
 }
 
+/// Whether `pid` runs: not gone, not a zombie waiting for its parent.
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+fn next_pid(out: &mut BufReader<std::process::ChildStdout>) -> u32 {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    line.trim().parse().unwrap()
+}
+
 #[test]
-fn killing_the_command_frees_the_lock_at_once_and_its_child_never_holds_it() {
+fn killing_the_command_frees_the_lock_at_once_and_ends_command_whose_children_never_hold_it() {
     for kind in LOCAL {
         let target = Target::new(kind, "cmd-kill");
-        let (child, mut out) = holding(&target, &[], "echo in; sleep 30 & echo $!; wait");
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let sleeper: u32 = line.trim().parse().unwrap();
+        let (child, mut out) = holding(&target, &[], "echo in; echo $$; sleep 30 & echo $!; wait");
+        let (command, sleeper) = (next_pid(&mut out), next_pid(&mut out));
         kill9(child.id());
         let started = Instant::now();
         let free = target.lock().acquire(Timeout::For(Duration::from_secs(5))).unwrap();
+        let freed_after = started.elapsed();
+        // COMMAND would otherwise run on without the lock, beside the next holder.
+        while running(command) && started.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let command_ran_on = running(command);
         let alive = process_alive(sleeper);
         kill9(sleeper);
-        assert!(free && started.elapsed() < Duration::from_millis(100), "{kind}: free after {:?}", started.elapsed());
+        kill9(command);
+        assert!(free && freed_after < Duration::from_millis(100), "{kind}: free after {freed_after:?}");
+        assert!(!command_ran_on, "{kind}: COMMAND outlived the lock");
         assert!(alive, "{kind}: COMMAND's child outlived the command, without the lock");
     }
+}
+
+#[test]
+fn who_and_list_are_subcommands_only_as_the_first_argument() {
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(args).output().unwrap();
+    for args in [
+        &["-b", "socket", "--", "who", "sh", "-c", "echo ran"][..],
+        &["-b", "socket", "-n", "list", "sh", "-c", "echo ran"],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.stdout, b"ran\n", "{args:?} runs COMMAND under the lock named who or list");
+    }
+}
+
+#[test]
+fn signals_ignored_at_start_stay_ignored_for_command() {
+    use std::os::unix::process::CommandExt;
+    let target = Target::new(BackendKind::Socket, "cmd-nohup");
+    let mut started = command(&target, &[], &["sh", "-c", "echo $$; exec sleep 30"]);
+    // As nohup(1) starts it.
+    // SAFETY: signal() is async-signal-safe.
+    unsafe {
+        started.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = started.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let sleeper = next_pid(&mut out);
+    // Wait for the exec, then read what the program starts with.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(format!("/proc/{sleeper}/comm")).unwrap_or_default().starts_with("sleep")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{sleeper}/status")).unwrap();
+    let ignored = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).map(str::trim).unwrap().to_owned();
+    // SAFETY: plain syscall on our own child.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(100));
+    let survived = running(sleeper) && child.try_wait().unwrap().is_none();
+    kill9(sleeper);
+    child.wait().unwrap();
+    assert_eq!(u64::from_str_radix(&ignored, 16).unwrap() & 1, 1, "COMMAND starts with HUP ignored: SigIgn {ignored}");
+    assert!(survived, "a HUP neither ends exakat-lock nor reaches COMMAND");
+}
+
+#[test]
+fn a_ctrl_c_at_the_terminal_reaches_command_once() {
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors; no name, settings or size asked.
+    let opened = unsafe {
+        libc::openpty(&raw mut master, &raw mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(opened, 0, "a pseudo-terminal");
+    let target = Target::new(BackendKind::Socket, "cmd-ctrl-c");
+    let script = "trap 'echo INT' INT; echo in; sleep 2 & wait; sleep 0.3 & wait; echo done";
+    let mut started = command(&target, &[], &["sh", "-c", script]);
+    // SAFETY: only async-signal-safe calls between fork and exec: a new
+    // session whose terminal is the pty's slave, as a login shell's job.
+    unsafe {
+        started.pre_exec(move || {
+            libc::setsid();
+            libc::ioctl(slave, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = started.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "in\n");
+    // The terminal's interrupt character: the kernel signals the whole
+    // foreground process group, exakat-lock and COMMAND alike.
+    // SAFETY: one byte from a valid buffer to our own descriptor.
+    assert_eq!(unsafe { libc::write(master, [3u8].as_ptr().cast(), 1) }, 1);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    child.wait().unwrap();
+    // SAFETY: our own descriptors, closed once.
+    unsafe {
+        libc::close(master);
+        libc::close(slave);
+    }
+    assert_eq!(rest.matches("INT").count(), 1, "one Ctrl-C, one SIGINT: {rest:?}");
 }
 
 #[test]
@@ -168,13 +275,40 @@ fn shared_holders_share_and_list_shows_them() {
 #[test]
 fn usage_errors_exit_64() {
     let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(args).output().unwrap();
-    for args in
-        [&["-b", "nope", "x", "true"][..], &["-w"], &["--bogus", "x", "true"], &["x"], &["--slots", "0", "x", "true"]]
-    {
+    for args in [
+        &["-b", "nope", "x", "true"][..],
+        &["-w"],
+        &["--bogus", "x", "true"],
+        &["x"],
+        &["--slots", "0", "x", "true"],
+        &["--slots", "65536", "x", "true"],
+        &["-o", "bogus=1", "x", "true"],
+        &["-o", "=1", "x", "true"],
+        &["-o", "dir=/tmp", "-o", "dir=/var/tmp", "-b", "flock", "x", "true"],
+        &["", "true"],
+        &["--shared=no", "x", "true"],
+        &["--json", "x", "true"],
+        &["who", "-w", "5", "x"],
+        &["list", "-n"],
+        &["-w", "-1", "x", "true"],
+        &["-w", "inf", "x", "true"],
+        &["-w", "1e309", "x", "true"],
+        &["-E", "256", "x", "true"],
+    ] {
         let output = run(args);
-        let code = output.status.code();
-        assert!(code == Some(64) || code == Some(70), "{args:?}: {code:?}");
+        assert_eq!(output.status.code(), Some(64), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         assert!(!output.stderr.is_empty(), "{args:?} says why");
     }
     assert_eq!(run(&["x-cmd-missing", "/nonexistent/program"]).status.code(), Some(127));
+    // Bundled short flags, as getopt reads them.
+    assert_eq!(run(&["-b", "socket", "-nE7", "-w5", "x-cmd-bundled", "sh", "-c", "exit 3"]).status.code(), Some(3));
+}
+
+#[test]
+fn output_that_cannot_be_written_is_a_failure() {
+    for args in [&["list"][..], &["--help"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(args).stdout(full).output().unwrap();
+        assert_eq!(output.status.code(), Some(74), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
 }

@@ -17,7 +17,10 @@
 use std::{
     ffi::OsString,
     io::Write,
-    os::unix::{ffi::OsStrExt, process::ExitStatusExt},
+    os::unix::{
+        ffi::OsStrExt,
+        process::{CommandExt, ExitStatusExt},
+    },
     process::{Command, ExitCode},
     sync::atomic::{AtomicI32, Ordering},
 };
@@ -46,110 +49,193 @@ who prints the holders (exit 1 when the lock is free); list prints the locks hel
 Exit status 64 for a usage error, 70 for a lock error, 126/127 when COMMAND cannot be run,
 128 + N when COMMAND was killed by signal N.";
 
-/// `sysexits.h`: a usage error, a failure of ours, a COMMAND that cannot run.
+/// `sysexits.h`: a usage error, a failure of ours, output that could not
+/// be written.
 const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
+const EX_IOERR: u8 = 74;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    match run(args) {
-        Ok(code) => ExitCode::from(code),
+    let code = match run(args) {
+        Ok(code) => code,
         Err(Failure::Usage(message)) => {
             eprintln!("exakat-lock: {message}\n{USAGE}");
-            ExitCode::from(EX_USAGE)
+            EX_USAGE
         }
         Err(Failure::Lock(message)) => {
             eprintln!("exakat-lock: {message}");
-            ExitCode::from(EX_SOFTWARE)
+            EX_SOFTWARE
         }
         Err(Failure::Spawn(code, message)) => {
             eprintln!("exakat-lock: {message}");
-            ExitCode::from(code)
+            code
         }
-    }
+        Err(Failure::Output(e)) => {
+            eprintln!("exakat-lock: cannot write the output: {e}");
+            EX_IOERR
+        }
+    };
+    ExitCode::from(code)
 }
 
 enum Failure {
     Usage(String),
     Lock(String),
     Spawn(u8, String),
+    Output(std::io::Error),
 }
 
 impl From<exakat_lock_core::Error> for Failure {
     fn from(error: exakat_lock_core::Error) -> Self {
-        Self::Lock(error.to_string())
+        match error {
+            // A name, a backend or an option the command line gave.
+            exakat_lock_core::Error::InvalidArgument { .. } | exakat_lock_core::Error::InvalidType { .. } => {
+                Self::Usage(error.to_string())
+            }
+            _ => Self::Lock(error.to_string()),
+        }
     }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Self::Output(error)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Subcommand {
+    Who,
+    List,
 }
 
 /// What the command line asks for.
 struct Request {
+    /// Only ever the first argument: `exakat-lock -- who true` and
+    /// `exakat-lock -n who true` take the lock named `who`.
+    subcommand: Option<Subcommand>,
     backend: BackendChoice,
     options: Options,
     timeout: Timeout,
     shared: bool,
     conflict_code: u8,
     json: bool,
+    /// The flags given that only running COMMAND uses, to refuse them elsewhere.
+    run_flags: Vec<String>,
     positional: Vec<OsString>,
 }
 
 fn run(args: Vec<OsString>) -> Result<u8, Failure> {
     let request = parse(args)?;
-    let subcommand = request.positional.first().and_then(|first| first.to_str());
-    match subcommand {
-        Some("who") => who(&request),
-        Some("list") => show_list(&request),
-        _ => run_locked(&request),
+    match request.subcommand {
+        Some(Subcommand::Who) => who(&request),
+        Some(Subcommand::List) => show_list(&request),
+        None => run_locked(&request),
     }
 }
 
+/// Splits bundled short flags as getopt does, as `flock(1)` accepts them:
+/// `-nw5` is `-n -w 5`, `-E0` is `-E 0`.
+fn unbundle(arg: &str) -> Option<Vec<String>> {
+    const WITH_VALUE: &str = "bowE";
+    const WITHOUT: &str = "nsxehV";
+    let letters = arg.strip_prefix('-').filter(|rest| rest.len() > 1 && !rest.starts_with('-'))?;
+    let mut flags = Vec::new();
+    for (at, letter) in letters.char_indices() {
+        if WITH_VALUE.contains(letter) {
+            flags.push(format!("-{letter}"));
+            let value = &letters[at + letter.len_utf8()..];
+            if !value.is_empty() {
+                flags.push(value.to_owned());
+            }
+            return Some(flags);
+        }
+        if !WITHOUT.contains(letter) {
+            return None;
+        }
+        flags.push(format!("-{letter}"));
+    }
+    Some(flags)
+}
+
 fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
+    let usage = |message: String| Failure::Usage(message);
+    let mut args: std::collections::VecDeque<OsString> = args.into();
+    let subcommand = match args.front().and_then(|first| first.to_str()) {
+        Some("who") => Some(Subcommand::Who),
+        Some("list") => Some(Subcommand::List),
+        _ => None,
+    };
+    if subcommand.is_some() {
+        args.pop_front();
+    }
     let mut request = Request {
+        subcommand,
         backend: BackendChoice::Auto,
         options: Options::new(),
         timeout: Timeout::Forever,
         shared: false,
         conflict_code: 1,
         json: false,
+        run_flags: Vec::new(),
         positional: Vec::new(),
     };
-    let mut args = args.into_iter();
-    let usage = |message: String| Failure::Usage(message);
-    while let Some(arg) = args.next() {
+    let mut option_keys: Vec<String> = Vec::new();
+    while let Some(arg) = args.pop_front() {
         let text = arg.to_string_lossy().into_owned();
-        let is_subcommand = |first: &OsString| matches!(first.to_str(), Some("who" | "list"));
-        let subcommand = request.positional.first().is_some_and(is_subcommand);
         if text == "-" || !text.starts_with('-') {
-            if (request.positional.is_empty() && is_subcommand(&arg)) || subcommand {
-                // `who` and `list` take flags after them too.
-                request.positional.push(arg);
+            request.positional.push(arg);
+            if subcommand.is_some() {
+                // `who` takes flags after NAME too.
                 continue;
             }
             // Everything from NAME on is the command's: its flags stay its own.
-            request.positional.push(arg);
-            request.positional.extend(args.by_ref());
+            request.positional.extend(args.drain(..));
             break;
         }
         if text == "--" {
-            request.positional.extend(args.by_ref());
+            request.positional.extend(args.drain(..));
             break;
+        }
+        if let Some(flags) = unbundle(&text) {
+            for flag in flags.into_iter().rev() {
+                args.push_front(flag.into());
+            }
+            continue;
         }
         let (flag, inline) = match text.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
             _ => (text.clone(), None),
         };
+        let takes_value = matches!(
+            flag.as_str(),
+            "-b" | "--backend"
+                | "-o"
+                | "--option"
+                | "--slots"
+                | "-w"
+                | "--wait"
+                | "--timeout"
+                | "-E"
+                | "--conflict-exit-code"
+        );
+        if inline.is_some() && !takes_value {
+            return Err(usage(format!("{flag} takes no value, {text:?} given")));
+        }
         let mut value = |name: &str| {
             inline
                 .clone()
-                .or_else(|| args.next().map(|v| v.to_string_lossy().into_owned()))
+                .or_else(|| args.pop_front().map(|v| v.to_string_lossy().into_owned()))
                 .ok_or_else(|| usage(format!("{name} needs a value")))
         };
         match flag.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}");
+                writeln!(std::io::stdout(), "{USAGE}")?;
                 std::process::exit(0);
             }
             "-V" | "--version" => {
-                println!("exakat-lock {}", env!("CARGO_PKG_VERSION"));
+                writeln!(std::io::stdout(), "exakat-lock {}", env!("CARGO_PKG_VERSION"))?;
                 std::process::exit(0);
             }
             "-b" | "--backend" => {
@@ -160,30 +246,54 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
                 let pair = value(&flag)?;
                 let (key, value) =
                     pair.split_once('=').ok_or_else(|| usage(format!("{flag} needs KEY=VALUE, {pair:?} given")))?;
+                if option_keys.iter().any(|k| k == key) {
+                    return Err(usage(format!("option {key:?} given twice")));
+                }
+                option_keys.push(key.to_owned());
                 request.options.push(key, option_value(value));
             }
             "--slots" => {
                 let slots = value(&flag)?;
                 let slots = slots.parse().map_err(|_| usage(format!("--slots needs a number, {slots:?} given")))?;
+                request.options.remove("slots");
                 request.options.push("slots", OptionValue::Int(slots));
             }
-            "-n" | "--nonblock" | "--nb" | "--no-wait" => request.timeout = Timeout::NoWait,
+            "-n" | "--nonblock" | "--nb" | "--no-wait" => {
+                request.timeout = Timeout::NoWait;
+                request.run_flags.push(flag);
+            }
             "-w" | "--wait" | "--timeout" => {
                 let seconds = value(&flag)?;
-                let seconds: f64 =
-                    seconds.parse().map_err(|_| usage(format!("{flag} needs seconds, {seconds:?} given")))?;
+                // Without -w the wait has no limit; a negative or endless
+                // number is refused, as flock(1) refuses it.
+                let seconds =
+                    seconds.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
+                        usage(format!("{flag} needs a number of seconds, 0 or more, {seconds:?} given"))
+                    })?;
                 request.timeout = Timeout::from_secs_f64(seconds).map_err(|e| usage(e.to_string()))?;
+                request.run_flags.push(flag);
             }
-            "-s" | "--shared" => request.shared = true,
-            "-x" | "-e" | "--exclusive" => request.shared = false,
+            "-s" | "--shared" => {
+                request.shared = true;
+                request.run_flags.push(flag);
+            }
+            "-x" | "-e" | "--exclusive" => {
+                request.shared = false;
+                request.run_flags.push(flag);
+            }
             "-E" | "--conflict-exit-code" => {
                 let code = value(&flag)?;
                 request.conflict_code =
                     code.parse().map_err(|_| usage(format!("{flag} needs a status from 0 to 255, {code:?} given")))?;
+                request.run_flags.push(flag);
             }
-            "--json" => request.json = true,
+            "--json" if subcommand == Some(Subcommand::List) => request.json = true,
+            "--json" => return Err(usage("--json is for list".into())),
             _ => return Err(usage(format!("unknown flag {flag}"))),
         }
+    }
+    if let (Some(flag), Some(_)) = (request.run_flags.first(), subcommand) {
+        return Err(usage(format!("{flag} is for running COMMAND, not for who or list")));
     }
     Ok(request)
 }
@@ -199,19 +309,50 @@ fn open(request: &Request, name: &OsString) -> Result<Lock, Failure> {
     Ok(Lock::new(LockSpec::new(name, request.backend, &request.options, &Settings::default())?))
 }
 
-/// The child's pid once it runs, for the handler of the signals passed on.
+/// COMMAND's pid while it runs, for the handler of the signals passed on:
+/// 0 before it starts, -1 once it is reaped (its pid may be anyone's then).
 static CHILD: AtomicI32 = AtomicI32::new(0);
 /// A signal that came before the child was there to receive it.
 static PENDING: AtomicI32 = AtomicI32::new(0);
-const PASSED_ON: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+const PASSED_ON: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-extern "C" fn pass_on(signal: libc::c_int) {
+extern "C" fn pass_on(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // A signal from the terminal (Ctrl-C, a hang-up) went to the whole
+    // foreground process group, COMMAND included: passing it on would
+    // make it two, and a second Ctrl-C means "abort now" to many tools.
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    if !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL {
+        return;
+    }
+    send(signal);
+}
+
+fn send(signal: libc::c_int) {
     match CHILD.load(Ordering::SeqCst) {
-        // SAFETY: kill is async-signal-safe.
         0 => PENDING.store(signal, Ordering::SeqCst),
+        -1 => {}
+        // SAFETY: kill is async-signal-safe.
         child => unsafe {
             libc::kill(child, signal);
         },
+    }
+}
+
+/// Passes INT, TERM and HUP on to COMMAND, except those this process was
+/// started with ignored (`nohup`): COMMAND inherits them ignored, as it
+/// would under `flock(1)`.
+fn pass_signals_on() {
+    for signal in PASSED_ON {
+        // SAFETY: a query: a null new action changes nothing.
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        let queried = unsafe { libc::sigaction(signal as libc::c_int, std::ptr::null(), &raw mut current) };
+        if queried == 0 && current.sa_sigaction == libc::SIG_IGN {
+            continue;
+        }
+        let action = SigAction::new(SigHandler::SigAction(pass_on), SaFlags::SA_RESTART, SigSet::empty());
+        // SAFETY: the handler only touches atomics and calls kill(), which
+        // are async-signal-safe.
+        let _ = unsafe { sigaction(signal, &action) };
     }
 }
 
@@ -225,23 +366,36 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
         return Ok(request.conflict_code);
     }
     // From here a signal must reach COMMAND, not end us under it.
-    for signal in PASSED_ON {
-        let action = SigAction::new(SigHandler::Handler(pass_on), SaFlags::SA_RESTART, SigSet::empty());
-        // SAFETY: the handler only touches atomics and calls kill(), which
-        // are async-signal-safe.
-        let _ = unsafe { sigaction(Signal::try_from(signal).expect("a valid signal"), &action) };
+    pass_signals_on();
+    let parent = std::process::id();
+    let mut command_line = Command::new(command);
+    command_line.args(args);
+    // SAFETY: only async-signal-safe calls (prctl, getppid, kill) between
+    // fork and exec.
+    unsafe {
+        command_line.pre_exec(move || {
+            // The lock ends with this process, however it ends (kill -9, the
+            // OOM killer): COMMAND must not run on without it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // Gone already, before the line above: nobody would send it.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            Ok(())
+        });
     }
-    let mut child = Command::new(command).args(args).spawn().map_err(|e| {
+    let mut child = command_line.spawn().map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
         Failure::Spawn(code, format!("cannot run {}: {e}", command.to_string_lossy()))
     })?;
     CHILD.store(i32::try_from(child.id()).unwrap_or(0), Ordering::SeqCst);
     let early = PENDING.swap(0, Ordering::SeqCst);
     if early != 0 {
-        pass_on(early);
+        send(early);
     }
-    let status =
-        child.wait().map_err(|e| Failure::Lock(format!("cannot wait for {}: {e}", command.to_string_lossy())))?;
+    let status = child.wait();
+    CHILD.store(-1, Ordering::SeqCst);
+    let status = status.map_err(|e| Failure::Lock(format!("cannot wait for {}: {e}", command.to_string_lossy())))?;
     lock.release()?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
@@ -251,19 +405,20 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
 }
 
 fn who(request: &Request) -> Result<u8, Failure> {
-    let [_, name] = request.positional.as_slice() else {
+    let [name] = request.positional.as_slice() else {
         return Err(Failure::Usage("who needs NAME".into()));
     };
     let holders = open(request, name)?.holders()?;
     let mut out = std::io::stdout().lock();
     for holder in &holders {
-        let _ = writeln!(out, "{}", describe(holder));
+        writeln!(out, "{}", describe(holder))?;
     }
+    out.flush()?;
     Ok(u8::from(holders.is_empty()))
 }
 
 fn show_list(request: &Request) -> Result<u8, Failure> {
-    if request.positional.len() != 1 {
+    if !request.positional.is_empty() {
         return Err(Failure::Usage("list takes no NAME".into()));
     }
     let backend = match request.backend {
@@ -273,15 +428,16 @@ fn show_list(request: &Request) -> Result<u8, Failure> {
     let locks = list(backend, &request.options, &Settings::default())?;
     let mut out = std::io::stdout().lock();
     if request.json {
-        let _ = writeln!(out, "[{}]", locks.iter().map(json).collect::<Vec<_>>().join(","));
+        writeln!(out, "[{}]", locks.iter().map(json).collect::<Vec<_>>().join(","))?;
     } else {
         for lock in &locks {
             let name = lock.name.as_ref().map_or_else(|| "-".to_owned(), |n| n.to_string());
             for holder in &lock.holders {
-                let _ = writeln!(out, "{}\t{name}\t{}\t{}", lock.backend, Printable(&lock.resource), describe(holder));
+                writeln!(out, "{}\t{name}\t{}\t{}", lock.backend, Printable(&lock.resource), describe(holder))?;
             }
         }
     }
+    out.flush()?;
     Ok(0)
 }
 
