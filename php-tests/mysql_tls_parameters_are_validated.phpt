@@ -28,7 +28,7 @@ echo "every mode is accepted, in any case\n";
 ?>
 --EXPECT--
 ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has an unknown ssl-mode; valid ones are DISABLED, PREFERRED, REQUIRED, VERIFY_CA and VERIFY_IDENTITY
-ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has an unknown ssl-mode; valid ones are DISABLED, PREFERRED, REQUIRED, VERIFY_CA and VERIFY_IDENTITY
+ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has an empty "ssl-mode"
 ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has ssl-ca with ssl-mode REQUIRED, which does not verify certificates: use VERIFY_CA or VERIFY_IDENTITY
 ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" has ssl-ca with ssl-mode DISABLED, which does not verify certificates: use VERIFY_CA or VERIFY_IDENTITY
 ExakatLock\Lock::__construct(): Argument #3 ($options) option "dsn" asks for ssl-mode VERIFY_IDENTITY over a unix socket: TLS is used over TCP only

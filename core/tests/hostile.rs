@@ -113,6 +113,38 @@ fn flock_pair(dir: &TempDir) -> (Lock, Lock, PathBuf) {
     (a, b, path)
 }
 
+/// `/proc/locks` names the process that called `flock()`: in the shell
+/// idiom `exec 9>file; flock 9` that is flock(1), gone at once while the
+/// shell holds the lock; another user can do the same on purpose (pass the
+/// descriptor on, close its own) and let its pid be recycled. The pid is
+/// named only where /proc shows it with the file open.
+#[test]
+fn flock_holder_is_never_a_process_without_the_file_open() {
+    let dir = TempDir::new("stale-pid");
+    let (mut lock, mut listed, path) = flock_pair(&dir);
+    let mut shell = std::process::Command::new("sh")
+        .args(["-c", "exec 9>>\"$1\" && flock -x 9 && echo locked && exec sleep 30", "sh"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh and util-linux flock(1)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(shell.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line, "locked\n");
+    let holder = lock.holder().unwrap();
+    let dir_text = dir.0.to_str().unwrap().to_owned();
+    let options = Options::new().with("dir", text(&dir_text));
+    let in_list = exakat_lock_core::list(Some(BackendKind::Flock), &options, &Settings::default()).unwrap();
+    let busy = !listed.acquire(Timeout::NoWait).unwrap();
+    let _ = shell.kill();
+    let _ = shell.wait();
+    assert!(busy, "the shell's sleep holds it");
+    let holder = holder.expect("a holder");
+    assert_eq!(holder.pid, None, "flock(1) took it and is gone: {holder:?}");
+    let pids: Vec<Option<u32>> = in_list.iter().flat_map(|l| l.holders.iter().map(|h| h.pid)).collect();
+    assert_eq!(pids, [None], "the listing alike");
+}
+
 #[test]
 fn flock_lock_file_renamed_away_is_a_lost_lock() {
     let dir = TempDir::new("renamed");

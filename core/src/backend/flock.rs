@@ -676,7 +676,9 @@ impl Backend for Flock {
         Ok(locks
             .into_iter()
             .map(|lock| {
-                let holder = Holder::local(lock.pid, None, path());
+                let pid =
+                    lock.pid.filter(|&pid| proc_scan::process_has_file(pid, stat.st_dev, stat.st_ino) == Some(true));
+                let holder = Holder::local(pid, None, path());
                 if lock.shared {
                     holder.shared()
                 } else {

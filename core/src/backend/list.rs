@@ -35,8 +35,12 @@ pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings
         Some(kind) => vec![kind],
         None => super::usable_local_backends().to_vec(),
     };
+    proc_scan::with_one_scan(|| list_kinds(&kinds, options, settings))
+}
+
+fn list_kinds(kinds: &[BackendKind], options: &Options, settings: &Settings) -> Result<Vec<Listed>> {
     let mut found = Vec::new();
-    for kind in kinds {
+    for &kind in kinds {
         match kind {
             BackendKind::Socket => found.extend(sockets()),
             BackendKind::Tcp => found.extend(tcp_ports()),
@@ -58,15 +62,20 @@ pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings
 }
 
 /// Splits `<base>#<slot>` into the base and the slot; `None` for the gates
-/// and bells of slot groups, which are not locks.
+/// and bells of slot groups, which are not locks, and for what no lock
+/// names (`#0`, `#01`, `#+1`: slot 0 is the base itself).
 fn slot_suffix(address: &[u8]) -> Option<(&[u8], Option<u16>)> {
     match address.iter().rposition(|&b| b == b'#') {
         None => Some((address, None)),
-        Some(at) => {
-            let slot = std::str::from_utf8(&address[at + 1..]).ok()?.parse().ok()?;
-            Some((&address[..at], Some(slot)))
-        }
+        Some(at) => Some((&address[..at], Some(slot_number(&address[at + 1..])?))),
     }
+}
+
+/// A slot number as our resource names spell it: 1 to `MAX_SLOTS` - 1, in
+/// decimal, nothing more.
+fn slot_number(text: &[u8]) -> Option<u16> {
+    let slot: u16 = std::str::from_utf8(text).ok()?.parse().ok()?;
+    ((1..super::MAX_SLOTS).contains(&slot) && slot.to_string().as_bytes() == text).then_some(slot)
 }
 
 /// Adds a holder to the entry for `resource`, making the entry if needed.
@@ -176,9 +185,9 @@ fn lock_files(dir: &Path) -> Vec<Listed> {
         }
         let slot = match suffix {
             b"" => 0,
-            _ => match std::str::from_utf8(&suffix[1..]).ok().and_then(|k| k.parse().ok()) {
-                Some(slot) if suffix[0] == b'.' => slot,
-                _ => continue, // a gate, or not ours
+            _ => match suffix.strip_prefix(b".").and_then(slot_number) {
+                Some(slot) => slot,
+                None => continue, // a gate, or not ours
             },
         };
         // lstat: a symbolic link planted here is nobody's lock file.
@@ -189,10 +198,13 @@ fn lock_files(dir: &Path) -> Vec<Listed> {
         let file = (u64::from(libc::major(stat.st_dev)), u64::from(libc::minor(stat.st_dev)), stat.st_ino);
         let path = entry.path().display().to_string();
         let holders: Vec<Holder> = locks
-            .iter()
-            .filter(|(locked, _)| *locked == file)
-            .map(|(_, lock)| {
-                let mut holder = Holder::local(lock.pid, None, vec![("path", HolderValue::Str(path.clone()))]);
+            .get(&file)
+            .into_iter()
+            .flatten()
+            .map(|lock| {
+                let pid =
+                    lock.pid.filter(|&pid| proc_scan::process_has_file(pid, stat.st_dev, stat.st_ino) == Some(true));
+                let mut holder = Holder::local(pid, None, vec![("path", HolderValue::Str(path.clone()))]);
                 holder.slot = Some(slot);
                 if lock.shared {
                     holder.shared()
@@ -224,5 +236,9 @@ mod tests {
         assert_eq!(slot_suffix(b"job"), Some((&b"job"[..], None)));
         assert_eq!(slot_suffix(b"job#gate"), None);
         assert_eq!(slot_suffix(b"job#bell"), None);
+        for not_ours in [&b"job#0"[..], b"job#01", b"job#+1", b"job#1024", b"job#65535", b"job# 1"] {
+            assert_eq!(slot_suffix(not_ours), None, "{}", String::from_utf8_lossy(not_ours));
+        }
+        assert_eq!(slot_suffix(b"job#1023"), Some((&b"job"[..], Some(1023))));
     }
 }

@@ -3,6 +3,8 @@
 //! Only `holder()` asks, never the lock paths themselves.
 
 use std::{
+    cell::RefCell,
+    collections::{HashMap, HashSet},
     fs,
     net::{IpAddr, SocketAddr},
     sync::OnceLock,
@@ -21,17 +23,95 @@ pub(crate) fn host_of(pid: u32) -> Option<String> {
     (fs::read_link(format!("/proc/{pid}/ns/uts")).ok()? == ours).then(hostname).flatten()
 }
 
+/// What `/proc` showed of the processes' descriptors, kept while
+/// [`with_one_scan`] runs.
+#[derive(Default)]
+struct Scan {
+    /// Socket inode → the processes with a descriptor on it.
+    sockets: Option<HashMap<u64, Vec<u32>>>,
+    /// Pid → the files `(st_dev, st_ino)` it has open; `None`: unreadable.
+    files: HashMap<u32, Option<HashSet<(u64, u64)>>>,
+}
+
+thread_local! {
+    static SCAN: RefCell<Option<Scan>> = const { RefCell::new(None) };
+}
+
+/// Runs `look` with one pass over `/proc` serving all its look-ups: a
+/// listing or a group of slots asks about many sockets and files, and
+/// another user who opens thousands of them would otherwise make each
+/// look-up walk every descriptor again.
+pub(crate) fn with_one_scan<R>(look: impl FnOnce() -> R) -> R {
+    struct Ends;
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            SCAN.with_borrow_mut(|scan| *scan = None);
+        }
+    }
+    let outermost = SCAN.with_borrow_mut(|scan| scan.is_none().then(|| *scan = Some(Scan::default())).is_some());
+    let _ends = outermost.then_some(Ends);
+    look()
+}
+
+fn process_ids() -> Vec<u32> {
+    let Ok(processes) = fs::read_dir("/proc") else { return Vec::new() };
+    processes.filter_map(Result::ok).filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()).collect()
+}
+
 /// The processes with a descriptor open on socket `inode`. Processes of other
 /// users are invisible unless we are root; an empty result means "unknown".
 pub(crate) fn pids_with_socket(inode: u64) -> Vec<u32> {
-    let Ok(processes) = fs::read_dir("/proc") else { return Vec::new() };
-    let mut pids: Vec<u32> = processes
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| process_has_socket(pid, inode))
-        .collect();
+    let scanned = SCAN.with_borrow_mut(|scan| {
+        let scan = scan.as_mut()?;
+        let owners = scan.sockets.get_or_insert_with(socket_owners);
+        Some(owners.get(&inode).cloned().unwrap_or_default())
+    });
+    let mut pids =
+        scanned.unwrap_or_else(|| process_ids().into_iter().filter(|&pid| process_has_socket(pid, inode)).collect());
     pids.sort_unstable();
     pids
+}
+
+/// Every socket descriptor of every process we may see, by inode.
+fn socket_owners() -> HashMap<u64, Vec<u32>> {
+    let mut owners: HashMap<u64, Vec<u32>> = HashMap::new();
+    for pid in process_ids() {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        let mut seen = HashSet::new();
+        for fd in fds.filter_map(Result::ok) {
+            let Ok(link) = fs::read_link(fd.path()) else { continue };
+            let inode = link.to_str().and_then(|l| l.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok());
+            if let Some(inode) = inode.filter(|&inode| seen.insert(inode)) {
+                owners.entry(inode).or_default().push(pid);
+            }
+        }
+    }
+    owners
+}
+
+/// Whether process `pid` has a descriptor open on the file `(dev, ino)`
+/// (`st_dev`, `st_ino`); `None` when `/proc` does not let us look (another
+/// user's process, unless we are root). `/proc/locks` names the process
+/// that called `flock()`, which may have passed the descriptor on and
+/// closed it, or ended, its pid then being free for anyone.
+pub(crate) fn process_has_file(pid: u32, dev: u64, ino: u64) -> Option<bool> {
+    let read = || -> Option<HashSet<(u64, u64)>> {
+        match fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(fds) => Some(
+                fds.filter_map(Result::ok)
+                    .filter_map(|fd| nix::sys::stat::stat(&fd.path()).ok())
+                    .map(|stat| (stat.st_dev, stat.st_ino))
+                    .collect(),
+            ),
+            // Gone: it has nothing open.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HashSet::new()),
+            Err(_) => None,
+        }
+    };
+    let files =
+        SCAN.with_borrow_mut(|scan| scan.as_mut().map(|scan| scan.files.entry(pid).or_insert_with(read).clone()));
+    let files = files.unwrap_or_else(read)?;
+    Some(files.contains(&(dev, ino)))
 }
 
 /// The one process with a descriptor open on socket `inode`; `None` when
@@ -44,7 +124,7 @@ pub(crate) fn sole_pid_with_socket(inode: u64) -> Option<u32> {
 }
 
 /// Whether process `pid` has a descriptor open on socket `inode`.
-pub(crate) fn process_has_socket(pid: u32, inode: u64) -> bool {
+fn process_has_socket(pid: u32, inode: u64) -> bool {
     let target = format!("socket:[{inode}]");
     fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
         fds.filter_map(Result::ok)
@@ -95,8 +175,14 @@ pub(crate) fn abstract_listeners(prefix: &[u8]) -> std::io::Result<Vec<(BoundSoc
 }
 
 /// Every granted `FLOCK` lock, by file `(major, minor, inode)`.
-pub(crate) fn all_flocks() -> Vec<((u64, u64, u64), FileLock)> {
-    fs::read_to_string("/proc/locks").map(|listing| parse_flocks(&listing).collect()).unwrap_or_default()
+pub(crate) fn all_flocks() -> HashMap<(u64, u64, u64), Vec<FileLock>> {
+    let mut locks: HashMap<(u64, u64, u64), Vec<FileLock>> = HashMap::new();
+    if let Ok(listing) = fs::read_to_string("/proc/locks") {
+        for (file, lock) in parse_flocks(&listing) {
+            locks.entry(file).or_default().push(lock);
+        }
+    }
+    locks
 }
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;

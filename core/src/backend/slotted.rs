@@ -32,6 +32,7 @@ use nix::{
 };
 
 use super::{
+    proc_scan,
     wake::{self, peer_is_trusted},
     Backend, Context, Holder, ResourceId,
 };
@@ -165,22 +166,26 @@ impl Backend for Slotted {
 
     /// `None` as soon as one slot is free: then a single try would succeed.
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let mut first = None;
-        for (slot, lock) in (0..).zip(&mut self.slots) {
-            match lock.holder()? {
-                None => return Ok(None),
-                Some(holder) => first = first.or(Some(holder.in_slot(slot))),
+        proc_scan::with_one_scan(|| {
+            let mut first = None;
+            for (slot, lock) in (0..).zip(&mut self.slots) {
+                match lock.holder()? {
+                    None => return Ok(None),
+                    Some(holder) => first = first.or(Some(holder.in_slot(slot))),
+                }
             }
-        }
-        Ok(first)
+            Ok(first)
+        })
     }
 
     fn holders(&mut self) -> Result<Vec<Holder>> {
-        let mut holders = Vec::new();
-        for (slot, lock) in (0..).zip(&mut self.slots) {
-            holders.extend(lock.holder()?.map(|holder| holder.in_slot(slot)));
-        }
-        Ok(holders)
+        proc_scan::with_one_scan(|| {
+            let mut holders = Vec::new();
+            for (slot, lock) in (0..).zip(&mut self.slots) {
+                holders.extend(lock.holder()?.map(|holder| holder.in_slot(slot)));
+            }
+            Ok(holders)
+        })
     }
 
     /// The group is known by its slot 0, which a plain lock on the name
