@@ -26,7 +26,7 @@ ok the second object takes it now
 ok destroying the holder releases it
 ok holder() names the other process
 ok a waiter wakes within 100 ms of the release
-ok and had really waited
+ok and had really waited: it took the lock after the release began
 ok a holder ending with exit() frees it
 ok a holder ending with an uncaught exception frees it
 ok a holder ending with a fatal error frees it

@@ -7,6 +7,7 @@ exakat_lock
 require __DIR__ . '/_common.inc';
 if (test_mysql_dsn() === null) die('skip no test server: set EXAKAT_LOCK_TEST_MYSQL_DSN');
 if (!str_contains(test_mysql_dsn(), '@127.0.0.1:')) die('skip the test server is not on 127.0.0.1');
+if ((string) getenv('EXAKAT_LOCK_TEST_MARIADB_DIR') === '') die('skip needs the server scripts/test-mysql.sh starts (127.0.0.2 and its socket): EXAKAT_LOCK_TEST_MARIADB_DIR');
 ?>
 --FILE--
 <?php
@@ -17,10 +18,7 @@ $name = test_lock_name(__FILE__);
 $dsn = test_mysql_dsn();
 // The test server also listens on 127.0.0.2; and on its socket.
 $routes = ['127.0.0.2' => str_replace('@127.0.0.1:', '@127.0.0.2:', $dsn)];
-$dir = getenv('EXAKAT_LOCK_TEST_MARIADB_DIR');
-if ($dir !== false && $dir !== '') {
-    $routes['socket'] = preg_replace('~@127\.0\.0\.1:\d+/?~', '@localhost/', $dsn) . '?socket=' . $dir . '/mysqld.sock';
-}
+$routes['socket'] = preg_replace('~@127\.0\.0\.1:\d+/?~', '@localhost/', $dsn) . '?socket=' . getenv('EXAKAT_LOCK_TEST_MARIADB_DIR') . '/mysqld.sock';
 $holder = new Lock($name, Lock::MYSQL, ['dsn' => $dsn]);
 check('held over 127.0.0.1', $holder->acquire());
 foreach ($routes as $route => $other) {
@@ -40,9 +38,11 @@ check('released', $holder->release());
 $waiter = new Lock($name, Lock::MYSQL, ['dsn' => $routes['127.0.0.2']]);
 check('free again: an endless wait takes it', $waiter->acquire(Lock::WAIT_FOREVER));
 ?>
---EXPECTF--
+--EXPECT--
 ok held over 127.0.0.1
 ok an endless wait over 127.0.0.2 throws at once
 ok a bounded wait over 127.0.0.2 times out
-%Aok released
+ok an endless wait over socket throws at once
+ok a bounded wait over socket times out
+ok released
 ok free again: an endless wait takes it

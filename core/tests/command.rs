@@ -100,12 +100,6 @@ fn a_wait_is_bounded_by_w() {
     assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2), "{waited:?}");
 }
 
-/// Whether `pid` runs: not gone, not a zombie waiting for its parent.
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
-}
-
 fn next_pid(out: &mut BufReader<std::process::ChildStdout>) -> u32 {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -123,10 +117,10 @@ fn killing_the_command_frees_the_lock_at_once_and_ends_command_whose_children_ne
         let free = target.lock().acquire(Timeout::For(Duration::from_secs(5))).unwrap();
         let freed_after = started.elapsed();
         // COMMAND would otherwise run on without the lock, beside the next holder.
-        while running(command) && started.elapsed() < Duration::from_secs(2) {
+        while process_alive(command) && started.elapsed() < Duration::from_secs(2) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let command_ran_on = running(command);
+        let command_ran_on = process_alive(command);
         let alive = process_alive(sleeper);
         kill9(sleeper);
         kill9(command);
@@ -177,7 +171,7 @@ fn signals_ignored_at_start_stay_ignored_for_command() {
     // SAFETY: plain syscall on our own child.
     unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGHUP) };
     std::thread::sleep(Duration::from_millis(100));
-    let survived = running(sleeper) && child.try_wait().unwrap().is_none();
+    let survived = process_alive(sleeper) && child.try_wait().unwrap().is_none();
     kill9(sleeper);
     child.wait().unwrap();
     assert_eq!(u64::from_str_radix(&ignored, 16).unwrap() & 1, 1, "COMMAND starts with HUP ignored: SigIgn {ignored}");
@@ -255,8 +249,9 @@ fn shared_holders_share_and_list_shows_them() {
                 .stdout,
         )
         .into_owned();
-        let ours: Vec<&str> = listing.lines().filter(|l| l.contains("mode=shared")).collect();
-        assert!(ours.len() >= 2, "{kind}: {listing}");
+        let resource = format!("\t{}\t", target.lock().spec().describe());
+        let ours: Vec<&str> = listing.lines().filter(|l| l.contains(&resource) && l.contains("mode=shared")).collect();
+        assert_eq!(ours.len(), 2, "{kind}: two readers of {resource}: {listing}");
         if kind == BackendKind::Flock {
             for child in [&first, &second] {
                 assert!(listing.contains(&format!("pid={}", child.id())), "{kind}: list names each reader: {listing}");

@@ -71,11 +71,14 @@ fn a_waiter_wakes_promptly_after_release(kind: BackendKind) {
     });
     thread::sleep(Duration::from_millis(50)); // let the waiter settle into its wait
     holder.let_go();
-    let released_at: u128 = holder.line()[1].parse().unwrap();
+    let stamps = holder.line();
+    let (released_at, releasing_at): (u128, u128) = (stamps[1].parse().unwrap(), stamps[2].parse().unwrap());
     let (taken, acquired_at) = waiter.join().unwrap();
     assert!(taken);
-    // The holder stamps its release after the release call returns, so a
-    // fast waiter may stamp its acquisition first: a negative gap is a zero one.
+    // Taken before the holder began to let go would be two holders.
+    assert!(acquired_at >= releasing_at, "acquired {} ns before the release began", releasing_at - acquired_at);
+    // The holder stamps again once its release call returns, so a fast
+    // waiter may stamp its acquisition first: a negative gap is a zero one.
     let latency = Duration::from_nanos(acquired_at.saturating_sub(released_at) as u64);
     assert!(latency < PROMPT, "woke {latency:?} after the release");
 }
@@ -157,7 +160,11 @@ fn waiting_uses_almost_no_cpu(kind: BackendKind) {
     let cpu_before = thread_cpu();
     assert!(!lock.acquire(Timeout::For(Duration::from_millis(500))).unwrap());
     let cpu = thread_cpu() - cpu_before;
-    assert!(cpu < Duration::from_millis(25), "a 500 ms wait used {cpu:?} of CPU");
+    // Measured in this debug build: 0.1-0.8 ms for the local backends,
+    // about 5.5 ms for mysql, whose TLS connection is made in this call. A
+    // waiter that re-checked every millisecond would use several times that.
+    let limit = if kind == BackendKind::Mysql { Duration::from_millis(15) } else { Duration::from_millis(3) };
+    assert!(cpu < limit, "a 500 ms wait used {cpu:?} of CPU");
 }
 
 fn an_endless_wait_for_a_lock_this_process_holds_is_refused(kind: BackendKind) {

@@ -585,6 +585,7 @@ fn socket_waiter_facing_a_full_queue_still_wakes_at_the_release() {
     // the release first clears the connections left by the waiters that gave
     // up (4,096 took 30-160 ms here, in a debug build among other tests).
     let prompt = Duration::from_millis(500);
+    assert!(at >= released, "taken before the holder let go");
     assert!(at.duration_since(released) < prompt, "{:?} for {dead} given-up connections", at.duration_since(released));
-    assert!(cpu < Duration::from_millis(25), "waiting on a full queue must not spin: {cpu:?}");
+    assert!(cpu < Duration::from_millis(5), "waiting on a full queue must not spin: {cpu:?}");
 }

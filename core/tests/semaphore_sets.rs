@@ -95,7 +95,7 @@ fn a_set_made_by_another_program_is_refused() {
 /// set under it: ~300 times a second with one process churning objects.
 #[test]
 fn a_shared_holder_never_loses_its_set_to_another_objects_removal() {
-    let key = fresh_key(4);
+    let key = fresh_key(5);
     let target = explicit_key_target("churned", key);
     let mut churner = target.spawn("churn", &["1.5"]);
     let mut reader = target.lock();

@@ -70,8 +70,11 @@ fn n_holders_succeed_and_the_next_one_waits(kind: BackendKind) {
         (taken, started.elapsed(), lock)
     });
     thread::sleep(Duration::from_millis(100));
-    holders.pop().unwrap().let_go();
+    // Stamped before the release, and the holder kept until after the
+    // wake-up: dropping it waits for its exit, which would hide the latency.
+    let mut freed = holders.pop().unwrap();
     let released = Instant::now();
+    freed.let_go();
     let (taken, _, lock) = waiter.join().unwrap();
     assert!(taken);
     assert!(released.elapsed() < PROMPT, "woken {:?} after a slot freed", released.elapsed());
@@ -142,7 +145,7 @@ fn a_waiter_gets_a_slot_among_holders_that_come_back(kind: BackendKind) {
     let taken = waiter.acquire(Timeout::For(Duration::from_secs(3))).unwrap();
     let waited = started.elapsed();
     drop(waiter);
-    let rounds = holders.stop();
+    let (rounds, _) = holders.stop();
     assert!(taken && waited < Duration::from_secs(1), "taken: {taken} after {waited:?}, {rounds} rounds");
 }
 
@@ -236,25 +239,28 @@ fn a_writer_is_not_starved_by_overlapping_readers(kind: BackendKind) {
     let taken = writer.acquire(Timeout::For(Duration::from_secs(3))).unwrap();
     let waited = started.elapsed();
     writer.release().unwrap();
-    let rounds = readers.stop();
+    let (rounds, most_at_once) = readers.stop();
     assert!(taken, "the writer starved behind {rounds} reader rounds");
     assert!(waited < Duration::from_secs(1), "the writer waited {waited:?}");
-    assert!(rounds > 8, "the readers did overlap ({rounds} rounds)");
+    assert!(most_at_once >= 2, "the readers did overlap: at most {most_at_once} at once in {rounds} rounds");
 }
 
 /// Threads of this process that take the lock, hold it a while, let it go
 /// and come straight back, until stopped.
 struct Churn {
     stop: Arc<AtomicBool>,
+    /// Holding now, and the most that ever held at once.
+    holding: Arc<(std::sync::atomic::AtomicU32, std::sync::atomic::AtomicU32)>,
     threads: Vec<thread::JoinHandle<u32>>,
 }
 
 impl Churn {
     fn start(target: &Arc<Target>, count: u64, mode: Mode, hold: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let holding = Arc::new((std::sync::atomic::AtomicU32::new(0), std::sync::atomic::AtomicU32::new(0)));
         let threads = (0..count)
             .map(|i| {
-                let (target, stop) = (Arc::clone(target), Arc::clone(&stop));
+                let (target, stop, holding) = (Arc::clone(target), Arc::clone(&stop), Arc::clone(&holding));
                 thread::spawn(move || {
                     let mut lock = target.lock();
                     // Staggered, so that shared holds overlap.
@@ -267,7 +273,10 @@ impl Churn {
                             Mode::Shared => lock.acquire_shared(wait),
                         };
                         if taken.unwrap() {
+                            let now = holding.0.fetch_add(1, Ordering::SeqCst) + 1;
+                            holding.1.fetch_max(now, Ordering::SeqCst);
                             thread::sleep(hold);
+                            holding.0.fetch_sub(1, Ordering::SeqCst);
                             lock.release().unwrap();
                             rounds += 1;
                         }
@@ -276,13 +285,14 @@ impl Churn {
                 })
             })
             .collect();
-        Self { stop, threads }
+        Self { stop, holding, threads }
     }
 
-    /// Stops the threads; the rounds they did.
-    fn stop(self) -> u32 {
+    /// Stops the threads; the rounds they did, and the most that held at once.
+    fn stop(self) -> (u32, u32) {
         self.stop.store(true, Ordering::Relaxed);
-        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+        let rounds = self.threads.into_iter().map(|t| t.join().unwrap()).sum();
+        (rounds, self.holding.1.load(Ordering::SeqCst))
     }
 }
 

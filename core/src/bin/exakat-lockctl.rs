@@ -5,7 +5,8 @@
 //! ```text
 //! exakat-lockctl BACKEND NAME COMMAND [ARG] [--opt KEY=VALUE]...
 //!   hold            acquire (waiting forever), print "held PID", keep it until stdin
-//!                   closes, release, print "released NS" (CLOCK_MONOTONIC nanoseconds)
+//!                   closes, release, print "released NS BEFORE" (CLOCK_MONOTONIC
+//!                   nanoseconds after and before the release call)
 //!   hold-shared     like hold, taking the lock shared
 //!   hold-and-exit   like hold, but exit without releasing: the kernel must free it
 //!   hold-shared-and-exit  the same, taking the lock shared
@@ -77,8 +78,9 @@ fn run(args: Vec<String>) -> Result<(), String> {
             if command.ends_with("and-exit") {
                 std::process::exit(0); // no destructors: the kernel must free it
             }
+            let releasing = monotonic_ns();
             lock.release().map_err(|e| e.to_string())?;
-            say(&mut out, format!("released {}", monotonic_ns()))?;
+            say(&mut out, format!("released {} {releasing}", monotonic_ns()))?;
         }
         ("fork-and-exit", []) => {
             lock.acquire(Timeout::Forever).map_err(|e| e.to_string())?;

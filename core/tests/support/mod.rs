@@ -151,8 +151,11 @@ pub fn thread_cpu() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
+/// Whether `pid` runs: not gone, and not a zombie waiting to be reaped (an
+/// orphan in a container whose first process reaps nothing stays one).
 pub fn process_alive(pid: u32) -> bool {
-    unsafe { libc::kill(pid as i32, 0) == 0 }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
 }
 
 pub fn kill9(pid: u32) {
