@@ -20,10 +20,13 @@ final class ExakatLockLock extends Lock
         return $this->store->take($this->name, $this->owner, 0.0);
     }
 
-    /** Waits in the kernel, woken the moment the lock is free: no 250 ms polling. */
+    /**
+     * Waits in the kernel, woken the moment the lock is free: no 250 ms
+     * polling. A negative wait is one try, as in Laravel's Lock::block().
+     */
     public function block($seconds, $callback = null)
     {
-        if (!$this->store->take($this->name, $this->owner, (float) $seconds)) {
+        if (!$this->store->take($this->name, $this->owner, max(0.0, (float) $seconds))) {
             throw new LockTimeoutException();
         }
         if (is_callable($callback)) {

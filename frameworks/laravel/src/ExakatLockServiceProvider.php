@@ -14,8 +14,11 @@ use Illuminate\Support\ServiceProvider;
  *     'locks' => ['driver' => 'exakat-lock', 'backend' => 'auto', 'options' => [], 'cache' => 'file'],
  *
  * then `Cache::store('locks')->lock('import')->block(30)`, or
- * `$schedule->useCache('locks')` for withoutOverlapping(). 'cache' names the
- * store that keeps everything that is not a lock (default: array).
+ * `$schedule->useCache('locks')` for withoutOverlapping() of events that run
+ * in the foreground (not runInBackground(): schedule:run returns at once,
+ * and its locks with it). 'cache' names the store that keeps everything
+ * that is not a lock (default: array, one per process); `cache:clear` of
+ * this store flushes that one.
  */
 final class ExakatLockServiceProvider extends ServiceProvider
 {

@@ -24,10 +24,18 @@ use Illuminate\Contracts\Cache\Store;
  * - the owner token works inside the process that holds the lock
  *   (`restoreLock($name, $owner)->release()`); another process cannot
  *   release it: the lock is its holder's, and goes when the holder goes. A
- *   lock that must pass from one process to another (ShouldBeUnique jobs
- *   released by a worker) needs a store whose locks outlive processes.
+ *   lock that must pass from one process to another needs a store whose
+ *   locks outlive processes: ShouldBeUnique jobs (taken by the dispatcher,
+ *   released by a worker) are refused with a LogicException, and the
+ *   scheduler's withoutOverlapping() holds only for events that run in the
+ *   foreground of `schedule:run` (runInBackground() returns at once, and
+ *   the lock with it);
+ * - in a long-lived worker (queue:work, Octane), a lock taken with `get()`
+ *   and never released stays until the worker ends: use `get($callback)`
+ *   or `block($seconds, $callback)`, which release in `finally`;
  * - `block()` waits in the kernel and wakes the moment the lock is free,
- *   instead of polling every 250 ms.
+ *   instead of polling every 250 ms; a negative wait is one try, as in
+ *   Laravel's own locks.
  */
 final class ExakatLockStore implements Store, LockProvider
 {
@@ -46,9 +54,32 @@ final class ExakatLockStore implements Store, LockProvider
         new Lock('exakat-lock-laravel-store', $backend, $options);
     }
 
+    /** Holds process-bound locks, and its options may carry a DSN's password. */
+    public function __serialize(): array
+    {
+        throw new \BadMethodCallException('Cannot serialize ' . self::class);
+    }
+
+    /** What var_dump() and print_r() show: never the options, which may carry a password. */
+    public function __debugInfo(): array
+    {
+        return ['backend' => $this->backend, 'options' => array_keys($this->options), 'held' => array_keys($this->held)];
+    }
+
     public function lock($name, $seconds = 0, $owner = null)
     {
-        return new ExakatLockLock($this, (string) $name, $seconds, $owner);
+        $name = (string) $name;
+        // Illuminate\Bus\UniqueLock's names: taken when the job is
+        // dispatched, released by the worker that ran it, in another
+        // process; here the lock would end with the dispatching request,
+        // and the job would silently stop being unique.
+        if (str_starts_with($name, 'laravel_unique_job:')) {
+            throw new \LogicException(
+                "ShouldBeUnique jobs need a lock that outlives the dispatching process, and exakat_lock locks end with theirs: "
+                . "give the job a uniqueVia() store such as redis or database ($name)"
+            );
+        }
+        return new ExakatLockLock($this, $name, $seconds, $owner);
     }
 
     public function restoreLock($name, $owner)
@@ -80,13 +111,16 @@ final class ExakatLockStore implements Store, LockProvider
         return $lock->release();
     }
 
-    /** @internal ExakatLockLock: the owner of $name: ours, '' for another process, null when free. */
-    public function ownerOf(string $name): ?string
+    /**
+     * @internal ExakatLockLock: the owner of $name: ours; false for another
+     * process, which no owner token equals; null when free.
+     */
+    public function ownerOf(string $name): string|false|null
     {
         if (isset($this->held[$name]) && $this->held[$name][0]->isHeld()) {
             return $this->held[$name][1];
         }
-        return (new Lock(self::lockName($name), $this->backend, $this->options))->holder() === null ? null : '';
+        return (new Lock(self::lockName($name), $this->backend, $this->options))->holder() === null ? null : false;
     }
 
     /** Laravel's names, when the extension can take them as they are (1-255 bytes, no NUL). */

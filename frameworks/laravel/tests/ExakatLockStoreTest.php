@@ -64,6 +64,7 @@ final class ExakatLockStoreTest extends TestCase
         $lock = $this->cache->lock($name, 10);
         $this->assertFalse($lock->get(), 'the other process holds it');
         $this->assertFalse($this->cache->restoreLock($name, 'any')->isOwnedByCurrentProcess());
+        $this->assertFalse($this->cache->restoreLock($name, '')->isOwnedByCurrentProcess(), 'no token is the other process\'s');
         $this->assertTrue($lock->isLocked());
         fwrite($pipes[0], "go\n");
         $this->assertSame("releasing\n", fgets($pipes[1]));
@@ -88,6 +89,36 @@ final class ExakatLockStoreTest extends TestCase
             $this->assertLessThan(2000, $waited);
         }
         $this->cache->lock($name)->forceRelease();
+    }
+
+    public function testANegativeBlockIsOneTry(): void
+    {
+        $name = $this->lockName(__FUNCTION__);
+        $this->assertTrue($this->cache->lock($name)->acquire());
+        $started = hrtime(true);
+        try {
+            $this->cache->lock($name)->block(-1);
+            $this->fail('block(-1) must give up after one try');
+        } catch (LockTimeoutException) {
+            $this->assertLessThan(100, (hrtime(true) - $started) / 1e6);
+        }
+        $this->cache->lock($name)->forceRelease();
+    }
+
+    /** Illuminate\Bus\UniqueLock: taken by the dispatcher, released by a worker. */
+    public function testUniqueJobLocksAreRefusedLoudly(): void
+    {
+        $this->expectException(\LogicException::class);
+        $this->expectExceptionMessage('ShouldBeUnique jobs need a lock that outlives the dispatching process');
+        $this->cache->lock('laravel_unique_job:App\\Jobs\\Import:42', 3600)->get();
+    }
+
+    public function testTheStoreShowsNoOptionsAndIsNotSerialized(): void
+    {
+        $store = new ExakatLockStore(backend: 'flock', options: ['dir' => sys_get_temp_dir()]);
+        $this->assertSame(['backend' => 'flock', 'options' => ['dir'], 'held' => []], $store->__debugInfo());
+        $this->expectException(\BadMethodCallException::class);
+        serialize($store);
     }
 
     public function testAHolderKilledWithKill9FreesTheLock(): void

@@ -15,7 +15,9 @@ use Symfony\Component\Lock\Key;
 
 /**
  * A symfony/lock store over the exakat_lock extension: persisting, blocking,
- * and shared where the backend has a shared mode (semaphore, flock).
+ * and shared where the backend has a shared mode (semaphore, flock); on the
+ * others a read lock is a write lock, as symfony's Lock::acquireRead() makes
+ * it on a store without shared locks.
  *
  *     $factory = new LockFactory(new ExakatLockStore());              // the best local backend
  *     $factory = new LockFactory(new ExakatLockStore('flock', ['dir' => '/var/lock/app']));
@@ -24,10 +26,20 @@ use Symfony\Component\Lock\Key;
  * is released by delete(), when the key is destroyed, and when the process
  * ends in any way; forked children and exec()ed programs never hold it.
  * Locks never expire: putOffExpiration() has nothing to do, as with
- * FlockStore and SemaphoreStore. Keys are unserializable, as theirs.
+ * FlockStore and SemaphoreStore, but says so when the lock was lost. Keys
+ * are unserializable, as theirs.
  */
 final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLockStoreInterface
 {
+    /** Stores made in this process, to name each one's state in a Key. */
+    private static int $made = 0;
+
+    /** Where a Key keeps this store's lock: a CombinedStore puts one Key in several stores. */
+    private readonly string $state;
+
+    /** Whether the resolved backend has a shared mode. */
+    private readonly bool $shares;
+
     /**
      * @param string $backend an ExakatLock\Lock backend ('auto': the best local one)
      * @param array  $options the backend's options, as for ExakatLock\Lock
@@ -36,12 +48,29 @@ final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLoc
         private readonly string $backend = Lock::AUTO,
         #[\SensitiveParameter] private readonly array $options = [],
     ) {
+        if (\array_key_exists('slots', $options)) {
+            throw new InvalidArgumentException('The "slots" option cannot be used here: a symfony/lock Key has one owner.');
+        }
         // Validates the backend and its options now, not at the first lock.
         try {
-            new Lock('exakat-lock-symfony-store', $backend, $options);
+            $resolved = (new Lock('exakat-lock-symfony-store', $backend, $options))->backend();
         } catch (\ValueError|\TypeError $e) {
             throw new InvalidArgumentException($e->getMessage(), 0, $e);
         }
+        $this->shares = \in_array($resolved, [Lock::SEMAPHORE, Lock::FLOCK], true);
+        $this->state = self::class . '#' . ++self::$made;
+    }
+
+    /** Holds process-bound locks, and its options may carry a DSN's password. */
+    public function __serialize(): array
+    {
+        throw new \BadMethodCallException('Cannot serialize ' . self::class);
+    }
+
+    /** What var_dump() and print_r() show: never the options, which may carry a password. */
+    public function __debugInfo(): array
+    {
+        return ['backend' => $this->backend, 'options' => array_keys($this->options)];
     }
 
     public function save(Key $key): void
@@ -66,40 +95,46 @@ final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLoc
 
     public function putOffExpiration(Key $key, float $ttl): void
     {
-        // Nothing expires: the lock is held until released or the process ends.
+        // Nothing expires: the lock is held until released or the process
+        // ends. One that was lost (a forked child's copy, a lock file
+        // removed, a mysql session gone) is told, as the interface says.
+        if (!$this->exists($key)) {
+            throw new LockConflictedException();
+        }
     }
 
     public function delete(Key $key): void
     {
-        if (!$key->hasState(self::class)) {
+        if (!$key->hasState($this->state)) {
             return;
         }
-        [$lock] = $key->getState(self::class);
-        $key->removeState(self::class);
+        [$lock] = $key->getState($this->state);
+        $key->removeState($this->state);
         $lock->release();
     }
 
     public function exists(Key $key): bool
     {
-        if (!$key->hasState(self::class)) {
+        if (!$key->hasState($this->state)) {
             return false;
         }
-        [$lock] = $key->getState(self::class);
+        [$lock] = $key->getState($this->state);
         return $lock->isHeld();
     }
 
     private function lock(Key $key, bool $read, bool $blocking): void
     {
+        $read = $read && $this->shares;
         $lock = null;
-        if ($key->hasState(self::class)) {
-            [$lock, $heldRead] = $key->getState(self::class);
+        if ($key->hasState($this->state)) {
+            [$lock, $heldRead] = $key->getState($this->state);
             if ($heldRead === $read && $lock->isHeld()) {
                 return;
             }
             // Promotion or demotion: as flock(2) converts a lock, the old
             // one is let go first, and the key holds nothing if the new
             // one cannot be had.
-            $key->removeState(self::class);
+            $key->removeState($this->state);
             $lock->release();
         }
         try {
@@ -116,7 +151,7 @@ final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLoc
         if (!$taken) {
             throw new LockConflictedException();
         }
-        $key->setState(self::class, [$lock, $read]);
+        $key->setState($this->state, [$lock, $read]);
         $key->markUnserializable();
     }
 

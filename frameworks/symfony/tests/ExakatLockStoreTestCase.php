@@ -37,6 +37,39 @@ abstract class ExakatLockStoreTestCase extends AbstractStoreTestCase
         new ExakatLockStore(static::backend(), ['no-such-option' => 1]);
     }
 
+    public function testSlotsAreRefused(): void
+    {
+        $this->expectException(InvalidArgumentException::class);
+        new ExakatLockStore(static::backend(), static::options() + ['slots' => 2]);
+    }
+
+    /** A CombinedStore saves one Key in several stores: each keeps its own lock. */
+    public function testTwoStoresKeepTheirOwnLocksInOneKey(): void
+    {
+        // The second in a directory of its own: never the first's resource.
+        $dir = sys_get_temp_dir() . '/exakat-lock-symfony-two-' . getmypid();
+        @mkdir($dir, 0700);
+        [$one, $two] = [$this->getStore(), new ExakatLockStore('flock', ['dir' => $dir])];
+        $key = new Key(static::class . __FUNCTION__);
+        $one->save($key);
+        $this->assertFalse($two->exists($key), 'the other store holds nothing yet');
+        $two->save($key);
+        $this->assertTrue($one->exists($key) && $two->exists($key));
+        $two->delete($key);
+        $this->assertTrue($one->exists($key), "deleting from one store leaves the other's lock");
+        $one->delete($key);
+        array_map('unlink', glob("$dir/*"));
+        rmdir($dir);
+    }
+
+    public function testTheStoreShowsNoOptionsAndIsNotSerialized(): void
+    {
+        $store = new ExakatLockStore(static::backend(), static::options());
+        $this->assertSame(['backend' => static::backend(), 'options' => array_keys(static::options())], $store->__debugInfo());
+        $this->expectException(\BadMethodCallException::class);
+        serialize($store);
+    }
+
     public function testPutOffExpirationKeepsTheLock(): void
     {
         $store = $this->getStore();
