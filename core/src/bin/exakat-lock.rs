@@ -4,7 +4,7 @@
 //! ```text
 //! exakat-lock [-b BACKEND] [-o KEY=VALUE]... [-n | -w SECONDS] [-s] [--slots N] [-E CODE] NAME COMMAND [ARG]...
 //! exakat-lock who [-b BACKEND] [-o KEY=VALUE]... NAME
-//! exakat-lock list [--json]
+//! exakat-lock list [-b BACKEND] [-o KEY=VALUE]... [--json]
 //! ```
 //!
 //! Flags mean what they mean to util-linux `flock(1)` where the two
@@ -35,7 +35,7 @@ use exakat_lock_core::{
 const USAGE: &str = "\
 usage: exakat-lock [-b BACKEND] [-o KEY=VALUE]... [-n | -w SECONDS] [-s] [--slots N] [-E CODE] NAME COMMAND [ARG]...
        exakat-lock who [-b BACKEND] [-o KEY=VALUE]... NAME
-       exakat-lock list [--json]
+       exakat-lock list [-b BACKEND] [-o KEY=VALUE]... [--json]
 
 Runs COMMAND while holding the exakat lock NAME, and exits with its status.
   -b, --backend BACKEND  auto (default), socket, tcp, semaphore, flock or mysql
