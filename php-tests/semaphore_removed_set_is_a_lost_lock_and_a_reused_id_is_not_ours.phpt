@@ -58,6 +58,47 @@ unset($stale);
 check("the other key's lock is still held by its holder", $victim->isHeld());
 check('and nobody else can take it', $tryFromAnotherProcess("$name-c") === 'false');
 $victim->release();
+
+// 3. The same across processes, for a shared hold (no semaphore of its
+//    own to check a pid on) and for the give-back around a failed
+//    pcntl_exec(): the stale holder must not give back the other
+//    process's hold in the set now at its old id.
+foreach (['shared' => 'acquireShared', 'exclusive, then a failed pcntl_exec()' => 'acquire'] as $how => $take) {
+    $suffix = $take === 'acquire' ? 'x' : 's';
+    $stale = Child::withLock("$name-$suffix-old", Lock::SEMAPHORE, [], '
+        echo var_export($lock->' . $take . '(), true), "\n";
+        fgets(STDIN);
+        if (' . var_export($take === 'acquire', true) . ') {
+            @pcntl_exec("/nonexistent/program");
+        }
+        echo var_export($lock->isHeld(), true), " ", var_export($lock->release(), true), "\n";
+        fgets(STDIN);');
+    check("another process holds a lock ($how)", line_or_null($stale, 5.0) === 'true');
+    // A new process probes the backends with a set of its own first: done
+    // before the id is set, so that the lock's set is the one to get it.
+    $victim = Child::withLock("$name-$suffix-new", Lock::SEMAPHORE, [], '
+        exakat_lock_backends();
+        echo "ready\n";
+        fgets(STDIN);
+        echo var_export($lock->' . $take . '(), true), "\n";
+        fgets(STDIN);
+        echo var_export($lock->isHeld(), true), "\n";');
+    line_or_null($victim, 5.0);
+    $id = $setOf("$name-$suffix-old")['id'] ?? -1;
+    exec("ipcrm -s $id", $out, $status);
+    file_put_contents('/proc/sys/kernel/sem_next_id', (string) $id);
+    $victim->send('take');
+    check("a third process takes another lock, in a set at the removed set's id",
+        line_or_null($victim, 5.0) === 'true' && ($setOf("$name-$suffix-new")['id'] ?? null) === $id);
+    $stale->send('go');
+    check('the stale holder reads its lock as lost, and its release() is false', line_or_null($stale, 5.0) === 'false false');
+    check('an exclusive take of the other lock still fails', $tryFromAnotherProcess("$name-$suffix-new") === 'false');
+    $victim->send('go');
+    check('and its holder still holds it', line_or_null($victim, 5.0) === 'true');
+    $stale->send('done');
+    $stale->wait();
+    $victim->wait();
+}
 PHP);
 
 $child = Child::command(array_merge(['unshare', '--ipc', '--'], test_php_command(),
@@ -82,3 +123,13 @@ ok the stale object does not hold its lock
 ok and its release() is false
 ok the other key's lock is still held by its holder
 ok and nobody else can take it
+ok another process holds a lock (shared)
+ok a third process takes another lock, in a set at the removed set's id
+ok the stale holder reads its lock as lost, and its release() is false
+ok an exclusive take of the other lock still fails
+ok and its holder still holds it
+ok another process holds a lock (exclusive, then a failed pcntl_exec())
+ok a third process takes another lock, in a set at the removed set's id
+ok the stale holder reads its lock as lost, and its release() is false
+ok an exclusive take of the other lock still fails
+ok and its holder still holds it

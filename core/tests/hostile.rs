@@ -113,13 +113,28 @@ fn flock_pair(dir: &TempDir) -> (Lock, Lock, PathBuf) {
     (a, b, path)
 }
 
+/// Starts `program` as the next process at `pid`, by `ns_last_pid` (root);
+/// `None` when another process took that pid first.
+fn spawn_at(pid: u32, program: &mut std::process::Command) -> Option<std::process::Child> {
+    for _ in 0..20 {
+        fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut child = program.spawn().unwrap();
+        if child.id() == pid {
+            return Some(child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
+}
+
 /// `/proc/locks` names the process that called `flock()`: in the shell
 /// idiom `exec 9>file; flock 9` that is flock(1), gone at once while the
-/// shell holds the lock; another user can do the same on purpose (pass the
-/// descriptor on, close its own) and let its pid be recycled. The pid is
-/// named only where /proc shows it with the file open.
+/// shell holds the lock; its pid then comes round to anyone (here: a
+/// process that merely has the file open, as a waiter has). The holder is
+/// the process whose descriptor's `fdinfo` lists the lock.
 #[test]
-fn flock_holder_is_never_a_process_without_the_file_open() {
+fn flock_holder_is_the_process_whose_descriptor_holds_the_lock() {
     let dir = TempDir::new("stale-pid");
     let (mut lock, mut listed, path) = flock_pair(&dir);
     let mut shell = std::process::Command::new("sh")
@@ -131,6 +146,17 @@ fn flock_holder_is_never_a_process_without_the_file_open() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(shell.stdout.take().unwrap()), &mut line).unwrap();
     assert_eq!(line, "locked\n");
+    // flock(1)'s pid, as /proc/locks keeps it, goes to a process that
+    // only opens the file (root only: ns_last_pid).
+    let recorded = fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(&format!(":{} ", fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap())))
+        .and_then(|l| l.split_whitespace().nth(4)?.parse::<u32>().ok())
+        .expect("the lock in /proc/locks");
+    let mut opener = is_root()
+        .then(|| spawn_at(recorded, std::process::Command::new("sh").args(["-c", "exec 8<\"$1\"; exec sleep 30", "sh"]).arg(&path)))
+        .flatten();
     let holder = lock.holder().unwrap();
     let dir_text = dir.0.to_str().unwrap().to_owned();
     let options = Options::new().with("dir", text(&dir_text));
@@ -138,11 +164,17 @@ fn flock_holder_is_never_a_process_without_the_file_open() {
     let busy = !listed.acquire(Timeout::NoWait).unwrap();
     let _ = shell.kill();
     let _ = shell.wait();
+    if let Some(opener) = opener.as_mut() {
+        let _ = opener.kill();
+        let _ = opener.wait();
+    }
     assert!(busy, "the shell's sleep holds it");
     let holder = holder.expect("a holder");
-    assert_eq!(holder.pid, None, "flock(1) took it and is gone: {holder:?}");
+    // flock(1), which /proc/locks names, is gone: the shell's descriptor
+    // (now sleep's) holds the lock, as its fdinfo says.
+    assert_eq!(holder.pid, Some(shell.id()), "{holder:?}");
     let pids: Vec<Option<u32>> = in_list.iter().flat_map(|l| l.holders.iter().map(|h| h.pid)).collect();
-    assert_eq!(pids, [None], "the listing alike");
+    assert_eq!(pids, [Some(shell.id())], "the listing alike");
 }
 
 #[test]

@@ -673,19 +673,23 @@ impl Backend for Flock {
             // another container (a shared volume) is found by trying.
             return Ok(if self.held_elsewhere()? { vec![Holder::local(None, None, path())] } else { Vec::new() });
         }
-        Ok(locks
-            .into_iter()
-            .map(|lock| {
-                let pid =
-                    lock.pid.filter(|&pid| proc_scan::process_has_file(pid, stat.st_dev, stat.st_ino) == Some(true));
-                let holder = Holder::local(pid, None, path());
-                if lock.shared {
-                    holder.shared()
-                } else {
-                    holder
-                }
-            })
-            .collect())
+        Ok(proc_scan::with_one_scan(|| {
+            locks
+                .into_iter()
+                .map(|lock| {
+                    let holder = Holder::local(
+                        proc_scan::flock_holder(lock.pid, stat.st_dev, stat.st_ino, lock.shared),
+                        None,
+                        path(),
+                    );
+                    if lock.shared {
+                        holder.shared()
+                    } else {
+                        holder
+                    }
+                })
+                .collect()
+        }))
     }
 
     fn resource(&mut self) -> Result<ResourceId> {

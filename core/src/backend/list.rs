@@ -202,8 +202,7 @@ fn lock_files(dir: &Path) -> Vec<Listed> {
             .into_iter()
             .flatten()
             .map(|lock| {
-                let pid =
-                    lock.pid.filter(|&pid| proc_scan::process_has_file(pid, stat.st_dev, stat.st_ino) == Some(true));
+                let pid = proc_scan::flock_holder(lock.pid, stat.st_dev, stat.st_ino, lock.shared);
                 let mut holder = Holder::local(pid, None, vec![("path", HolderValue::Str(path.clone()))]);
                 holder.slot = Some(slot);
                 if lock.shared {

@@ -29,8 +29,8 @@ pub(crate) fn host_of(pid: u32) -> Option<String> {
 struct Scan {
     /// Socket inode → the processes with a descriptor on it.
     sockets: Option<HashMap<u64, Vec<u32>>>,
-    /// Pid → the files `(st_dev, st_ino)` it has open; `None`: unreadable.
-    files: HashMap<u32, Option<HashSet<(u64, u64)>>>,
+    /// Pid → its descriptors and the files `(st_dev, st_ino)` they name.
+    files: HashMap<u32, Vec<(String, u64, u64)>>,
 }
 
 thread_local! {
@@ -89,29 +89,47 @@ fn socket_owners() -> HashMap<u64, Vec<u32>> {
     owners
 }
 
-/// Whether process `pid` has a descriptor open on the file `(dev, ino)`
-/// (`st_dev`, `st_ino`); `None` when `/proc` does not let us look (another
-/// user's process, unless we are root). `/proc/locks` names the process
-/// that called `flock()`, which may have passed the descriptor on and
-/// closed it, or ended, its pid then being free for anyone.
-pub(crate) fn process_has_file(pid: u32, dev: u64, ino: u64) -> Option<bool> {
-    let read = || -> Option<HashSet<(u64, u64)>> {
-        match fs::read_dir(format!("/proc/{pid}/fd")) {
-            Ok(fds) => Some(
-                fds.filter_map(Result::ok)
-                    .filter_map(|fd| nix::sys::stat::stat(&fd.path()).ok())
-                    .map(|stat| (stat.st_dev, stat.st_ino))
-                    .collect(),
-            ),
-            // Gone: it has nothing open.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HashSet::new()),
-            Err(_) => None,
-        }
+/// The pid `/proc/locks` gives for a `flock()` lock on the file `(dev, ino)`
+/// (`st_dev`, `st_ino`), if that process holds it now; else, for an
+/// exclusive lock, the one process that does. `/proc/locks` keeps the pid
+/// of whoever called `flock()`, which may have handed the descriptor on
+/// (the shell idiom `exec 9>file; flock 9`: flock(1) takes it for the
+/// shell and ends) or ended, its pid then free for anyone, even for a
+/// process that only has the file open. A descriptor's `fdinfo` lists the
+/// locks held through it: that is what holding means here. `None` where
+/// `/proc` does not let us look (other users' processes, unless root).
+pub(crate) fn flock_holder(recorded: Option<u32>, dev: u64, ino: u64, shared: bool) -> Option<u32> {
+    if recorded.is_some_and(|pid| holds_flock(pid, dev, ino)) {
+        return recorded;
+    }
+    if shared {
+        return None; // several may hold it: none named rather than the wrong one
+    }
+    let holders: Vec<u32> = process_ids().into_iter().filter(|&pid| holds_flock(pid, dev, ino)).collect();
+    match holders.as_slice() {
+        [pid] => Some(*pid),
+        _ => None,
+    }
+}
+
+/// Whether a descriptor of `pid` on the file `(dev, ino)` holds a `flock()`
+/// lock (its `fdinfo` has a `lock:` line).
+fn holds_flock(pid: u32, dev: u64, ino: u64) -> bool {
+    let descriptors = || -> Vec<(String, u64, u64)> {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| {
+                let stat = nix::sys::stat::stat(&fd.path()).ok()?;
+                Some((fd.file_name().to_string_lossy().into_owned(), stat.st_dev, stat.st_ino))
+            })
+            .collect()
     };
-    let files =
-        SCAN.with_borrow_mut(|scan| scan.as_mut().map(|scan| scan.files.entry(pid).or_insert_with(read).clone()));
-    let files = files.unwrap_or_else(read)?;
-    Some(files.contains(&(dev, ino)))
+    let open = SCAN
+        .with_borrow_mut(|scan| scan.as_mut().map(|scan| scan.files.entry(pid).or_insert_with(descriptors).clone()));
+    open.unwrap_or_else(descriptors).iter().filter(|(_, d, i)| (*d, *i) == (dev, ino)).any(|(fd, _, _)| {
+        fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+            .is_ok_and(|info| info.lines().any(|line| line.starts_with("lock:") && line.contains(" FLOCK ")))
+    })
 }
 
 /// The one process with a descriptor open on socket `inode`; `None` when

@@ -125,6 +125,10 @@ struct SetInfo {
     semaphores: u64,
     /// The last `semop`, in seconds since the epoch; 0 for never.
     last_op: libc::time_t,
+    /// When the set was made (or last reset or re-permissioned, which a
+    /// holder must hear of too): with the key, what tells a set from the
+    /// one that later gets the same id.
+    changed: libc::time_t,
 }
 
 impl SetInfo {
@@ -143,6 +147,7 @@ impl SetInfo {
             mode: u32::from(info.sem_perm.mode),
             semaphores: u64::from(info.sem_nsems),
             last_op: info.sem_otime,
+            changed: info.sem_ctime,
         }
     }
 }
@@ -272,8 +277,41 @@ struct HeldSet {
     generation: u64,
     owner: u64,
     set_id: libc::c_int,
+    /// Which set `set_id` named when the hold was taken: after an `ipcrm`,
+    /// the id comes round to another set (64 × 65,536 creations here, which
+    /// any user can make in seconds), where a give-back would take another
+    /// lock's hold.
+    set: SetIdentity,
     hold: Hold,
     lost: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SetIdentity {
+    key: libc::key_t,
+    changed: libc::time_t,
+}
+
+impl SetIdentity {
+    fn of(info: &SetInfo) -> Self {
+        Self { key: info.key, changed: info.changed }
+    }
+
+    /// Whether `id` still names this set (one `IPC_STAT`).
+    fn is_at(self, id: libc::c_int) -> bool {
+        set_info(id).is_some_and(|info| Self::of(&info) == self)
+    }
+}
+
+fn set_info(id: libc::c_int) -> Option<SetInfo> {
+    let mut info = std::mem::MaybeUninit::<libc::semid_ds>::uninit();
+    // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth
+    // argument, and fills all of it when it succeeds.
+    if unsafe { libc::semctl(id, 0, libc::IPC_STAT, info.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: filled by the successful call above.
+    Some(SetInfo::of(unsafe { info.assume_init_ref() }))
 }
 
 /// Tells apart the objects of one process in [`HELD_SETS`].
@@ -289,7 +327,11 @@ fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
 /// their `SEM_UNDO` adjustments into the program about to replace this one.
 pub fn give_back_before_exec() {
     let generation = fork::generation();
-    for held in held_sets().iter().filter(|h| h.generation == generation && !h.lost) {
+    for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
+        if !held.set.is_at(held.set_id) {
+            held.lost = true; // removed: there is nothing of ours to give back
+            continue;
+        }
         let mut ops = held.hold.give_back_for_exec();
         // SAFETY: plain syscalls; failure means the set is gone already, or
         // (a shared hold's `WRITER` not 0) was reset under us: then the
@@ -310,6 +352,10 @@ pub fn give_back_before_exec() {
 pub fn take_back_after_failed_exec() {
     let generation = fork::generation();
     for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
+        if !held.set.is_at(held.set_id) {
+            held.lost = true;
+            continue;
+        }
         // SAFETY: GETPID takes no fourth argument.
         let witness = unsafe { libc::semctl(held.set_id, libc::c_int::from(held.hold.witness()), libc::GETPID) };
         if u32::try_from(witness).ok() != Some(fork::pid()) {
@@ -328,6 +374,8 @@ pub(crate) struct Semaphore {
     /// The id of the set last checked by [`Self::check_set`]; `semget`
     /// is asked every time, and a new id is checked before use.
     set_id: Option<libc::c_int>,
+    /// Which set that was, as that check read it.
+    set: Option<SetIdentity>,
     generation: u64,
     owner: u64,
     /// The slot held, with `slots` > 1.
@@ -359,7 +407,16 @@ const UNREADY_GRACE: Duration = Duration::from_secs(1);
 impl Semaphore {
     pub(crate) fn new(context: Context, config: Config) -> Self {
         let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
-        Self { context, config, set_id: None, generation: fork::generation(), owner, slot: None, ever_held: false }
+        Self {
+            context,
+            config,
+            set_id: None,
+            set: None,
+            generation: fork::generation(),
+            owner,
+            slot: None,
+            ever_held: false,
+        }
     }
 
     /// The id of our key's set, checked every time: a remembered id may have
@@ -368,10 +425,11 @@ impl Semaphore {
     /// id tells all that `semget` would, and who owns the set too.
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
         if let Some(id) = self.set_id {
-            match self.set_info(id) {
+            match set_info(id) {
                 Some(info) if info.key == self.config.key => {
                     self.check_set(id, &info)?;
                     if self.config.slots == 1 || self.wait_ready(id) {
+                        self.set = Some(SetIdentity::of(&info));
                         return Ok(Some(id));
                     }
                 }
@@ -421,12 +479,13 @@ impl Semaphore {
                     continue; // removed at once by someone else
                 }
             }
-            let Some(info) = self.set_info(id) else { continue }; // removed meanwhile
+            let Some(info) = set_info(id) else { continue }; // removed meanwhile
             self.check_set(id, &info)?;
             if self.config.slots > 1 && !self.wait_ready(id) {
                 continue;
             }
             self.set_id = Some(id);
+            self.set = Some(SetIdentity::of(&info));
             return Ok(Some(id));
         }
     }
@@ -443,7 +502,7 @@ impl Semaphore {
                 _ => return false, // gone
             }
             if started.elapsed() >= UNREADY_GRACE {
-                let abandoned = self.set_info(id).is_some_and(|info| info.last_op == 0);
+                let abandoned = set_info(id).is_some_and(|info| info.last_op == 0);
                 if abandoned {
                     // SAFETY: IPC_RMID takes no fourth argument.
                     unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
@@ -501,12 +560,15 @@ impl Semaphore {
     }
 
     /// Whether the kernel agrees that this process holds `hold` in set
-    /// `id` now. An `ipcrm` (the id is gone, or reused by a set we never
-    /// touched), a `SETVAL` or another process's take since all change the
-    /// hold's semaphore and its last pid; `unshare(CLONE_SYSVSEM)` (which
-    /// gives back every `SEM_UNDO` adjustment) leaves it 0. A reused id
-    /// that another object of this process took marked our entry lost.
-    fn kernel_says_held(&self, id: libc::c_int, hold: Hold) -> bool {
+    /// `id` now. An `ipcrm` (the id is gone, or names another set), a
+    /// `SETVAL` or another process's take since all change the set's
+    /// identity or the hold's semaphore and its last pid;
+    /// `unshare(CLONE_SYSVSEM)` (which gives back every `SEM_UNDO`
+    /// adjustment) leaves it 0.
+    fn kernel_says_held(&self, id: libc::c_int, set: SetIdentity, hold: Hold) -> bool {
+        if !set.is_at(id) {
+            return false;
+        }
         match hold.own_semaphore() {
             Some(own) => self.last_changed_by_us(id, own) && self.stat(id, own, libc::GETVAL) == 1,
             None => self.stat(id, READERS, libc::GETVAL) >= 1,
@@ -515,17 +577,6 @@ impl Semaphore {
 
     fn last_changed_by_us(&self, id: libc::c_int, semaphore: u16) -> bool {
         u32::try_from(self.stat(id, semaphore, libc::GETPID)).is_ok_and(|pid| pid == fork::pid())
-    }
-
-    fn set_info(&self, id: libc::c_int) -> Option<SetInfo> {
-        let mut info = std::mem::MaybeUninit::<libc::semid_ds>::uninit();
-        // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth
-        // argument, and fills all of it when it succeeds.
-        if unsafe { libc::semctl(id, 0, libc::IPC_STAT, info.as_mut_ptr()) } != 0 {
-            return None;
-        }
-        // SAFETY: filled by the successful call above.
-        Some(SetInfo::of(unsafe { info.assume_init_ref() }))
     }
 
     fn semop(&self, id: libc::c_int, ops: &mut [libc::sembuf], wait: Option<Duration>) -> Result<Outcome> {
@@ -577,7 +628,9 @@ impl Semaphore {
                 other.lost = true;
             }
         }
-        held.push(HeldSet { generation: self.generation, owner: self.owner, set_id: id, hold, lost: false });
+        // `set` is the identity `set_id()` read for this id just before.
+        let set = self.set.unwrap_or(SetIdentity { key: self.config.key, changed: 0 });
+        held.push(HeldSet { generation: self.generation, owner: self.owner, set_id: id, set, hold, lost: false });
         self.ever_held = true;
         self.slot = match hold {
             Hold::Slot(k) => Some(k),
@@ -589,12 +642,12 @@ impl Semaphore {
     /// Drops this object's entry from the held sets; the set and hold if it
     /// still held it as far as this process knows (not if it was given
     /// back for an exec, then lost).
-    fn forget_held(&mut self) -> Option<(libc::c_int, Hold)> {
+    fn forget_held(&mut self) -> Option<(libc::c_int, SetIdentity, Hold)> {
         self.slot = None;
         let mut held = held_sets();
         let at = held.iter().position(|h| h.owner == self.owner)?;
         let entry = held.swap_remove(at);
-        (!entry.lost).then_some((entry.set_id, entry.hold))
+        (!entry.lost).then_some((entry.set_id, entry.set, entry.hold))
     }
 
     fn stat(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> libc::c_int {
@@ -697,13 +750,14 @@ impl Backend for Semaphore {
     }
 
     fn release(&mut self) -> Result<bool> {
-        let Some((id, hold)) = self.forget_held() else { return Ok(false) };
+        let Some((id, set, hold)) = self.forget_held() else { return Ok(false) };
         // Giving back a hold we no longer have would take one from whoever
-        // has it now: after a `SETVAL` or another process's take, the last
-        // pid is theirs. Its value needs no question of its own: at 0 (given
-        // back by `unshare`, which leaves our pid), the non-waiting give-back
+        // has it now: in another set at our old id, after an `ipcrm`; and,
+        // after a `SETVAL` or another process's take, the last pid is
+        // theirs. Its value needs no question of its own: at 0 (given back
+        // by `unshare`, which leaves our pid), the non-waiting give-back
         // below fails and says so.
-        if hold.own_semaphore().is_some_and(|own| !self.last_changed_by_us(id, own)) {
+        if !set.is_at(id) || hold.own_semaphore().is_some_and(|own| !self.last_changed_by_us(id, own)) {
             return Ok(false);
         }
         Ok(matches!(self.run(id, hold.give_back(), None)?, Outcome::Done))
@@ -713,7 +767,7 @@ impl Backend for Semaphore {
         let owner = self.owner;
         let mut held = held_sets();
         let Some(at) = held.iter().position(|h| h.owner == owner) else { return Ok(false) };
-        if held[at].lost || !self.kernel_says_held(held[at].set_id, held[at].hold) {
+        if held[at].lost || !self.kernel_says_held(held[at].set_id, held[at].set, held[at].hold) {
             held.swap_remove(at);
             drop(held);
             self.slot = None;
@@ -747,9 +801,9 @@ impl Backend for Semaphore {
                 .collect());
         }
         if self.stat(id, WRITER, libc::GETVAL) == 1 {
-            let mut holder = self.holder_at(id, WRITER);
-            holder.since = self.set_info(id).filter(|info| info.last_op > 0).map(|info| info.last_op as f64);
-            return Ok(vec![holder]);
+            // No `since`: the set's last-operation time moves whenever a
+            // writer queues or gives up, so it is not when this one took it.
+            return Ok(vec![self.holder_at(id, WRITER)]);
         }
         let readers = usize::try_from(self.stat(id, READERS, libc::GETVAL)).unwrap_or(0);
         let key = vec![("key", HolderValue::Int(i64::from(self.config.key)))];

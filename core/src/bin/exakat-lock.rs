@@ -393,8 +393,18 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
     if early != 0 {
         send(early);
     }
-    let status = child.wait();
+    // Waited for without reaping first: once reaped, its pid is anyone's,
+    // and a signal passed on in between would reach that process.
+    loop {
+        // SAFETY: siginfo_t is plain data; WNOWAIT leaves the child unreaped.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let waited = unsafe { libc::waitid(libc::P_PID, child.id(), &raw mut info, libc::WEXITED | libc::WNOWAIT) };
+        if waited == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
     CHILD.store(-1, Ordering::SeqCst);
+    let status = child.wait();
     let status = status.map_err(|e| Failure::Lock(format!("cannot wait for {}: {e}", command.to_string_lossy())))?;
     lock.release()?;
     Ok(match (status.code(), status.signal()) {
