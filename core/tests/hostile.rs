@@ -151,11 +151,18 @@ fn flock_holder_is_the_process_whose_descriptor_holds_the_lock() {
     let recorded = fs::read_to_string("/proc/locks")
         .unwrap()
         .lines()
-        .find(|l| l.contains(&format!(":{} ", fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap())))
+        .find(|l| {
+            l.contains(&format!(":{} ", fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap()))
+        })
         .and_then(|l| l.split_whitespace().nth(4)?.parse::<u32>().ok())
         .expect("the lock in /proc/locks");
     let mut opener = is_root()
-        .then(|| spawn_at(recorded, std::process::Command::new("sh").args(["-c", "exec 8<\"$1\"; exec sleep 30", "sh"]).arg(&path)))
+        .then(|| {
+            spawn_at(
+                recorded,
+                std::process::Command::new("sh").args(["-c", "exec 8<\"$1\"; exec sleep 30", "sh"]).arg(&path),
+            )
+        })
         .flatten();
     let holder = lock.holder().unwrap();
     let dir_text = dir.0.to_str().unwrap().to_owned();
