@@ -181,7 +181,7 @@ section('valgrind', 'Valgrind memcheck', function (Section $s): void {
     // 2. The phpt files.
     $copy = "$dir/php-tests";
     @mkdir($copy, 0700, true);
-    foreach (glob(env('STRESS_ROOT') . '/php-tests/*') ?: [] as $file) {
+    foreach (array_filter(glob(env('STRESS_ROOT') . '/php-tests/*') ?: [], 'is_file') as $file) {
         copy($file, "$copy/" . basename($file));
     }
     $all = array_map(fn ($f) => basename($f, '.phpt'), glob("$copy/*.phpt") ?: []);
