@@ -27,8 +27,10 @@ foreach ($calls as $call) {
         echo $e->getMessage(), "\n";
     }
 }
-// Everything else is as before: nothing taken, the defaults still apply.
-var_dump($lock->isHeld(), $lock->acquire(), $lock->release(), exakat_lock_list(null) === exakat_lock_list());
+// Everything else is as before: nothing taken, the defaults still apply,
+// and null is still what ?string $backend takes. (The list itself is not
+// compared: other tests running beside this one take and free locks.)
+var_dump($lock->isHeld(), $lock->acquire(), $lock->release(), is_array(exakat_lock_list(null)));
 ?>
 --EXPECT--
 ExakatLock\Lock::acquire(): Argument #1 ($timeout) must be of type float, null given
