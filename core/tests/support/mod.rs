@@ -27,13 +27,23 @@ pub fn options_for(kind: BackendKind) -> Vec<(String, String)> {
             static NEXT: AtomicU32 = AtomicU32::new(0);
             let port = (0..4536)
                 .map(|_| 61000 + (std::process::id() * 31 + NEXT.fetch_add(97, Ordering::Relaxed)) % 4536)
-                .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok())
+                .find(|&port| port_is_free(port as u16))
                 .expect("a free port in 61000-65535");
             vec![("port".into(), port.to_string())]
         }
         BackendKind::Mysql => vec![("dsn".into(), test_mysql_dsn())],
         _ => Vec::new(),
     }
+}
+
+/// Whether a tcp lock could bind `port` now: probed as the backend binds,
+/// without `SO_REUSEADDR` (std's `TcpListener` sets it, and then takes a
+/// port whose old connections linger in TIME_WAIT, which the lock cannot).
+pub fn port_is_free(port: u16) -> bool {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn};
+    let Ok(probe) = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) else { return false };
+    let address = SockaddrIn::new(127, 0, 0, 1, port);
+    bind(std::os::fd::AsRawFd::as_raw_fd(&probe), &address).is_ok() && listen(&probe, Backlog::MAXCONN).is_ok()
 }
 
 /// The test server's DSN; the mysql tests are `#[ignore]`d unless asked
