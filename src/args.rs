@@ -17,6 +17,7 @@
 use std::{
     borrow::Cow,
     ffi::{c_char, CStr, CString},
+    mem::ManuallyDrop,
     ptr,
 };
 
@@ -275,18 +276,33 @@ fn option_value(value: &Zval) -> OptionValue {
     }
 }
 
-/// A `callable` parameter, checked the way PHP checks callbacks.
-#[derive(Debug)]
-pub struct Callback<const N: u32>(pub Zval);
+/// A `callable` parameter, checked and resolved once, the way PHP's own
+/// `Z_PARAM_FUNC` does: the engine's cache of what to call is kept for
+/// [`Callback::call`], so a deprecated form (`'self::m'`) warns once, as
+/// with `call_user_func()`, not at every look the call would otherwise take.
+pub struct Callback<const N: u32> {
+    callable: Zval,
+    resolved: ffi::zend_fcall_info_cache,
+}
 
 impl<'a, const N: u32> FromZvalMut<'a> for Callback<N> {
     const TYPE: DataType = DataType::Callable;
 
     fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
         let mut error: *mut c_char = ptr::null_mut();
-        // SAFETY: checks only; `error` is allocated by the engine and freed here.
+        // SAFETY: all zeros is the empty cache the engine fills.
+        let mut resolved: ffi::zend_fcall_info_cache = unsafe { std::mem::zeroed() };
+        // SAFETY: checks and resolves only; `error` is allocated by the
+        // engine and freed here.
         let callable = unsafe {
-            ffi::zend_is_callable_ex(zval_ptr(zval), ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut(), &mut error)
+            ffi::zend_is_callable_ex(
+                zval_ptr(zval),
+                ptr::null_mut(),
+                0,
+                ptr::null_mut(),
+                (&raw mut resolved).cast(),
+                &mut error,
+            )
         };
         let reason = (!error.is_null()).then(|| {
             // SAFETY: a NUL-terminated string from the engine's allocator.
@@ -296,8 +312,13 @@ impl<'a, const N: u32> FromZvalMut<'a> for Callback<N> {
             unsafe { ext_php_rs::alloc::efree(error.cast()) };
             reason
         });
+        // As `Z_PARAM_FUNC`: a `__call()` trampoline would leak if the
+        // callback is never called (the lock not taken), so it is dropped
+        // here and resolved again, by the engine, at the call.
+        // SAFETY: a cache the call above filled (or left empty).
+        unsafe { ffi::zend_release_fcall_info_cache(&mut resolved) };
         if callable {
-            return Some(Self(zval.shallow_clone()));
+            return Some(Self { callable: zval.shallow_clone(), resolved });
         }
         let message = match reason {
             Some(reason) => format!("must be a valid callback, {reason}"),
@@ -305,6 +326,33 @@ impl<'a, const N: u32> FromZvalMut<'a> for Callback<N> {
         };
         throw_type_error(N, &message);
         None
+    }
+}
+
+impl<const N: u32> Callback<N> {
+    /// Calls it without arguments; `None` when it threw (the exception is
+    /// left pending in the engine) or could not be called.
+    ///
+    /// No PHP code may run between the check and this call: the cache
+    /// holds the object and scope the check found, unreferenced.
+    pub fn call(&mut self) -> Option<Zval> {
+        let mut retval = Zval::new();
+        // Dropping it would drop `function_name`, a copy without a
+        // reference of its own.
+        let mut call = ManuallyDrop::new(ffi::zend_fcall_info {
+            size: std::mem::size_of::<ffi::zend_fcall_info>(),
+            // SAFETY: a bitwise copy, which the engine only reads;
+            // `self.callable` holds the reference for the call.
+            function_name: unsafe { ptr::read(&self.callable) },
+            retval: zval_ptr(&mut retval),
+            params: ptr::null_mut(),
+            object: self.resolved.object,
+            param_count: 0,
+            named_params: ptr::null_mut(),
+        });
+        // SAFETY: an info and cache filled as the engine's own parsers do.
+        let called = unsafe { ffi::zend_call_function(&mut *call, &mut self.resolved) } == ffi::SUCCESS;
+        (called && !ext_php_rs::zend::ExecutorGlobals::has_exception()).then_some(retval)
     }
 }
 

@@ -7,6 +7,7 @@
 use std::ffi::{c_char, c_int, c_void};
 
 use ext_php_rs::ffi::{zend_class_entry, zend_module_entry, zend_object, zend_string, zval};
+pub use ext_php_rs::ffi::{zend_fcall_info, zend_fcall_info_cache};
 
 extern "C" {
     /// Throws `\TypeError`: "F(): Argument #N ($name) <format>".
@@ -25,6 +26,12 @@ extern "C" {
         fcc: *mut c_void,
         error: *mut *mut c_char,
     ) -> bool;
+    /// Drops what a check put in `fcc` that is not the engine's to keep (a
+    /// `__call()` trampoline), as the engine's own parsers do.
+    pub fn zend_release_fcall_info_cache(fcc: *mut zend_fcall_info_cache);
+    /// Calls a callback resolved by `zend_is_callable_ex()`; 0 (`SUCCESS`)
+    /// when it was called, an exception possibly pending.
+    pub fn zend_call_function(fci: *mut zend_fcall_info, fcc: *mut zend_fcall_info_cache) -> c_int;
     /// PHP's working directory (what `getcwd()` returns) copied into `buf`;
     /// null if it does not fit. Exported by NTS builds too, where it is
     /// stale: only a ZTS PHP moves it on `chdir()`.

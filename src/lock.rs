@@ -8,7 +8,7 @@ use ext_php_rs::{
     exception::{PhpException, PhpResult},
     flags::ClassFlags,
     prelude::*,
-    types::{ZendCallable, ZendHashTable, Zval},
+    types::{ZendHashTable, Zval},
     zend::BailoutGuard,
 };
 
@@ -186,7 +186,7 @@ impl Lock {
     ))]
     pub fn synchronized(
         name: Str<1>,
-        callback: Callback<2>,
+        mut callback: Callback<2>,
         timeout: Float<3>,
         backend: Str<4>,
         mut options: OptionsArg<5>,
@@ -200,12 +200,11 @@ impl Lock {
         if !acquire_in(&mut lock, shared, wait).map_err(|e| to_php(e, SYNCHRONIZED))? {
             return Err(timed_out(&mut lock, timeout.0));
         }
-        let callable = ZendCallable::new_owned(callback.0).map_err(|e| PhpException::from(e.to_string()))?;
-        let result = callable.try_call(vec![]);
+        let result = callback.call();
         let released = lock.release();
         // An exception from the callback is pending in the engine: returning
         // any error lets it propagate unchanged.
-        let value = result.map_err(|_| errors::already_thrown())?;
+        let value = result.ok_or_else(errors::already_thrown)?;
         released.map_err(|e| to_php(e, NO_ARGUMENTS))?;
         // A callback declared `function &()` returns a reference; like
         // `call_user_func()`, hand back the value, never an alias of the

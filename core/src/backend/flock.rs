@@ -674,21 +674,7 @@ impl Backend for Flock {
             return Ok(if self.held_elsewhere()? { vec![Holder::local(None, None, path())] } else { Vec::new() });
         }
         Ok(proc_scan::with_one_scan(|| {
-            locks
-                .into_iter()
-                .map(|lock| {
-                    let holder = Holder::local(
-                        proc_scan::flock_holder(lock.pid, stat.st_dev, stat.st_ino, lock.shared),
-                        None,
-                        path(),
-                    );
-                    if lock.shared {
-                        holder.shared()
-                    } else {
-                        holder
-                    }
-                })
-                .collect()
+            locks.iter().map(|lock| lock.holder(stat.st_dev, stat.st_ino, shown.clone())).collect()
         }))
     }
 

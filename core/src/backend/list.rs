@@ -202,14 +202,9 @@ fn lock_files(dir: &Path) -> Vec<Listed> {
             .into_iter()
             .flatten()
             .map(|lock| {
-                let pid = proc_scan::flock_holder(lock.pid, stat.st_dev, stat.st_ino, lock.shared);
-                let mut holder = Holder::local(pid, None, vec![("path", HolderValue::Str(path.clone()))]);
+                let mut holder = lock.holder(stat.st_dev, stat.st_ino, path.clone());
                 holder.slot = Some(slot);
-                if lock.shared {
-                    holder.shared()
-                } else {
-                    holder
-                }
+                holder
             })
             .collect();
         if holders.is_empty() {

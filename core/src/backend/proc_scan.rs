@@ -10,6 +10,8 @@ use std::{
     sync::OnceLock,
 };
 
+use super::{Holder, HolderValue};
+
 /// This machine's host name, as `holder()` reports it for local backends.
 pub(crate) fn hostname() -> Option<String> {
     static HOSTNAME: OnceLock<Option<String>> = OnceLock::new();
@@ -98,7 +100,7 @@ fn socket_owners() -> HashMap<u64, Vec<u32>> {
 /// process that only has the file open. A descriptor's `fdinfo` lists the
 /// locks held through it: that is what holding means here. `None` where
 /// `/proc` does not let us look (other users' processes, unless root).
-pub(crate) fn flock_holder(recorded: Option<u32>, dev: u64, ino: u64, shared: bool) -> Option<u32> {
+fn flock_holder(recorded: Option<u32>, dev: u64, ino: u64, shared: bool) -> Option<u32> {
     if recorded.is_some_and(|pid| holds_flock(pid, dev, ino)) {
         return recorded;
     }
@@ -124,9 +126,15 @@ fn holds_flock(pid: u32, dev: u64, ino: u64) -> bool {
             })
             .collect()
     };
-    let open = SCAN
-        .with_borrow_mut(|scan| scan.as_mut().map(|scan| scan.files.entry(pid).or_insert_with(descriptors).clone()));
-    open.unwrap_or_else(descriptors).iter().filter(|(_, d, i)| (*d, *i) == (dev, ino)).any(|(fd, _, _)| {
+    let on_the_file = |open: &[(String, u64, u64)]| -> Vec<String> {
+        open.iter().filter(|(_, d, i)| (*d, *i) == (dev, ino)).map(|(fd, _, _)| fd.clone()).collect()
+    };
+    let fds = SCAN
+        .with_borrow_mut(|scan| {
+            scan.as_mut().map(|scan| on_the_file(scan.files.entry(pid).or_insert_with(descriptors)))
+        })
+        .unwrap_or_else(|| on_the_file(&descriptors()));
+    fds.iter().any(|fd| {
         fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
             .is_ok_and(|info| info.lines().any(|line| line.starts_with("lock:") && line.contains(" FLOCK ")))
     })
@@ -434,6 +442,19 @@ pub(crate) struct FileLock {
     pub pid: Option<u32>,
     /// `LOCK_SH` ("READ"), rather than `LOCK_EX`.
     pub shared: bool,
+}
+
+impl FileLock {
+    /// Who holds this lock on the file `(dev, ino)` found at `path`.
+    pub(crate) fn holder(&self, dev: u64, ino: u64, path: String) -> Holder {
+        let pid = flock_holder(self.pid, dev, ino, self.shared);
+        let holder = Holder::local(pid, None, vec![("path", HolderValue::Str(path))]);
+        if self.shared {
+            holder.shared()
+        } else {
+            holder
+        }
+    }
 }
 
 /// The granted (not waiting) `FLOCK` locks on the file `(major, minor, inode)`.

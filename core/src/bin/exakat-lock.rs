@@ -135,15 +135,29 @@ fn run(args: Vec<OsString>) -> Result<u8, Failure> {
     }
 }
 
+fn takes_value(flag: &str) -> bool {
+    matches!(
+        flag,
+        "-b" | "--backend"
+            | "-o"
+            | "--option"
+            | "--slots"
+            | "-w"
+            | "--wait"
+            | "--timeout"
+            | "-E"
+            | "--conflict-exit-code"
+    )
+}
+
 /// Splits bundled short flags as getopt does, as `flock(1)` accepts them:
 /// `-nw5` is `-n -w 5`, `-E0` is `-E 0`.
 fn unbundle(arg: &str) -> Option<Vec<String>> {
-    const WITH_VALUE: &str = "bowE";
-    const WITHOUT: &str = "nsxehV";
+    const WITHOUT_VALUE: &str = "nsxehV";
     let letters = arg.strip_prefix('-').filter(|rest| rest.len() > 1 && !rest.starts_with('-'))?;
     let mut flags = Vec::new();
     for (at, letter) in letters.char_indices() {
-        if WITH_VALUE.contains(letter) {
+        if takes_value(&format!("-{letter}")) {
             flags.push(format!("-{letter}"));
             let value = &letters[at + letter.len_utf8()..];
             if !value.is_empty() {
@@ -151,7 +165,7 @@ fn unbundle(arg: &str) -> Option<Vec<String>> {
             }
             return Some(flags);
         }
-        if !WITHOUT.contains(letter) {
+        if !WITHOUT_VALUE.contains(letter) {
             return None;
         }
         flags.push(format!("-{letter}"));
@@ -208,19 +222,7 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
             Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
             _ => (text.clone(), None),
         };
-        let takes_value = matches!(
-            flag.as_str(),
-            "-b" | "--backend"
-                | "-o"
-                | "--option"
-                | "--slots"
-                | "-w"
-                | "--wait"
-                | "--timeout"
-                | "-E"
-                | "--conflict-exit-code"
-        );
-        if inline.is_some() && !takes_value {
+        if inline.is_some() && !takes_value(&flag) {
             return Err(usage(format!("{flag} takes no value, {text:?} given")));
         }
         let mut value = |name: &str| {
