@@ -73,7 +73,7 @@ fn slot_suffix(address: &[u8]) -> Option<(&[u8], Option<u16>)> {
 
 /// A slot number as our resource names spell it: 1 to `MAX_SLOTS` - 1, in
 /// decimal, nothing more.
-fn slot_number(text: &[u8]) -> Option<u16> {
+pub(crate) fn slot_number(text: &[u8]) -> Option<u16> {
     let slot: u16 = std::str::from_utf8(text).ok()?.parse().ok()?;
     ((1..super::MAX_SLOTS).contains(&slot) && slot.to_string().as_bytes() == text).then_some(slot)
 }

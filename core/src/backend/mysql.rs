@@ -227,13 +227,66 @@ impl Config {
     /// or nothing").
     fn connect(&self) -> Result<Conn, mysql::Error> {
         let opts = self.opts();
-        match Conn::new(opts.clone()) {
-            Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if self.dsn.ssl_mode == SslMode::Preferred => {
-                Conn::new(opts.ssl_opts(None))
-            }
+        let preferred = self.dsn.ssl_mode == SslMode::Preferred;
+        let connect = move || match Conn::new(opts.clone()) {
+            Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if preferred => Conn::new(opts.ssl_opts(None)),
             other => other,
+        };
+        if self.dsn.socket.is_none() {
+            return connect(); // TCP: the client library's connect has a timeout
+        }
+        // Over a unix socket it has none: connect(2) blocks while the
+        // server's accept queue is full (a frozen or swamped server), for
+        // ever. So the whole connect gets `connect_timeout`, on a thread of
+        // its own; given up on, that thread ends with its connect(2), and
+        // drops the connection it may then have.
+        match within(self.connect_timeout, connect) {
+            Ok(Some(connected)) => connected,
+            Ok(None) => Err(mysql::Error::IoError(std::io::ErrorKind::TimedOut.into())),
+            Err(e) => Err(mysql::Error::IoError(std::io::Error::other(format!("no thread to connect on: {e}")))),
         }
     }
+}
+
+/// Runs `work` on a new thread and waits for it at most `limit` (`None`
+/// then). The thread blocks every signal: PHP's handlers (pcntl's queue,
+/// its time limit) expect PHP's own threads.
+fn within<T: Send + 'static>(limit: Duration, work: impl FnOnce() -> T + Send + 'static) -> std::io::Result<Option<T>> {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let mut previous = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: fills a signal set, then swaps this thread's mask for it; the
+    // new thread inherits it, and ours is put back below.
+    unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
+    }
+    let spawned = std::thread::Builder::new().name("exakat-lock-connect".into()).spawn(move || {
+        let _ = done.send(work());
+    });
+    // SAFETY: the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
+    spawned.map(|_| result.recv_timeout(limit).ok())
+}
+
+/// A CA file larger than this is not one: Mozilla's whole bundle is 0.2 MiB.
+const MAX_CA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Whether `path` is a regular file of a CA's size that we may read.
+fn check_ca_file(path: &Path) -> std::result::Result<(), Cause> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(Cause::Os)?;
+    let metadata = file.metadata().map_err(Cause::Os)?;
+    if !metadata.is_file() {
+        return Err(Cause::Refused("it is not a regular file".into()));
+    }
+    if metadata.len() > MAX_CA_FILE_BYTES {
+        return Err(Cause::Refused(format!("it is larger than {MAX_CA_FILE_BYTES} bytes: not a certificate")));
+    }
+    Ok(())
 }
 
 /// A DSN file is read whole, at most this long: it holds one line.
@@ -345,10 +398,14 @@ impl Mysql {
     fn session(&mut self) -> Result<&mut Session> {
         if self.session.is_none() {
             if let Some(ca) = self.config.dsn.ssl_ca.as_deref().filter(|_| self.config.dsn.socket.is_none()) {
-                // Said here, with the path: the client library's error would not name it.
-                std::fs::File::open(ca).map_err(|e| {
-                    self.context
-                        .os(format!("read the CA certificate {} (ssl-ca) for {}", ca.display(), self.config.dsn), e)
+                // Said here, with the path: the client library's error would
+                // not name it, and it reads the file whole, blocking: a FIFO
+                // would hang it, `/dev/zero` would take all memory.
+                check_ca_file(ca).map_err(|cause| {
+                    self.context.failed(
+                        format!("read the CA certificate {} (ssl-ca) for {}", ca.display(), self.config.dsn),
+                        cause,
+                    )
                 })?;
             }
             let mut conn = self.config.connect().map_err(|e| self.server_error("connect to", &e))?;
@@ -573,9 +630,13 @@ impl Backend for Mysql {
             return Ok(false);
         }
         let taken = self.take_any_slot(deadline);
-        // A session that fails here is gone, and the gate with it.
-        let _ = self.call("open the gate on", "SELECT RELEASE_LOCK(?)", &gate, None);
-        taken
+        let opened = self.call("open the gate on", "SELECT RELEASE_LOCK(?)", &gate, None);
+        match (taken, opened) {
+            // The session failed and is gone: the server freed the slot
+            // with the gate, and another process may take it now.
+            (Ok(true), Err(failure)) => Err(failure.into()),
+            (taken, _) => taken,
+        }
     }
 
     fn release(&mut self) -> Result<bool> {
@@ -663,9 +724,12 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
     for server_name in rows.iter().filter_map(text) {
         let (base, slot) = match server_name.rsplit_once('#') {
             Some((_, "gate")) => continue,
-            Some((base, k)) => match k.parse::<u16>() {
-                Ok(slot) => (base.to_owned(), Some(slot)),
-                Err(_) => (server_name.clone(), None),
+            // Only slot numbers as we spell them: `deploy#03` is a lock of
+            // its own. (`deploy#3` taken by hand, in SQL, reads as a slot:
+            // the server's names are one space, shared with every client.)
+            Some((base, k)) => match super::list::slot_number(k.as_bytes()) {
+                Some(slot) => (base.to_owned(), Some(slot)),
+                None => (server_name.clone(), None),
             },
             None => (server_name.clone(), None),
         };

@@ -1,0 +1,145 @@
+//! The mysql backend against faults around the server: a unix socket whose
+//! accept queue is full, a CA path that is not a file, a connection cut in
+//! the middle of taking a slot. No mock of the server: a socket nobody
+//! accepts on, a FIFO, and a relay in front of the test MariaDB.
+
+mod support;
+
+use std::{
+    io::{Read, Write},
+    net::{Shutdown, TcpListener, TcpStream},
+    os::fd::{AsRawFd, OwnedFd},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use exakat_lock_core::{BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings, Timeout};
+use support::{test_mysql_dsn, unique_name};
+
+fn mysql_lock(name: &str, dsn: &str, extra: &[(&str, OptionValue)]) -> Lock {
+    let mut options = Options::new();
+    options.push("dsn", OptionValue::Str(dsn.as_bytes().to_vec()));
+    for (key, value) in extra {
+        options.push(*key, value.clone());
+    }
+    let name = LockName::new(name.as_bytes()).unwrap();
+    Lock::new(LockSpec::new(name, BackendChoice::Kind(BackendKind::Mysql), &options, &Settings::default()).unwrap())
+}
+
+/// One try at `lock` on another thread; its outcome as text, or `None` if
+/// it has not come back after 10 seconds (a hang).
+fn try_within_10s(mut lock: Lock) -> Option<Result<bool, String>> {
+    let (done, outcome) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(lock.acquire(Timeout::NoWait).map_err(|e| e.to_string()));
+        std::mem::forget(lock); // a hung connect may still own it
+    });
+    outcome.recv_timeout(Duration::from_secs(10)).ok()
+}
+
+fn scratch_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique_name(test));
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_unix_socket_whose_accept_queue_is_full_times_out() {
+    use nix::sys::socket::{bind, connect, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let dir = scratch_dir("full-queue");
+    let path = dir.join("mysqld.sock");
+    let address = UnixAddr::new(&path).unwrap();
+    let unix_socket = |flags| socket(AddressFamily::Unix, SockType::Stream, flags, None).unwrap();
+    let listener = unix_socket(SockFlag::SOCK_CLOEXEC);
+    bind(listener.as_raw_fd(), &address).unwrap();
+    listen(&listener, Backlog::new(0).unwrap()).unwrap();
+    // Nobody accepts: a frozen server. Queue connections until it refuses.
+    let mut queued: Vec<OwnedFd> = Vec::new();
+    loop {
+        let client = unix_socket(SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK);
+        if connect(client.as_raw_fd(), &address).is_err() {
+            break;
+        }
+        queued.push(client);
+        assert!(queued.len() < 100, "the queue never filled");
+    }
+
+    let dsn = format!("mysql://user:secret@localhost/?socket={}", path.display());
+    let lock = mysql_lock(&unique_name("full-queue"), &dsn, &[("connect_timeout", OptionValue::Float(0.5))]);
+    let started = Instant::now();
+    let outcome = try_within_10s(lock).expect("the connect must give up after connect_timeout, not hang");
+    let error = outcome.expect_err("nobody accepted the connection");
+    assert!(error.contains("did not answer in time"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    drop(listener);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_ca_path_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = scratch_dir("ca-fifo");
+    let fifo = dir.join("ca.pem");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for ca in [fifo.to_str().unwrap(), "/dev/zero"] {
+        // Port 1: nothing listens; the CA is looked at before connecting.
+        let dsn = format!("mysql://user:secret@127.0.0.1:1/?ssl-mode=VERIFY_CA&ssl-ca={ca}");
+        let outcome =
+            try_within_10s(mysql_lock(&unique_name("ca-fifo"), &dsn, &[])).expect("a FIFO for a CA must not hang");
+        let error = outcome.expect_err("not a CA file");
+        assert!(error.contains("not a regular file"), "{ca}: {error}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Forwards one connection at a time to `upstream`, and cuts both sides as
+/// the client sends a statement that contains `cut_at`.
+fn cutting_relay(upstream: String, cut_at: &'static [u8]) -> u16 {
+    let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = relay.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in relay.incoming() {
+            let Ok(mut client) = client else { continue };
+            let Ok(mut server) = TcpStream::connect(&upstream) else { continue };
+            let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+            thread::spawn(move || std::io::copy(&mut from_server, &mut to_client));
+            thread::spawn(move || {
+                let mut buffer = [0u8; 65536];
+                while let Ok(read @ 1..) = client.read(&mut buffer) {
+                    if buffer[..read].windows(cut_at.len()).any(|w| w == cut_at) {
+                        break;
+                    }
+                    if server.write_all(&buffer[..read]).is_err() {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+#[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+fn a_slot_lost_with_its_session_as_the_gate_opens_is_an_error_not_a_hold() {
+    // mysql://user:password@host:port/...: the relay goes where host:port was.
+    let dsn = test_mysql_dsn();
+    let (scheme_and_user, rest) = dsn.split_once('@').unwrap();
+    let authority = rest.split(['/', '?']).next().unwrap();
+    let port = cutting_relay(authority.to_owned(), b"RELEASE_LOCK");
+    // In plaintext, so that the relay can read the statements.
+    let relayed = format!("{scheme_and_user}@127.0.0.1:{port}/?ssl-mode=DISABLED");
+
+    let slots = [("slots", OptionValue::Int(2))];
+    let name = unique_name("gate-cut");
+    let outcome = try_within_10s(mysql_lock(&name, &relayed, &slots)).expect("no hang");
+    // The session ended as the gate opened, and the server freed the slot
+    // with it: reporting a hold would let a third holder in.
+    assert!(outcome.is_err(), "acquire() said {outcome:?} for a slot its session lost");
+    let mut others: Vec<Lock> = (0..2).map(|_| mysql_lock(&name, &dsn, &slots)).collect();
+    for other in &mut others {
+        assert!(other.acquire(Timeout::NoWait).unwrap(), "both slots are free");
+    }
+}
