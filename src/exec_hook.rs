@@ -5,6 +5,10 @@
 //! semaphore lock until it exits. This wraps `pcntl_exec()` to give them
 //! back first, and to take them back if the exec fails.
 //!
+//! A process that changed its user since it took a semaphore lock may no
+//! longer change the set: then nothing is given back, and `pcntl_exec()`
+//! throws `LockException` instead of executing.
+//!
 //! A give-back is visible: a queued waiter takes the lock at once. So it
 //! happens only once PHP can no longer refuse the call: the wrapper first
 //! does the argument conversions `pcntl_exec()` would do, in place and once
@@ -15,6 +19,7 @@
 use std::sync::OnceLock;
 
 use ext_php_rs::{
+    exception::PhpException,
     ffi::{zend_execute_data, zend_function, zval},
     zend::{ExecuteData, ExecutorGlobals},
 };
@@ -36,7 +41,13 @@ unsafe extern "C" fn pcntl_exec_giving_back_semaphores(execute_data: *mut zend_e
         Prepared::Threw => return,
     }
     // No panic may unwind into the engine; these only make system calls.
-    let _ = std::panic::catch_unwind(exakat_lock_core::backend::give_back_before_exec);
+    if let Ok(Err(why)) = std::panic::catch_unwind(exakat_lock_core::backend::give_back_before_exec) {
+        // Nothing was given back, and the exec does not happen: the new
+        // program would hold the lock.
+        let exception = PhpException::new(format!("pcntl_exec(): {why}"), 0, crate::errors::lock_exception());
+        exception.throw();
+        return;
+    }
     // SAFETY: the engine's own arguments, passed on to the handler we replaced.
     unsafe { original(execute_data, return_value) };
     // Only reached when the exec failed: this process goes on.

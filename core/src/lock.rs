@@ -254,14 +254,22 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// Only when the OS or server refuses the release itself.
+    /// Only when the OS or server refuses the release itself; the lock is
+    /// then still held.
     pub fn release(&mut self) -> Result<bool> {
         self.adopt_process();
         if !std::mem::take(&mut self.held) {
             return Ok(false);
         }
         note_released(self.owner);
-        self.backend.release()
+        let released = self.backend.release();
+        if released.is_err() {
+            // Refused (a semaphore set this process may no longer change):
+            // still held, until the process ends or a release succeeds.
+            self.held = true;
+            note_held(self.owner, self.backend.resource()?, self.mode);
+        }
+        released
     }
 
     /// Whether this object holds the lock now. For server-side locks this

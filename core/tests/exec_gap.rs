@@ -31,7 +31,7 @@ fn a_lock_taken_and_given_back_by_another_process_around_a_failed_exec_is_lost()
     for (shared, competitor, lost) in cases {
         let taken = if shared { lock.acquire_shared(Timeout::NoWait) } else { lock.acquire(Timeout::NoWait) };
         assert!(taken.unwrap());
-        give_back_before_exec();
+        give_back_before_exec().unwrap();
         if let Some(command) = competitor {
             let mut other = target.spawn(command, &[]);
             other.wait_held();

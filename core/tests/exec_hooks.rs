@@ -16,7 +16,7 @@ fn a_lock_lost_around_a_failed_exec_and_taken_again_is_released_for_real() {
     target.options = vec![("key".into(), (0x4d00_0000 | (std::process::id() as i32 & 0xffff)).to_string())];
     let mut lock = target.lock();
     assert!(lock.acquire(Timeout::NoWait).unwrap());
-    give_back_before_exec();
+    give_back_before_exec().unwrap();
     let mut other = target.spawn("hold", &[]);
     other.wait_held(); // took it while it was given back
     take_back_after_failed_exec();

@@ -50,7 +50,7 @@ use std::{
 use super::{is_trusted_owner, option_error, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
     deadline::Deadline,
-    error::{Cause, Result},
+    error::{Cause, Error, Result},
     fork,
     options::Options,
     LockName,
@@ -305,9 +305,13 @@ struct HeldSet {
 const ID_REUSE_FLOOR: Duration = Duration::from_millis(10);
 
 impl HeldSet {
-    /// Whether `set_id` still names the set the hold was taken in.
-    fn in_its_set(&self) -> bool {
-        coarse_now().saturating_sub(self.taken) < ID_REUSE_FLOOR || self.set.is_at(self.set_id)
+    /// Whether `set_id` still names the set the hold was taken in;
+    /// `Err(EACCES)` when this process may no longer read it.
+    fn in_its_set(&self) -> std::result::Result<bool, i32> {
+        if coarse_now().saturating_sub(self.taken) < ID_REUSE_FLOOR {
+            return Ok(true);
+        }
+        self.set.is_at(self.set_id)
     }
 }
 
@@ -333,20 +337,27 @@ impl SetIdentity {
     }
 
     /// Whether `id` still names this set (one `IPC_STAT`).
-    fn is_at(self, id: libc::c_int) -> bool {
-        set_info(id).is_some_and(|info| Self::of(&info) == self)
+    fn is_at(self, id: libc::c_int) -> std::result::Result<bool, i32> {
+        match set_info(id) {
+            Ok(info) => Ok(Self::of(&info) == self),
+            Err(libc::EACCES) => Err(libc::EACCES),
+            Err(_) => Ok(false), // gone
+        }
     }
 }
 
-fn set_info(id: libc::c_int) -> Option<SetInfo> {
+/// A set's `IPC_STAT`, or the error: `EINVAL` or `EIDRM` when it is gone,
+/// `EACCES` when this process may not read it (another user's set, or
+/// ours after this process changed its user).
+fn set_info(id: libc::c_int) -> std::result::Result<SetInfo, i32> {
     let mut info = std::mem::MaybeUninit::<libc::semid_ds>::uninit();
     // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth
     // argument, and fills all of it when it succeeds.
     if unsafe { libc::semctl(id, 0, libc::IPC_STAT, info.as_mut_ptr()) } != 0 {
-        return None;
+        return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL));
     }
     // SAFETY: filled by the successful call above.
-    Some(SetInfo::of(unsafe { info.assume_init_ref() }))
+    Ok(SetInfo::of(unsafe { info.assume_init_ref() }))
 }
 
 /// Tells apart the objects of one process in [`HELD_SETS`].
@@ -360,10 +371,30 @@ fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
 
 /// Gives back every semaphore this process holds: the kernel would carry
 /// their `SEM_UNDO` adjustments into the program about to replace this one.
-pub fn give_back_before_exec() {
+///
+/// # Errors
+///
+/// Gives nothing back, and names the sets, when this process may no
+/// longer change one of them (it changed its user since it took the
+/// lock): the exec must not happen, or the new program would hold it.
+pub fn give_back_before_exec() -> std::result::Result<(), String> {
     let generation = fork::generation();
-    for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
-        if !held.in_its_set() {
+    let mut held = held_sets();
+    let ours = |h: &&mut HeldSet| h.generation == generation && !h.lost;
+    let unchangeable: Vec<String> = held
+        .iter_mut()
+        .filter(ours)
+        .filter(|h| set_info(h.set_id).err() == Some(libc::EACCES))
+        .map(|h| format!("{:#010x}", h.set.key))
+        .collect();
+    if !unchangeable.is_empty() {
+        return Err(format!(
+            "the semaphore lock with key {} cannot be given back before the exec: this process may no longer change its set (its user changed since it took the lock), and the new program would hold the lock until it exits; release it before changing user",
+            unchangeable.join(", ")
+        ));
+    }
+    for held in held.iter_mut().filter(ours) {
+        if held.in_its_set() != Ok(true) {
             held.lost = true; // removed: there is nothing of ours to give back
             continue;
         }
@@ -378,6 +409,7 @@ pub fn give_back_before_exec() {
             }
         }
     }
+    Ok(())
 }
 
 /// The exec failed and this process goes on: takes the semaphores back, and
@@ -387,7 +419,7 @@ pub fn give_back_before_exec() {
 pub fn take_back_after_failed_exec() {
     let generation = fork::generation();
     for held in held_sets().iter_mut().filter(|h| h.generation == generation && !h.lost) {
-        if !held.in_its_set() {
+        if held.in_its_set() != Ok(true) {
             held.lost = true;
             continue;
         }
@@ -472,7 +504,7 @@ impl Semaphore {
                 return Ok(Some(id));
             }
             match set_info(id) {
-                Some(info) if info.key == self.config.key => {
+                Ok(info) if info.key == self.config.key => {
                     self.check_set(id, &info)?;
                     if self.config.slots == 1 || self.wait_ready(id) {
                         self.set = Some(SetIdentity::of(&info));
@@ -510,12 +542,7 @@ impl Semaphore {
                 let error = io::Error::last_os_error();
                 return match error.raw_os_error() {
                     Some(libc::ENOENT) if !create => Ok(None),
-                    Some(libc::EACCES) => Err(self.context.failed(
-                        format!("open {}", self.config.describe()),
-                        Cause::Refused(format!(
-                            "{error}: the set belongs to another user, who holds or shares this lock name"
-                        )),
-                    )),
+                    Some(libc::EACCES) => Err(self.another_users_set(&error)),
                     _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
                 };
             }
@@ -526,7 +553,12 @@ impl Semaphore {
                     continue; // removed at once by someone else
                 }
             }
-            let Some(info) = set_info(id) else { continue }; // removed meanwhile
+            let info = match set_info(id) {
+                Ok(info) => info,
+                // Asked without permissions (`holder()`): another user's set.
+                Err(libc::EACCES) => return Err(self.another_users_set(&io::Error::from_raw_os_error(libc::EACCES))),
+                Err(_) => continue, // removed meanwhile
+            };
             self.check_set(id, &info)?;
             if self.config.slots > 1 && !self.wait_ready(id) {
                 continue;
@@ -550,7 +582,7 @@ impl Semaphore {
                 _ => return false, // gone
             }
             if started.elapsed() >= UNREADY_GRACE {
-                let abandoned = set_info(id).is_some_and(|info| info.last_op == 0);
+                let abandoned = set_info(id).is_ok_and(|info| info.last_op == 0);
                 if abandoned {
                     // SAFETY: IPC_RMID takes no fourth argument.
                     unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
@@ -613,19 +645,57 @@ impl Semaphore {
     /// identity or the hold's semaphore and its last pid;
     /// `unshare(CLONE_SYSVSEM)` (which gives back every `SEM_UNDO`
     /// adjustment) leaves it 0.
-    fn kernel_says_held(&self, held: &HeldSet) -> bool {
-        if !held.in_its_set() {
-            return false;
+    fn kernel_says_held(&self, held: &HeldSet) -> Result<bool> {
+        if !held.in_its_set().map_err(|_| self.no_longer_ours())? {
+            return Ok(false);
         }
         let (id, hold) = (held.set_id, held.hold);
-        match hold.own_semaphore() {
-            Some(own) => self.last_changed_by_us(id, own) && self.stat(id, own, libc::GETVAL) == 1,
-            None => self.stat(id, READERS, libc::GETVAL) >= 1,
-        }
+        let read = |semaphore, command| self.read(id, semaphore, command).map_err(|_| self.no_longer_ours());
+        Ok(match hold.own_semaphore() {
+            Some(own) => self.last_changed_by_us(id, own)? && read(own, libc::GETVAL)? == 1,
+            None => read(READERS, libc::GETVAL)? >= 1,
+        })
     }
 
-    fn last_changed_by_us(&self, id: libc::c_int, semaphore: u16) -> bool {
-        u32::try_from(self.stat(id, semaphore, libc::GETPID)).is_ok_and(|pid| pid == fork::pid())
+    fn last_changed_by_us(&self, id: libc::c_int, semaphore: u16) -> Result<bool> {
+        let pid = self.read(id, semaphore, libc::GETPID).map_err(|_| self.no_longer_ours())?;
+        Ok(u32::try_from(pid).is_ok_and(|pid| pid == fork::pid()))
+    }
+
+    /// A `GETVAL`, `GETPID`...: -1 when the set is gone, `Err` when this
+    /// process may not read it (`EACCES`).
+    fn read(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> std::result::Result<libc::c_int, ()> {
+        let value = self.stat(id, semaphore, command);
+        if value < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) {
+            return Err(());
+        }
+        Ok(value)
+    }
+
+    fn another_users_set(&self, error: &io::Error) -> Error {
+        self.context.failed(
+            format!("open {}", self.config.describe()),
+            Cause::Refused(format!("{error}: the set belongs to another user, who holds or shares this lock name")),
+        )
+    }
+
+    /// A look at a semaphore for `holder()`: a set this process may not read
+    /// is another user's (checked within the last 10 ms, it was readable:
+    /// this process changed its user since).
+    fn peek(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> Result<libc::c_int> {
+        self.read(id, semaphore, command)
+            .map_err(|()| self.another_users_set(&io::Error::from_raw_os_error(libc::EACCES)))
+    }
+
+    /// A hold in a set this process may no longer read or change.
+    fn no_longer_ours(&self) -> Error {
+        self.context.failed(
+            format!("check the hold in {}", self.config.describe()),
+            Cause::Refused(
+                "this process may no longer read or change the set (EACCES): its user changed since it took the lock (posix_setuid()?); the hold ends when the process exits, or is released once the user is back"
+                    .into(),
+            ),
+        )
     }
 
     fn semop(&self, id: libc::c_int, ops: &mut [libc::sembuf], wait: Option<Duration>) -> Result<Outcome> {
@@ -705,6 +775,41 @@ impl Semaphore {
         let at = held.iter().position(|h| h.owner == self.owner)?;
         let entry = held.swap_remove(at);
         (!entry.lost).then_some(entry)
+    }
+
+    /// Gives `held` back; `Ok(false)` when it was no longer ours to give.
+    fn give_back(&self, held: &HeldSet) -> Result<bool> {
+        let (id, hold) = (held.set_id, held.hold);
+        // Giving back a hold we no longer have would take one from whoever
+        // has it now: in another set at our old id, after an `ipcrm`; and,
+        // after a `SETVAL` or another process's take, the last pid is
+        // theirs. Its value needs no question of its own: at 0 (given back
+        // by `unshare`, which leaves our pid), the non-waiting give-back
+        // below fails and says so.
+        if !held.in_its_set().map_err(|_| self.no_longer_ours())? {
+            return Ok(false);
+        }
+        if let Some(own) = hold.own_semaphore() {
+            if !self.last_changed_by_us(id, own)? {
+                return Ok(false);
+            }
+        }
+        match self.run(id, hold.give_back(), None) {
+            Ok(outcome) => Ok(matches!(outcome, Outcome::Done)),
+            Err(Error::Failed { cause: Cause::Os(e), .. }) if e.raw_os_error() == Some(libc::EACCES) => {
+                Err(self.no_longer_ours())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Puts back what [`Self::forget_held`] took: a give-back failed.
+    fn keep_held(&mut self, held: HeldSet) {
+        self.slot = match held.hold {
+            Hold::Slot(k) => Some(k),
+            _ => None,
+        };
+        held_sets().push(held);
     }
 
     fn stat(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> libc::c_int {
@@ -809,24 +914,18 @@ impl Backend for Semaphore {
 
     fn release(&mut self) -> Result<bool> {
         let Some(held) = self.forget_held() else { return Ok(false) };
-        let (id, hold) = (held.set_id, held.hold);
-        // Giving back a hold we no longer have would take one from whoever
-        // has it now: in another set at our old id, after an `ipcrm`; and,
-        // after a `SETVAL` or another process's take, the last pid is
-        // theirs. Its value needs no question of its own: at 0 (given back
-        // by `unshare`, which leaves our pid), the non-waiting give-back
-        // below fails and says so.
-        if !held.in_its_set() || hold.own_semaphore().is_some_and(|own| !self.last_changed_by_us(id, own)) {
-            return Ok(false);
+        let released = self.give_back(&held);
+        if released.is_err() {
+            self.keep_held(held); // the kernel still has it, until the process ends
         }
-        Ok(matches!(self.run(id, hold.give_back(), None)?, Outcome::Done))
+        released
     }
 
     fn still_held(&mut self) -> Result<bool> {
         let owner = self.owner;
         let mut held = held_sets();
         let Some(at) = held.iter().position(|h| h.owner == owner) else { return Ok(false) };
-        if held[at].lost || !self.kernel_says_held(&held[at]) {
+        if held[at].lost || !self.kernel_says_held(&held[at])? {
             held.swap_remove(at);
             drop(held);
             self.slot = None;
@@ -841,7 +940,7 @@ impl Backend for Semaphore {
 
     fn holder(&mut self) -> Result<Option<Holder>> {
         let Some(id) = self.set_id(false)? else { return Ok(None) };
-        if self.config.slots > 1 && self.stat(id, FREE, libc::GETVAL) != 0 {
+        if self.config.slots > 1 && self.peek(id, FREE, libc::GETVAL)? != 0 {
             return Ok(None);
         }
         Ok(self.holders()?.into_iter().next())
@@ -854,17 +953,20 @@ impl Backend for Semaphore {
     fn holders(&mut self) -> Result<Vec<Holder>> {
         let Some(id) = self.set_id(false)? else { return Ok(Vec::new()) };
         if self.config.slots > 1 {
-            return Ok((0..self.config.slots)
-                .filter(|&k| self.stat(id, HEADER + k, libc::GETVAL) == 1)
-                .map(|k| self.holder_at(id, HEADER + k).in_slot(k))
-                .collect());
+            let mut holders = Vec::new();
+            for k in 0..self.config.slots {
+                if self.peek(id, HEADER + k, libc::GETVAL)? == 1 {
+                    holders.push(self.holder_at(id, HEADER + k).in_slot(k));
+                }
+            }
+            return Ok(holders);
         }
-        if self.stat(id, WRITER, libc::GETVAL) == 1 {
+        if self.peek(id, WRITER, libc::GETVAL)? == 1 {
             // No `since`: the set's last-operation time moves whenever a
             // writer queues or gives up, so it is not when this one took it.
             return Ok(vec![self.holder_at(id, WRITER)]);
         }
-        let readers = usize::try_from(self.stat(id, READERS, libc::GETVAL)).unwrap_or(0);
+        let readers = usize::try_from(self.peek(id, READERS, libc::GETVAL)?).unwrap_or(0);
         let key = vec![("key", HolderValue::Int(i64::from(self.config.key)))];
         let reader = Holder::local(None, None, key).shared();
         Ok(vec![reader; readers])

@@ -367,6 +367,7 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
     // Our place in line: holders hand the lock to the waiter that began first.
     let ticket = monotonic_ns();
     let mut refusals = 0;
+    let mut hang_ups = 0;
     loop {
         if !deadline.may_wait() || deadline.expired() {
             return Ok(None);
@@ -399,6 +400,7 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 return Ok(Some(held));
             }
         };
+        hang_ups = if matches!(outcome, Outcome::HolderGone) { hang_ups + 1 } else { 0 };
         match outcome {
             Outcome::HandedOver(mut fds, with_companion, tickets) => {
                 let passed = fds.split_off(fds.len().min(1 + usize::from(with_companion)));
@@ -420,7 +422,16 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 }
                 backoff = BACKOFF_START;
             }
-            Outcome::HolderGone => backoff = BACKOFF_START,
+            // The holder went without handing the lock over: it is free,
+            // raced for at once.
+            Outcome::HolderGone if hang_ups == 1 => backoff = BACKOFF_START,
+            // Hung up on again, with no wait between: a listener that
+            // accepts and closes every connection (another user's) would
+            // otherwise keep us connecting 100,000 times a second.
+            Outcome::HolderGone => {
+                sleep_at_most(backoff, deadline);
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+            }
             Outcome::TimeUp | Outcome::RecheckDue => {}
             // A first refusal mostly means the lock just became free: try
             // again at once. Sleeping here would let a releaser that loops
@@ -910,5 +921,37 @@ mod tests {
         assert!(waited >= Duration::from_millis(60) && waited < Duration::from_millis(90), "{waited:?}");
         // 50µs doubling to a 10ms cap: a handful of checks, not a spin.
         assert!((4..=20).contains(&waiter.tries), "{} tries", waiter.tries);
+    }
+
+    #[test]
+    fn a_listener_that_hangs_up_on_every_waiter_is_rechecked_with_backoff() {
+        // Listening, and closing every connection it accepts.
+        let address = TestLock::new("hangs-up").address;
+        let squatter = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+        bind(squatter.as_raw_fd(), &address).unwrap();
+        listen(&squatter, Backlog::MAXCONN).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hanging_up = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut accepted = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut ready = [PollFd::new(squatter.as_fd(), PollFlags::POLLIN)];
+                    if poll(&mut ready, PollTimeout::from(10u8)).unwrap_or(0) > 0 {
+                        let connection = accept4(squatter.as_raw_fd(), SockFlag::SOCK_CLOEXEC).unwrap();
+                        // SAFETY: a descriptor accept4 just opened, closed here at once.
+                        drop(unsafe { OwnedFd::from_raw_fd(connection) });
+                        accepted += 1;
+                    }
+                }
+                accepted
+            })
+        };
+        let mut waiter = TestLock::new("hangs-up");
+        assert!(acquire(&mut waiter, &Deadline::start(Timeout::For(Duration::from_millis(60)))).unwrap().is_none());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let accepted = hanging_up.join().unwrap();
+        // Without the backoff: thousands of rounds in 60 ms.
+        assert!(accepted <= 20, "{accepted} connections, {} tries", waiter.tries);
     }
 }
