@@ -9,6 +9,7 @@ if (test_euid() !== 0) die('skip hostile-neighbour test: needs root: a private I
 exec('unshare --ipc -- true 2>/dev/null', $out, $status);
 if ($status !== 0) die('skip hostile-neighbour test: unshare --ipc does not work here (no CAP_SYS_ADMIN?)');
 if (!is_file('/proc/sys/kernel/sem_next_id')) die('skip hostile-neighbour test: no /proc/sys/kernel/sem_next_id (kernel without CONFIG_CHECKPOINT_RESTORE)');
+if (attacker_extension_args(['posix']) === null) die('skip the posix extension is not available');
 ?>
 --FILE--
 <?php
@@ -60,19 +61,30 @@ check('and nobody else can take it', $tryFromAnotherProcess("$name-c") === 'fals
 $victim->release();
 
 // 3. The same across processes, for a shared hold (no semaphore of its
-//    own to check a pid on) and for the give-back around a failed
-//    pcntl_exec(): the stale holder must not give back the other
-//    process's hold in the set now at its old id.
-foreach (['shared' => 'acquireShared', 'exclusive, then a failed pcntl_exec()' => 'acquire'] as $how => $take) {
-    $suffix = $take === 'acquire' ? 'x' : 's';
-    $stale = Child::withLock("$name-$suffix-old", Lock::SEMAPHORE, [], '
+//    own to check a pid on), for the give-back around a failed
+//    pcntl_exec(), and for a holder of another user, who may not read the
+//    set now at its old id (that is no reason to think itself still
+//    holding): the stale holder must not give back the other process's
+//    hold in the set now at its old id.
+$variants = [
+    ['shared', 'acquireShared', 's'],
+    ['exclusive, then a failed pcntl_exec()', 'acquire', 'x'],
+    ['exclusive, as nobody', 'acquire', 'n'],
+];
+foreach ($variants as [$how, $take, $suffix]) {
+    $asNobody = $suffix === 'n';
+    $stale = Child::command(array_merge(test_php_command(), attacker_extension_args(['posix']), ['-r',
+        '$lock = new ExakatLock\Lock(' . var_export("$name-$suffix-old", true) . ', "semaphore");
+        if (' . var_export($asNobody, true) . ') {
+            posix_seteuid(65534);
+        }
         echo var_export($lock->' . $take . '(), true), "\n";
         fgets(STDIN);
-        if (' . var_export($take === 'acquire', true) . ') {
+        if (' . var_export($suffix === 'x', true) . ') {
             @pcntl_exec("/nonexistent/program");
         }
         echo var_export($lock->isHeld(), true), " ", var_export($lock->release(), true), "\n";
-        fgets(STDIN);');
+        fgets(STDIN);']));
     check("another process holds a lock ($how)", line_or_null($stale, 5.0) === 'true');
     // A new process probes the backends with a set of its own first: done
     // before the id is set, so that the lock's set is the one to get it.
@@ -134,6 +146,11 @@ ok the stale holder reads its lock as lost, and its release() is false
 ok an exclusive take of the other lock still fails
 ok and its holder still holds it
 ok another process holds a lock (exclusive, then a failed pcntl_exec())
+ok a third process takes another lock, in a set at the removed set's id
+ok the stale holder reads its lock as lost, and its release() is false
+ok an exclusive take of the other lock still fails
+ok and its holder still holds it
+ok another process holds a lock (exclusive, as nobody)
 ok a third process takes another lock, in a set at the removed set's id
 ok the stale holder reads its lock as lost, and its release() is false
 ok an exclusive take of the other lock still fails

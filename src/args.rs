@@ -333,8 +333,10 @@ impl<const N: u32> Callback<N> {
     /// Calls it without arguments; `None` when it threw (the exception is
     /// left pending in the engine) or could not be called.
     ///
-    /// No PHP code may run between the check and this call: the cache
-    /// holds the object and scope the check found, unreferenced.
+    /// The cache holds the object and scope the check found, without
+    /// references of its own: `self` keeps the callable, and with it that
+    /// object, alive, whatever PHP code runs in between (a later
+    /// argument's `__toString()`).
     pub fn call(&mut self) -> Option<Zval> {
         let mut retval = Zval::new();
         // Dropping it would drop `function_name`, a copy without a

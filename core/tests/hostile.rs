@@ -541,6 +541,27 @@ fn semaphore_id_that_comes_back_as_another_users_set_is_refused() {
     remove_set(key);
 }
 
+/// `holder()` makes no `semop` that would fail on a removed id: it looks at
+/// the set behind its id every time, even one it checked a moment ago.
+#[test]
+fn semaphore_holder_of_a_set_made_again_a_moment_ago_names_its_holder() {
+    let key = fresh_key(8);
+    let mut a = semaphore(key);
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.release().unwrap());
+    {
+        let mut b = semaphore(key);
+        assert!(b.acquire(Timeout::NoWait).unwrap());
+        assert!(b.release().unwrap());
+    } // the last user of the set removes it
+    let mut c = semaphore(key);
+    assert!(c.acquire(Timeout::NoWait).unwrap());
+    assert_ne!(set_id(key), -1);
+    assert!(a.holder().unwrap().is_some(), "c holds the lock, in a new set");
+    assert_eq!(a.holders().unwrap().len(), 1);
+    assert!(c.release().unwrap());
+}
+
 #[test]
 fn semaphore_set_removed_under_its_holder_is_a_lost_lock() {
     let key = fresh_key(2);

@@ -72,6 +72,20 @@ fn a_unix_socket_whose_accept_queue_is_full_times_out() {
     let error = outcome.expect_err("nobody accepted the connection");
     assert!(error.contains("did not answer in time"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // A process that keeps trying gathers no more than a few connects
+    // still waiting on their threads.
+    for _ in 0..12 {
+        let lock = mysql_lock(&unique_name("full-queue"), &dsn, &[("connect_timeout", OptionValue::Float(0.1))]);
+        assert!(try_within_10s(lock).expect("no hang").is_err());
+    }
+    let connecting = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|task| {
+            let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm")).unwrap_or_default();
+            comm.starts_with("exakat-lock-con")
+        })
+        .count();
+    assert!(connecting <= 8, "{connecting} threads wait in connect(2)");
     drop(listener);
     std::fs::remove_dir_all(dir).unwrap();
 }

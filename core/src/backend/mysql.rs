@@ -243,15 +243,34 @@ impl Config {
         match within(self.connect_timeout, connect) {
             Ok(Some(connected)) => connected,
             Ok(None) => Err(mysql::Error::IoError(std::io::ErrorKind::TimedOut.into())),
-            Err(e) => Err(mysql::Error::IoError(std::io::Error::other(format!("no thread to connect on: {e}")))),
+            Err(e) => Err(mysql::Error::IoError(e)),
         }
     }
 }
+
+/// Connects running on threads of their own, given up on or not.
+static CONNECTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// At most this many: a server that never accepts would otherwise gather
+/// a thread and a descriptor per attempt of a process that retries.
+const MAX_CONNECTING: usize = 8;
 
 /// Runs `work` on a new thread and waits for it at most `limit` (`None`
 /// then). The thread blocks every signal: PHP's handlers (pcntl's queue,
 /// its time limit) expect PHP's own threads.
 fn within<T: Send + 'static>(limit: Duration, work: impl FnOnce() -> T + Send + 'static) -> std::io::Result<Option<T>> {
+    use std::sync::atomic::Ordering::SeqCst;
+    struct Finished;
+    impl Drop for Finished {
+        fn drop(&mut self) {
+            CONNECTING.fetch_sub(1, SeqCst);
+        }
+    }
+    let running = Finished;
+    if CONNECTING.fetch_add(1, SeqCst) >= MAX_CONNECTING {
+        return Err(std::io::Error::other(format!(
+            "{MAX_CONNECTING} earlier connects still wait for the server to accept them"
+        )));
+    }
     let (done, result) = std::sync::mpsc::sync_channel(1);
     let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     let mut previous = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
@@ -262,11 +281,14 @@ fn within<T: Send + 'static>(limit: Duration, work: impl FnOnce() -> T + Send + 
         libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
     }
     let spawned = std::thread::Builder::new().name("exakat-lock-connect".into()).spawn(move || {
+        let _running = running;
         let _ = done.send(work());
     });
     // SAFETY: the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
-    spawned.map(|_| result.recv_timeout(limit).ok())
+    // Detached: a connect given up on ends with its `connect(2)`.
+    spawned.map_err(|e| std::io::Error::other(format!("no thread to connect on: {e}")))?;
+    Ok(result.recv_timeout(limit).ok())
 }
 
 /// A CA file larger than this is not one: Mozilla's whole bundle is 0.2 MiB.

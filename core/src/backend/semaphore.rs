@@ -311,7 +311,20 @@ impl HeldSet {
         if coarse_now().saturating_sub(self.taken) < ID_REUSE_FLOOR {
             return Ok(true);
         }
-        self.set.is_at(self.set_id)
+        self.identity_check()
+    }
+
+    /// [`Self::in_its_set`] without the floor. A set we may not read is
+    /// still ours only if our key still names that id (`semget` asks no
+    /// permission): then this process changed its user. Otherwise the id
+    /// came round to another user's set after an `ipcrm`: the hold is lost.
+    fn identity_check(&self) -> std::result::Result<bool, i32> {
+        match self.set.is_at(self.set_id) {
+            // SAFETY: plain syscall; no permission asked.
+            Err(errno) if unsafe { libc::semget(self.set.key, 0, 0) } == self.set_id => Err(errno),
+            Err(_) => Ok(false),
+            checked => checked,
+        }
     }
 }
 
@@ -384,7 +397,7 @@ pub fn give_back_before_exec() -> std::result::Result<(), String> {
     let unchangeable: Vec<String> = held
         .iter_mut()
         .filter(ours)
-        .filter(|h| set_info(h.set_id).err() == Some(libc::EACCES))
+        .filter(|h| h.identity_check().is_err())
         .map(|h| format!("{:#010x}", h.set.key))
         .collect();
     if !unchangeable.is_empty() {
@@ -438,8 +451,9 @@ pub fn take_back_after_failed_exec() {
 pub(crate) struct Semaphore {
     context: Context,
     config: Config,
-    /// The id of the set last checked by [`Self::check_set`]; `semget`
-    /// is asked every time, and a new id is checked before use.
+    /// The id of the set last checked by [`Self::check_set`]; looked at
+    /// again (`IPC_STAT`) before use, at acquire only once 10 ms have
+    /// passed, and a new id is checked before use.
     set_id: Option<libc::c_int>,
     /// Which set that was, as that check read it.
     set: Option<SetIdentity>,
@@ -490,17 +504,18 @@ impl Semaphore {
         }
     }
 
-    /// The id of our key's set, checked every time: a remembered id may have
-    /// been removed and, after enough creations, reused by another set, even
-    /// one another user made with our key. One `IPC_STAT` of the remembered
-    /// id tells all that `semget` would, and who owns the set too.
+    /// The id of our key's set, checked: a remembered id may have been
+    /// removed and, after enough creations, reused by another set, even one
+    /// another user made with our key. One `IPC_STAT` of the remembered id
+    /// tells all that `semget` would, and who owns the set too.
     fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
         if let Some(id) = self.set_id {
-            // Checked just now: no other set can have its id yet, and only
-            // its owner (us) or root can have changed its owner or mode. A
-            // removal shows in the `semop` itself (`EIDRM`).
+            // For an acquire (`create`), a set checked just now: no other set
+            // can have its id yet, and only its owner (us) or root can have
+            // changed its owner or mode; a removal shows in the `semop`
+            // itself (`EIDRM`). `holder()` makes no `semop`: it always looks.
             let now = coarse_now();
-            if now.saturating_sub(self.checked) < ID_REUSE_FLOOR {
+            if create && now.saturating_sub(self.checked) < ID_REUSE_FLOOR {
                 return Ok(Some(id));
             }
             match set_info(id) {
@@ -675,7 +690,9 @@ impl Semaphore {
     fn another_users_set(&self, error: &io::Error) -> Error {
         self.context.failed(
             format!("open {}", self.config.describe()),
-            Cause::Refused(format!("{error}: the set belongs to another user, who holds or shares this lock name")),
+            Cause::Refused(format!(
+                "{error}: the set belongs to another user, who holds or shares this lock name (or to this process before it changed its user)"
+            )),
         )
     }
 
@@ -692,7 +709,7 @@ impl Semaphore {
         self.context.failed(
             format!("check the hold in {}", self.config.describe()),
             Cause::Refused(
-                "this process may no longer read or change the set (EACCES): its user changed since it took the lock (posix_setuid()?); the hold ends when the process exits, or is released once the user is back"
+                "this process may no longer read or change the set (EACCES): its user changed since it took the lock (posix_setuid()?), or an administrator changed the set; the hold ends when the process exits, or by a release() once the user is back"
                     .into(),
             ),
         )
