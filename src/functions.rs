@@ -90,7 +90,15 @@ pub fn exakat_unlock(name: Str<1>) -> PhpResult<bool> {
         Some(registry.swap_remove(at))
     });
     let Some(mut lock) = taken else { return Ok(false) };
-    lock.release().map_err(|e| to_php(e, &["name"]))
+    match lock.release() {
+        Ok(released) => Ok(released),
+        Err(error) => {
+            // Still held (a semaphore set this process may no longer
+            // change): kept, so that a later exakat_unlock() can free it.
+            REGISTRY.with_borrow_mut(|registry| registry.push(lock));
+            Err(to_php(error, &["name"]))
+        }
+    }
 }
 
 /// What is known of the holder of `$name`, or `null` when it is free.

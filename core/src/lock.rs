@@ -282,7 +282,8 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// When the question cannot be asked (local backends never fail here).
+    /// When the question cannot be asked (a server, or a semaphore set this
+    /// process may no longer read, its user having changed).
     pub fn is_held(&mut self) -> Result<bool> {
         self.adopt_process();
         if !self.held {

@@ -86,6 +86,10 @@ fn a_unix_socket_whose_accept_queue_is_full_times_out() {
         })
         .count();
     assert!(connecting <= 8, "{connecting} threads wait in connect(2)");
+    // Another server's socket is not held up by them.
+    let elsewhere = format!("mysql://user:secret@localhost/?socket={}", dir.join("absent.sock").display());
+    let error = try_within_10s(mysql_lock(&unique_name("full-queue"), &elsewhere, &[])).unwrap().unwrap_err();
+    assert!(!error.contains("earlier connects"), "{error}");
     drop(listener);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -240,7 +240,8 @@ impl Config {
         // ever. So the whole connect gets `connect_timeout`, on a thread of
         // its own; given up on, that thread ends with its connect(2), and
         // drops the connection it may then have.
-        match within(self.connect_timeout, connect) {
+        let socket = self.dsn.socket.as_ref().map(|path| path.to_string_lossy().into_owned()).unwrap_or_default();
+        match within(&socket, self.connect_timeout, connect) {
             Ok(Some(connected)) => connected,
             Ok(None) => Err(mysql::Error::IoError(std::io::ErrorKind::TimedOut.into())),
             Err(e) => Err(mysql::Error::IoError(e)),
@@ -248,29 +249,54 @@ impl Config {
     }
 }
 
-/// Connects running on threads of their own, given up on or not.
-static CONNECTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-/// At most this many: a server that never accepts would otherwise gather
-/// a thread and a descriptor per attempt of a process that retries.
+/// Connects running on threads of their own, given up on or not, by
+/// socket path.
+static CONNECTING: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+/// At most this many to one socket: a server that never accepts would
+/// otherwise gather a thread and a descriptor per attempt of a process
+/// that retries.
 const MAX_CONNECTING: usize = 8;
 
-/// Runs `work` on a new thread and waits for it at most `limit` (`None`
-/// then). The thread blocks every signal: PHP's handlers (pcntl's queue,
-/// its time limit) expect PHP's own threads.
-fn within<T: Send + 'static>(limit: Duration, work: impl FnOnce() -> T + Send + 'static) -> std::io::Result<Option<T>> {
-    use std::sync::atomic::Ordering::SeqCst;
-    struct Finished;
-    impl Drop for Finished {
-        fn drop(&mut self) {
-            CONNECTING.fetch_sub(1, SeqCst);
+/// Counts a connect to `socket` in [`CONNECTING`] for as long as it lives.
+struct Connecting(String);
+
+impl Connecting {
+    fn start(socket: &str) -> Option<Self> {
+        let mut running = CONNECTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match running.iter_mut().find(|(path, _)| path == socket) {
+            Some((_, count)) if *count >= MAX_CONNECTING => return None,
+            Some((_, count)) => *count += 1,
+            None => running.push((socket.to_owned(), 1)),
+        }
+        Some(Self(socket.to_owned()))
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        let mut running = CONNECTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(at) = running.iter().position(|(path, _)| *path == self.0) {
+            running[at].1 -= 1;
+            if running[at].1 == 0 {
+                running.swap_remove(at);
+            }
         }
     }
-    let running = Finished;
-    if CONNECTING.fetch_add(1, SeqCst) >= MAX_CONNECTING {
+}
+
+/// Runs `work` (a connect to `socket`) on a new thread and waits for it at
+/// most `limit` (`None` then). The thread blocks every signal: PHP's
+/// handlers (pcntl's queue, its time limit) expect PHP's own threads.
+fn within<T: Send + 'static>(
+    socket: &str,
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<Option<T>> {
+    let Some(running) = Connecting::start(socket) else {
         return Err(std::io::Error::other(format!(
-            "{MAX_CONNECTING} earlier connects still wait for the server to accept them"
+            "{MAX_CONNECTING} earlier connects to it still wait for the server to accept them"
         )));
-    }
+    };
     let (done, result) = std::sync::mpsc::sync_channel(1);
     let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     let mut previous = std::mem::MaybeUninit::<libc::sigset_t>::uninit();

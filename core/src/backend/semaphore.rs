@@ -614,8 +614,8 @@ impl Semaphore {
     fn check_set(&self, id: libc::c_int, info: &SetInfo) -> Result<()> {
         let refuse =
             |why: String| Err(self.context.failed(format!("open {}", self.config.describe()), Cause::Refused(why)));
-        // Checked at every acquire: a set we made has the same owner and
-        // creator, so a non-root user asks its euid once, not twice.
+        // Checked at every look at the set: a set we made has the same
+        // owner and creator, so a non-root user asks its euid once, not twice.
         let owner_trusted = is_trusted_owner(info.uid);
         let creator_trusted = if info.cuid == info.uid { owner_trusted } else { is_trusted_owner(info.cuid) };
         for (role, uid, trusted) in
