@@ -350,6 +350,7 @@ impl<const N: u32> Callback<N> {
             params: ptr::null_mut(),
             object: self.resolved.object,
             param_count: 0,
+            consumed_args: 0,
             named_params: ptr::null_mut(),
         });
         // SAFETY: an info and cache filled as the engine's own parsers do.

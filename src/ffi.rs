@@ -6,8 +6,28 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use ext_php_rs::ffi::{zend_class_entry, zend_module_entry, zend_object, zend_string, zval};
-pub use ext_php_rs::ffi::{zend_fcall_info, zend_fcall_info_cache};
+pub use ext_php_rs::ffi::zend_fcall_info_cache;
+use ext_php_rs::ffi::{zend_class_entry, zend_module_entry, zend_object, zend_string, zval, HashTable};
+
+/// `zend_fcall_info`, which ext-php-rs binds for some PHP versions only.
+/// Its layout is the same on every PHP 8: PHP 8.6 put `consumed_args` (a
+/// bitmask of the arguments the callee may move from; 0, none) where the
+/// earlier versions pad.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct zend_fcall_info {
+    pub size: usize,
+    pub function_name: zval,
+    pub retval: *mut zval,
+    pub params: *mut zval,
+    pub object: *mut zend_object,
+    pub param_count: u32,
+    pub consumed_args: u32,
+    pub named_params: *mut HashTable,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<zend_fcall_info>() == 64, "sizeof(zend_fcall_info) in PHP 8.0 to 8.6");
 
 extern "C" {
     /// Throws `\TypeError`: "F(): Argument #N ($name) <format>".
