@@ -232,16 +232,15 @@ impl Config {
             Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if preferred => Conn::new(opts.ssl_opts(None)),
             other => other,
         };
-        if self.dsn.socket.is_none() {
+        let Some(socket) = &self.dsn.socket else {
             return connect(); // TCP: the client library's connect has a timeout
-        }
+        };
         // Over a unix socket it has none: connect(2) blocks while the
         // server's accept queue is full (a frozen or swamped server), for
         // ever. So the whole connect gets `connect_timeout`, on a thread of
         // its own; given up on, that thread ends with its connect(2), and
         // drops the connection it may then have.
-        let socket = self.dsn.socket.as_ref().map(|path| path.to_string_lossy().into_owned()).unwrap_or_default();
-        match within(&socket, self.connect_timeout, connect) {
+        match within(&socket.to_string_lossy(), self.connect_timeout, connect) {
             Ok(Some(connected)) => connected,
             Ok(None) => Err(mysql::Error::IoError(std::io::ErrorKind::TimedOut.into())),
             Err(e) => Err(mysql::Error::IoError(e)),
@@ -320,8 +319,10 @@ fn within<T: Send + 'static>(
 /// A CA file larger than this is not one: Mozilla's whole bundle is 0.2 MiB.
 const MAX_CA_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Whether `path` is a regular file of a CA's size that we may read.
-fn check_ca_file(path: &Path) -> std::result::Result<(), Cause> {
+/// Opens `path` to read a setting from it: `O_NONBLOCK`, so that a FIFO
+/// planted there cannot hang us, and only a regular file of at most
+/// `max_bytes` (then not `what`).
+fn open_setting_file(path: &Path, max_bytes: u64, what: &str) -> std::result::Result<std::fs::File, Cause> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -331,10 +332,10 @@ fn check_ca_file(path: &Path) -> std::result::Result<(), Cause> {
     if !metadata.is_file() {
         return Err(Cause::Refused("it is not a regular file".into()));
     }
-    if metadata.len() > MAX_CA_FILE_BYTES {
-        return Err(Cause::Refused(format!("it is larger than {MAX_CA_FILE_BYTES} bytes: not a certificate")));
+    if metadata.len() > max_bytes {
+        return Err(Cause::Refused(format!("it is larger than {max_bytes} bytes: not {what}")));
     }
-    Ok(())
+    Ok(file)
 }
 
 /// A DSN file is read whole, at most this long: it holds one line.
@@ -350,16 +351,7 @@ fn read_dsn_file(name: &LockName, path: &Path, origin: &str) -> Result<Dsn> {
         operation: format!("read the DSN file {} ({origin})", path.display()),
         cause,
     };
-    // O_NONBLOCK: a FIFO planted at the path cannot make a constructor hang.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| failed(Cause::Os(e)))?;
-    let metadata = file.metadata().map_err(|e| failed(Cause::Os(e)))?;
-    if !metadata.is_file() {
-        return Err(failed(Cause::Refused("it is not a regular file".into())));
-    }
+    let file = open_setting_file(path, MAX_DSN_FILE_BYTES, "a DSN").map_err(failed)?;
     let mut content = Vec::new();
     file.take(MAX_DSN_FILE_BYTES + 1).read_to_end(&mut content).map_err(|e| failed(Cause::Os(e)))?;
     if content.len() as u64 > MAX_DSN_FILE_BYTES {
@@ -449,7 +441,7 @@ impl Mysql {
                 // Said here, with the path: the client library's error would
                 // not name it, and it reads the file whole, blocking: a FIFO
                 // would hang it, `/dev/zero` would take all memory.
-                check_ca_file(ca).map_err(|cause| {
+                open_setting_file(ca, MAX_CA_FILE_BYTES, "a certificate").map_err(|cause| {
                     self.context.failed(
                         format!("read the CA certificate {} (ssl-ca) for {}", ca.display(), self.config.dsn),
                         cause,

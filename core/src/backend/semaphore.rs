@@ -393,12 +393,18 @@ fn held_sets() -> std::sync::MutexGuard<'static, Vec<HeldSet>> {
 pub fn give_back_before_exec() -> std::result::Result<(), String> {
     let generation = fork::generation();
     let mut held = held_sets();
-    let ours = |h: &&mut HeldSet| h.generation == generation && !h.lost;
-    let unchangeable: Vec<String> = held
+    let mut ours: Vec<(&mut HeldSet, std::result::Result<bool, i32>)> = held
         .iter_mut()
-        .filter(ours)
-        .filter(|h| h.identity_check().is_err())
-        .map(|h| format!("{:#010x}", h.set.key))
+        .filter(|h| h.generation == generation && !h.lost)
+        .map(|h| {
+            let in_its_set = h.identity_check();
+            (h, in_its_set)
+        })
+        .collect();
+    let unchangeable: Vec<String> = ours
+        .iter()
+        .filter(|(_, in_its_set)| in_its_set.is_err())
+        .map(|(h, _)| format!("{:#010x}", h.set.key))
         .collect();
     if !unchangeable.is_empty() {
         return Err(format!(
@@ -406,8 +412,8 @@ pub fn give_back_before_exec() -> std::result::Result<(), String> {
             unchangeable.join(", ")
         ));
     }
-    for held in held.iter_mut().filter(ours) {
-        if held.in_its_set() != Ok(true) {
+    for (held, in_its_set) in &mut ours {
+        if *in_its_set != Ok(true) {
             held.lost = true; // removed: there is nothing of ours to give back
             continue;
         }
@@ -557,7 +563,7 @@ impl Semaphore {
                 let error = io::Error::last_os_error();
                 return match error.raw_os_error() {
                     Some(libc::ENOENT) if !create => Ok(None),
-                    Some(libc::EACCES) => Err(self.another_users_set(&error)),
+                    Some(libc::EACCES) => Err(self.another_users_set()),
                     _ => Err(self.context.os(format!("create {}", self.config.describe()), error)),
                 };
             }
@@ -571,7 +577,7 @@ impl Semaphore {
             let info = match set_info(id) {
                 Ok(info) => info,
                 // Asked without permissions (`holder()`): another user's set.
-                Err(libc::EACCES) => return Err(self.another_users_set(&io::Error::from_raw_os_error(libc::EACCES))),
+                Err(libc::EACCES) => return Err(self.another_users_set()),
                 Err(_) => continue, // removed meanwhile
             };
             self.check_set(id, &info)?;
@@ -665,43 +671,44 @@ impl Semaphore {
             return Ok(false);
         }
         let (id, hold) = (held.set_id, held.hold);
-        let read = |semaphore, command| self.read(id, semaphore, command).map_err(|_| self.no_longer_ours());
         Ok(match hold.own_semaphore() {
-            Some(own) => self.last_changed_by_us(id, own)? && read(own, libc::GETVAL)? == 1,
-            None => read(READERS, libc::GETVAL)? >= 1,
+            Some(own) => self.last_changed_by_us(id, own)? && self.read_held(id, own, libc::GETVAL)? == 1,
+            None => self.read_held(id, READERS, libc::GETVAL)? >= 1,
         })
     }
 
     fn last_changed_by_us(&self, id: libc::c_int, semaphore: u16) -> Result<bool> {
-        let pid = self.read(id, semaphore, libc::GETPID).map_err(|_| self.no_longer_ours())?;
+        let pid = self.read_held(id, semaphore, libc::GETPID)?;
         Ok(u32::try_from(pid).is_ok_and(|pid| pid == fork::pid()))
     }
 
-    /// A `GETVAL`, `GETPID`...: -1 when the set is gone, `Err` when this
+    /// A `GETVAL`, `GETPID`...: -1 when the set is gone, `None` when this
     /// process may not read it (`EACCES`).
-    fn read(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> std::result::Result<libc::c_int, ()> {
+    fn readable(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> Option<libc::c_int> {
         let value = self.stat(id, semaphore, command);
-        if value < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) {
-            return Err(());
-        }
-        Ok(value)
+        (value >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EACCES)).then_some(value)
     }
 
-    fn another_users_set(&self, error: &io::Error) -> Error {
+    /// [`Self::readable`], of a semaphore this process holds.
+    fn read_held(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> Result<libc::c_int> {
+        self.readable(id, semaphore, command).ok_or_else(|| self.no_longer_ours())
+    }
+
+    /// [`Self::readable`], for `holder()`: a set this process may not read
+    /// is another user's (or its own, before it changed its user).
+    fn peek(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> Result<libc::c_int> {
+        self.readable(id, semaphore, command).ok_or_else(|| self.another_users_set())
+    }
+
+    /// A set this process may not use (`EACCES`).
+    fn another_users_set(&self) -> Error {
+        let error = io::Error::from_raw_os_error(libc::EACCES);
         self.context.failed(
             format!("open {}", self.config.describe()),
             Cause::Refused(format!(
                 "{error}: the set belongs to another user, who holds or shares this lock name (or to this process before it changed its user)"
             )),
         )
-    }
-
-    /// A look at a semaphore for `holder()`: a set this process may not read
-    /// is another user's (checked within the last 10 ms, it was readable:
-    /// this process changed its user since).
-    fn peek(&self, id: libc::c_int, semaphore: u16, command: libc::c_int) -> Result<libc::c_int> {
-        self.read(id, semaphore, command)
-            .map_err(|()| self.another_users_set(&io::Error::from_raw_os_error(libc::EACCES)))
     }
 
     /// A hold in a set this process may no longer read or change.
