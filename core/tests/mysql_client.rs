@@ -1,7 +1,8 @@
 //! The mysql backend against faults around the server: a unix socket whose
-//! accept queue is full, a CA path that is not a file, a connection cut in
-//! the middle of taking a slot. No mock of the server: a socket nobody
-//! accepts on, a FIFO, and a relay in front of the test MariaDB.
+//! accept queue is full, a TCP peer that answers a byte at a time, a CA path
+//! that is not a file, a connection cut in the middle of taking a slot. No
+//! mock of the server: a socket nobody accepts on, a tarpit, a FIFO, and a
+//! relay in front of the test MariaDB.
 
 mod support;
 
@@ -78,20 +79,51 @@ fn a_unix_socket_whose_accept_queue_is_full_times_out() {
         let lock = mysql_lock(&unique_name("full-queue"), &dsn, &[("connect_timeout", OptionValue::Float(0.1))]);
         assert!(try_within_10s(lock).expect("no hang").is_err());
     }
+    // Threads in connect(2) (its number leads /proc's `syscall`): the other
+    // tests' connect threads read or poll.
     let connecting = std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter(|task| {
-            let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm")).unwrap_or_default();
-            comm.starts_with("exakat-lock-con")
+            let syscall = std::fs::read_to_string(task.as_ref().unwrap().path().join("syscall")).unwrap_or_default();
+            syscall.split(' ').next() == Some(&libc::SYS_connect.to_string())
         })
         .count();
-    assert!(connecting <= 8, "{connecting} threads wait in connect(2)");
+    assert_eq!(connecting, 8, "threads waiting in connect(2)");
     // Another server's socket is not held up by them.
     let elsewhere = format!("mysql://user:secret@localhost/?socket={}", dir.join("absent.sock").display());
     let error = try_within_10s(mysql_lock(&unique_name("full-queue"), &elsewhere, &[])).unwrap().unwrap_err();
     assert!(!error.contains("earlier connects"), "{error}");
     drop(listener);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_tcp_peer_that_sends_a_byte_at_a_time_times_out() {
+    // A tarpit at the DSN's port: it accepts, then sends a packet header
+    // announcing a long handshake and the rest a byte every 200 ms, each
+    // within the read timeout the client library applies to every read.
+    let tarpit = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tarpit.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in tarpit.incoming() {
+            let Ok(mut client) = client else { continue };
+            thread::spawn(move || {
+                if client.write_all(&[0xff, 0xff, 0x00, 0x00]).is_err() {
+                    return;
+                }
+                while client.write_all(b"a").is_ok() {
+                    thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    let dsn = format!("mysql://user:secret@127.0.0.1:{port}/?ssl-mode=DISABLED");
+    let lock = mysql_lock(&unique_name("tarpit"), &dsn, &[("connect_timeout", OptionValue::Float(0.5))]);
+    let started = Instant::now();
+    let outcome = try_within_10s(lock).expect("the connect must give up after connect_timeout, not hang");
+    let error = outcome.expect_err("a tarpit is no server");
+    assert!(error.contains("did not answer in time"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
 
 #[test]

@@ -12,6 +12,13 @@
  * from C, that pcntl_exec() in that thread's function table is exakat_lock's
  * wrapper. Exit status 0 when everything passed. The php.ini comes from
  * $PHPRC.
+ *
+ * Last, the main thread's request leaves a mysql connect to a frozen server
+ * (a unix socket that nobody accepts on) running on its thread, and the
+ * harness shuts PHP down, which unloads the extension; then it lets that
+ * connect end, and the thread returns into exakat_lock.so. The library
+ * must still be there: a threaded server that reloads its modules (a
+ * graceful restart) goes on running after the unload.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <sapi/embed/php_embed.h>
 
@@ -50,6 +60,62 @@ static int pcntl_exec_is_wrapped(const char *who)
     }
     printf("%s: ok pcntl_exec() is exakat_lock's wrapper in this thread\n", who);
     return 1;
+}
+
+/* A frozen server: a unix socket at `path` that listens, never accepts, and
+ * whose queue is full. Returns the listener, or -1. */
+static int frozen_server(const char *path)
+{
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    snprintf(address.sun_path, sizeof address.sun_path, "%s", path);
+    unlink(path);
+    if (listener < 0 || bind(listener, (struct sockaddr *) &address, sizeof address) != 0 || listen(listener, 0) != 0) {
+        return -1;
+    }
+    for (int queued = 0; queued < 100; queued++) {
+        int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (client < 0 || connect(client, (struct sockaddr *) &address, sizeof address) != 0) {
+            return queued > 0 ? listener : -1; /* full */
+        }
+    }
+    return -1;
+}
+
+/* Whether a file whose path contains `name` is mapped into this process. */
+static int mapped(const char *name)
+{
+    char line[4096];
+    int found = 0;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    while (maps && !found && fgets(line, sizeof line, maps)) {
+        found = strstr(line, name) != NULL;
+    }
+    if (maps) {
+        fclose(maps);
+    }
+    return found;
+}
+
+/* In the main thread's request: an acquire() whose connect to the frozen
+ * server at `path` is given up on after 50 ms, its thread left waiting. */
+static int leave_a_connect_running(const char *path)
+{
+    char code[1024];
+    zval outcome;
+    int ok;
+    snprintf(code, sizeof code,
+        "(function () { try { (new ExakatLock\\Lock('frozen', ExakatLock\\Lock::MYSQL,"
+        " ['dsn' => 'mysql://user@localhost/?socket=%s', 'connect_timeout' => 0.05]))->acquire(0);"
+        " return 'acquire() returned'; } catch (Throwable $e) { return $e->getMessage(); } })()", path);
+    if (zend_eval_string(code, &outcome, "harness") == FAILURE || Z_TYPE(outcome) != IS_STRING) {
+        printf("main thread: FAIL the connect to a frozen server did not run\n");
+        return 0;
+    }
+    ok = strstr(Z_STRVAL(outcome), "did not answer in time") != NULL;
+    printf("main thread: %s a connect to a frozen server is given up on: %s\n", ok ? "ok" : "FAIL", Z_STRVAL(outcome));
+    zval_ptr_dtor(&outcome);
+    return ok;
 }
 
 static int run_request(int thread, int round)
@@ -140,7 +206,28 @@ int main(int argc, char **argv)
             failed |= jobs[i].failed;
         }
     }
+    char frozen[512];
+    const char *dir = getenv("EXAKAT_LOCK_ZTS_DIR");
+    snprintf(frozen, sizeof frozen, "%s/frozen-mysqld.sock", dir ? dir : "/tmp");
+    int listener = frozen_server(frozen);
+    if (listener < 0) {
+        printf("FAIL cannot make a frozen server at %s\n", frozen);
+        failed = 1;
+    } else if (!leave_a_connect_running(frozen)) {
+        failed = 1;
+    }
     php_embed_shutdown();
+    if (listener >= 0) {
+        int loaded = mapped("exakat_lock");
+        printf("%s exakat_lock.so stays loaded after PHP's shutdown while a connect thread runs\n", loaded ? "ok" : "FAIL");
+        failed |= !loaded;
+        /* The connect fails now, and its thread returns into the library
+         * (which, unloaded, would be a SIGSEGV here). */
+        close(listener);
+        unlink(frozen);
+        usleep(200000);
+        printf("ok the connect thread ended after the shutdown\n");
+    }
     printf("%s\n", failed ? "FAILED" : "ALL OK");
     return failed;
 }

@@ -24,6 +24,10 @@ use std::{
         unix::{ffi::OsStrExt, fs::OpenOptionsExt},
     },
     path::Path,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -225,6 +229,16 @@ impl Config {
     /// Connects; under `PREFERRED`, to a server without TLS in plaintext,
     /// as the mysql client does (the client library itself only knows "TLS
     /// or nothing").
+    ///
+    /// The whole connect gets `connect_timeout`, on a thread of its own:
+    /// the client library bounds each step, never the sum. Over a unix
+    /// socket its `connect(2)` blocks while the server's accept queue is
+    /// full (a frozen or swamped server), for ever; over TCP the name
+    /// look-up has no limit of its own (a resolver that never answers), and
+    /// each read of the handshake gets the whole timeout, so a peer that
+    /// sends a byte at a time (a tarpit at the DSN's port) kept it going
+    /// for as long as it liked. Given up on, that thread ends with its
+    /// step, and drops the connection it may then have.
     fn connect(&self) -> Result<Conn, mysql::Error> {
         let opts = self.opts();
         let preferred = self.dsn.ssl_mode == SslMode::Preferred;
@@ -232,15 +246,7 @@ impl Config {
             Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if preferred => Conn::new(opts.ssl_opts(None)),
             other => other,
         };
-        let Some(socket) = &self.dsn.socket else {
-            return connect(); // TCP: the client library's connect has a timeout
-        };
-        // Over a unix socket it has none: connect(2) blocks while the
-        // server's accept queue is full (a frozen or swamped server), for
-        // ever. So the whole connect gets `connect_timeout`, on a thread of
-        // its own; given up on, that thread ends with its connect(2), and
-        // drops the connection it may then have.
-        match within(&socket.to_string_lossy(), self.connect_timeout, connect) {
+        match within(&self.dsn.server(), self.connect_timeout, connect) {
             Ok(Some(connected)) => connected,
             Ok(None) => Err(mysql::Error::IoError(std::io::ErrorKind::TimedOut.into())),
             Err(e) => Err(mysql::Error::IoError(e)),
@@ -248,52 +254,66 @@ impl Config {
     }
 }
 
-/// Connects running on threads of their own, given up on or not, by
-/// socket path.
-static CONNECTING: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
-/// At most this many to one socket: a server that never accepts would
+/// How many connects run on threads of their own, given up on or not, by
+/// server, in the fork generation that started them.
+static CONNECTING: std::sync::Mutex<Connects> =
+    std::sync::Mutex::new(Connects { generation: 0, by_server: Vec::new() });
+
+struct Connects {
+    generation: u64,
+    by_server: Vec<(String, Arc<AtomicUsize>)>,
+}
+
+/// At most this many to one server: a server that never answers would
 /// otherwise gather a thread and a descriptor per attempt of a process
 /// that retries.
 const MAX_CONNECTING: usize = 8;
 
-/// Counts a connect to `socket` in [`CONNECTING`] for as long as it lives.
-struct Connecting(String);
+/// Counts a connect in [`CONNECTING`] for as long as it lives. Only the
+/// calling (PHP) thread locks the list; the connect's own thread just
+/// decrements its counter, so a fork never finds the list locked. A forked
+/// child has none of its parent's connect threads: it starts a new list.
+struct Connecting(Arc<AtomicUsize>);
 
 impl Connecting {
-    fn start(socket: &str) -> Option<Self> {
-        let mut running = CONNECTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match running.iter_mut().find(|(path, _)| path == socket) {
-            Some((_, count)) if *count >= MAX_CONNECTING => return None,
-            Some((_, count)) => *count += 1,
-            None => running.push((socket.to_owned(), 1)),
+    fn start(server: &str) -> Option<Self> {
+        let mut connects = CONNECTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if connects.generation != fork::generation() {
+            connects.generation = fork::generation();
+            connects.by_server.clear();
         }
-        Some(Self(socket.to_owned()))
+        connects.by_server.retain(|(_, count)| count.load(Ordering::Acquire) > 0);
+        let count = match connects.by_server.iter().find(|(known, _)| known == server) {
+            Some((_, count)) if count.load(Ordering::Acquire) >= MAX_CONNECTING => return None,
+            Some((_, count)) => Arc::clone(count),
+            None => {
+                let count = Arc::new(AtomicUsize::new(0));
+                connects.by_server.push((server.to_owned(), Arc::clone(&count)));
+                count
+            }
+        };
+        count.fetch_add(1, Ordering::AcqRel);
+        Some(Self(count))
     }
 }
 
 impl Drop for Connecting {
     fn drop(&mut self) {
-        let mut running = CONNECTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(at) = running.iter().position(|(path, _)| *path == self.0) {
-            running[at].1 -= 1;
-            if running[at].1 == 0 {
-                running.swap_remove(at);
-            }
-        }
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// Runs `work` (a connect to `socket`) on a new thread and waits for it at
+/// Runs `work` (a connect to `server`) on a new thread and waits for it at
 /// most `limit` (`None` then). The thread blocks every signal: PHP's
 /// handlers (pcntl's queue, its time limit) expect PHP's own threads.
 fn within<T: Send + 'static>(
-    socket: &str,
+    server: &str,
     limit: Duration,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<Option<T>> {
-    let Some(running) = Connecting::start(socket) else {
+    let Some(running) = Connecting::start(server) else {
         return Err(std::io::Error::other(format!(
-            "{MAX_CONNECTING} earlier connects to it still wait for the server to accept them"
+            "{MAX_CONNECTING} earlier connects to it still wait for the server to answer them"
         )));
     };
     let (done, result) = std::sync::mpsc::sync_channel(1);
@@ -311,7 +331,7 @@ fn within<T: Send + 'static>(
     });
     // SAFETY: the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
-    // Detached: a connect given up on ends with its `connect(2)`.
+    // Detached: a connect given up on ends with its current step.
     spawned.map_err(|e| std::io::Error::other(format!("no thread to connect on: {e}")))?;
     Ok(result.recv_timeout(limit).ok())
 }
