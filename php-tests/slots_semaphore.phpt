@@ -17,4 +17,6 @@ ok the waiter takes the freed slot, within 200 ms
 ok kill -9 of a holder frees a slot at once
 ok and exactly one
 ok release() gives the slot back
+ok a stopped waiter keeps no single try from free slots
+ok and takes a slot once it runs again
 ok all three slots are free at the end

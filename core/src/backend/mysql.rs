@@ -685,6 +685,11 @@ impl Backend for Mysql {
             let name = self.config.server_name.clone();
             return Ok(self.get_lock_until(&name, deadline)? && self.took(0));
         }
+        // A single try need not pass the gate (see `slotted`): a head
+        // waiter that cannot run would otherwise fail it with slots free.
+        if !deadline.may_wait() {
+            return self.take_any_slot(deadline);
+        }
         let gate = self.config.gate_name().to_owned();
         if !self.get_lock_until(&gate, deadline)? {
             return Ok(false);

@@ -5,11 +5,13 @@
 //! The group is N ordinary locks, one per slot, and a gate. Holding slot k
 //! is holding lock k, so "at most N" is exactly as strong as each lock:
 //! released on any death, never inherited. The gate only orders the
-//! waiters: every acquirer takes the gate first (with the backend's own
-//! fair wait: the FIFO hand-over of `wake`, the kernel's `flock` queue),
-//! then, holding it, takes any free slot and gives the gate back. So
-//! newcomers cannot barge past a waiter, and only the waiter at the head,
-//! the gate holder, watches the slots.
+//! waiters: every acquirer that may wait takes the gate first (with the
+//! backend's own fair wait: the FIFO hand-over of `wake`, the kernel's
+//! `flock` queue), then, holding it, takes any free slot and gives the gate
+//! back. So newcomers cannot wait their way past a waiter, and only the
+//! waiter at the head, the gate holder, watches the slots. A single try
+//! (`acquire(0)`) takes a free slot without the gate, as `semaphore`'s
+//! `IPC_NOWAIT` does.
 //!
 //! It watches them through a bell: while it waits it listens on an
 //! abstract unix socket named after the group, and every release of a slot
@@ -134,6 +136,14 @@ fn wait_for_ring(bell: Option<&OwnedFd>, deadline: &Deadline) -> bool {
 
 impl Backend for Slotted {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
+        // A single try takes no place in the queue, so it need not pass the
+        // gate: it takes a free slot if there is one. Through the gate, a
+        // head waiter that cannot run (stopped: Ctrl-Z, a paused
+        // container) failed every single try while slots were free, and
+        // `holder()` said free. Waiters still cannot be passed by waiters.
+        if !deadline.may_wait() {
+            return self.take_any(deadline);
+        }
         if !self.gate.acquire(deadline)? {
             return Ok(false);
         }
