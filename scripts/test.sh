@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_build_tools
-need_packages mariadb-server mariadb-client util-linux procps openssl
+need_packages mariadb-server mariadb-client util-linux procps openssl strace
 
 work=$(mktemp -d /tmp/exakat_lock-test.XXXXXX)
 cleanup() {

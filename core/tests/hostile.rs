@@ -541,6 +541,49 @@ fn semaphore_id_that_comes_back_as_another_users_set_is_refused() {
     remove_set(key);
 }
 
+/// A process frozen between the check of its set and its take (SIGSTOP, a
+/// paused container; here strace(1) holds the take's system call for two
+/// seconds) while its set is removed and the id given to another lock's
+/// set: the take lands in that set. It must be given back, and the key
+/// looked up again; before, the process held the other lock until it
+/// ended, beside that lock's own holder.
+#[test]
+fn semaphore_take_that_lands_in_another_locks_set_is_given_back() {
+    use std::process::{Command, Stdio};
+    if !is_root() || Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
+        eprintln!("skipped: needs root (to choose a set's id) and strace(1)");
+        return;
+    }
+    let (key, other_key) = (fresh_key(9), fresh_key(10));
+    let started = Instant::now();
+    let mut frozen = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=semtimedop"])
+        .args(["-e", "inject=semtimedop:delay_enter=2000000:when=1", env!("CARGO_BIN_EXE_exakat-lock")])
+        .args(["-b", "semaphore", "-o", &format!("key={key}"), "-n", "frozen", "sleep", "4"])
+        .spawn()
+        .unwrap();
+    let id = loop {
+        let id = set_id(key);
+        if id >= 0 {
+            break id;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the command made no set");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Its set is made and checked within microseconds; the take then waits.
+    std::thread::sleep(Duration::from_millis(200));
+    remove_set(key);
+    assert!(make_set_at(id, other_key), "could not make a set at id {id}");
+    std::thread::sleep((started + Duration::from_millis(2800)).saturating_duration_since(Instant::now()));
+    let values: Vec<i32> = (0..4).map(|n| unsafe { libc::semctl(id, n, libc::GETVAL) }).collect();
+    let own = set_id(key);
+    assert!(frozen.wait().unwrap().success());
+    remove_set(other_key);
+    remove_set(key);
+    assert_eq!(values, [0, 0, 0, 0], "the frozen process holds the other lock's set");
+    assert!(own >= 0 && own != id, "it took its own lock, in a new set");
+}
+
 /// `holder()` makes no `semop` that would fail on a removed id: it looks at
 /// the set behind its id every time, even one it checked a moment ago.
 #[test]

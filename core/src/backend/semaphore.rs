@@ -759,8 +759,27 @@ impl Semaphore {
         }
     }
 
-    /// Records a hold this object just took.
-    fn took(&mut self, id: libc::c_int, hold: Hold) -> bool {
+    /// Records a hold this object just took in set `id`, once sure the take
+    /// went to the set [`Self::set_id`] checked; `None` when it did not (it
+    /// is given back, and the key must be looked up again). A take 10 ms or
+    /// more after that check (a wait, or a process stopped between the two)
+    /// may have gone to another lock's set that got the id meanwhile: a
+    /// review froze a process there, and it held another lock until it
+    /// ended, beside its own lock's holder.
+    fn landed(&mut self, id: libc::c_int, hold: Hold) -> Result<Option<bool>> {
+        let now = coarse_now();
+        if now.saturating_sub(self.checked) >= ID_REUSE_FLOOR {
+            if !matches!(self.set.map(|set| set.is_at(id)), Some(Ok(true))) {
+                let _ = self.run(id, hold.give_back(), None);
+                return Ok(None);
+            }
+            self.checked = now;
+        }
+        Ok(Some(self.took(id, hold, now)))
+    }
+
+    /// Records a hold this object just took, at `now` on the coarse clock.
+    fn took(&mut self, id: libc::c_int, hold: Hold, now: Duration) -> bool {
         let mut held = held_sets();
         // A lost entry of an earlier take goes; another object of this
         // process that thought it held this very hold (before an unshare, a
@@ -778,7 +797,7 @@ impl Semaphore {
             owner: self.owner,
             set_id: id,
             set,
-            taken: coarse_now(),
+            taken: now,
             hold,
             lost: false,
         });
@@ -843,7 +862,7 @@ impl Semaphore {
 
     fn acquire_exclusive(&mut self, id: libc::c_int, deadline: &Deadline) -> Result<Option<bool>> {
         match self.run(id, Hold::Exclusive.take(), None)? {
-            Outcome::Done => return Ok(Some(self.took(id, Hold::Exclusive))),
+            Outcome::Done => return self.landed(id, Hold::Exclusive),
             Outcome::Busy if !deadline.may_wait() => return Ok(Some(false)),
             Outcome::Busy | Outcome::Interrupted => {}
             Outcome::Gone => return Ok(None),
@@ -854,7 +873,7 @@ impl Semaphore {
         }
         let take = [op(WRITER, 0, 0), op(READERS, 0, 0), op(WRITER, 1, UNDO)];
         match self.wait_for(id, &take, deadline)? {
-            Outcome::Done => Ok(Some(self.took(id, Hold::Exclusive))),
+            Outcome::Done => self.landed(id, Hold::Exclusive),
             Outcome::Gone => Ok(None),
             _ => {
                 let _ = self.run(id, Ops::of(&[op(WRITERS, -1, UNDO | NOWAIT)]), None);
@@ -882,7 +901,7 @@ impl Semaphore {
             for k in (start..slots).chain(0..start) {
                 let mark = [op(HEADER + k, 0, NOWAIT), op(HEADER + k, 1, UNDO)];
                 match self.run(id, Ops::of(&mark), None)? {
-                    Outcome::Done => return Ok(Some(self.took(id, Hold::Slot(k)))),
+                    Outcome::Done => return self.landed(id, Hold::Slot(k)),
                     Outcome::Gone => return Ok(None),
                     _ => {}
                 }
@@ -924,12 +943,21 @@ impl Backend for Semaphore {
                 // Past the writers that wait, not past one that holds.
                 let join = [op(WRITER, 0, NOWAIT), op(READERS, 1, UNDO)];
                 if let Outcome::Done = self.run(id, Ops::of(&join), None)? {
-                    return Ok(self.took(id, Hold::Shared));
+                    match self.landed(id, Hold::Shared)? {
+                        Some(taken) => return Ok(taken),
+                        None => {
+                            self.set_id = None;
+                            continue;
+                        }
+                    }
                 }
             }
             let flags = if deadline.may_wait() { 0 } else { NOWAIT };
             match self.wait_for(id, &[op(WRITERS, 0, flags), op(READERS, 1, UNDO)], deadline)? {
-                Outcome::Done => return Ok(self.took(id, Hold::Shared)),
+                Outcome::Done => match self.landed(id, Hold::Shared)? {
+                    Some(taken) => return Ok(taken),
+                    None => self.set_id = None,
+                },
                 Outcome::Gone => self.set_id = None,
                 _ => return Ok(false),
             }
