@@ -130,6 +130,47 @@ fn killing_the_command_frees_the_lock_at_once_and_ends_command_whose_children_ne
     }
 }
 
+/// COMMAND must not run on without the lock: one lost while it runs (here
+/// its lock file deleted, as a tidy-up of /tmp does) ends it with SIGTERM
+/// within about a second, and the command exits 70, saying why.
+#[test]
+fn a_lock_lost_while_command_runs_stops_command() {
+    let path = std::env::temp_dir().join(support::unique_name("cmd-lost"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+        .args(["-b", "flock", "-o", &format!("path={}", path.display()), "-n", "lost"])
+        .args(["sh", "-c", "trap 'echo stopped; exit 0' TERM; echo in; while :; do sleep 0.05; done"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "in\n");
+    std::fs::remove_file(&path).unwrap();
+    let removed = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if removed.elapsed() > Duration::from_secs(10) {
+            kill9(child.id());
+            let _ = child.wait();
+            panic!("COMMAND ran on for 10 s without the lock");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stopped = removed.elapsed();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let mut errors = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut errors).unwrap();
+    assert_eq!(line, "stopped\n", "COMMAND got SIGTERM");
+    assert!(stopped < Duration::from_secs(3), "{stopped:?}");
+    assert_eq!(status.code(), Some(70), "{errors}");
+    assert!(errors.contains("lost the lock lost while sh ran"), "{errors}");
+}
+
 #[test]
 fn who_and_list_are_subcommands_only_as_the_first_argument() {
     let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(args).output().unwrap();

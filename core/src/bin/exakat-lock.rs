@@ -17,15 +17,22 @@
 use std::{
     ffi::OsString,
     io::Write,
-    os::unix::{
-        ffi::OsStrExt,
-        process::{CommandExt, ExitStatusExt},
+    os::{
+        fd::{AsFd, FromRawFd, OwnedFd},
+        unix::{
+            ffi::OsStrExt,
+            process::{CommandExt, ExitStatusExt},
+        },
     },
     process::{Command, ExitCode},
     sync::atomic::{AtomicI32, Ordering},
 };
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::{
+    errno::Errno,
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+    sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal},
+};
 
 use exakat_lock_core::{
     list, name::Printable, BackendChoice, Holder, HolderValue, Listed, Lock, LockName, LockSpec, OptionValue, Options,
@@ -395,6 +402,7 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
     if early != 0 {
         send(early);
     }
+    let lost = watch_the_hold(&mut lock, child.id(), name, command);
     // Waited for without reaping first: once reaped, its pid is anyone's,
     // and a signal passed on in between would reach that process.
     loop {
@@ -408,12 +416,56 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
     CHILD.store(-1, Ordering::SeqCst);
     let status = child.wait();
     let status = status.map_err(|e| Failure::Lock(format!("cannot wait for {}: {e}", command.to_string_lossy())))?;
+    if lost {
+        let _ = lock.release();
+        return Ok(EX_SOFTWARE);
+    }
     lock.release()?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
         (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
         (None, None) => 1,
     })
+}
+
+/// How often the lock of a running COMMAND is asked whether it is held.
+const HOLD_CHECK_MS: u16 = 1000;
+
+/// Waits until COMMAND (`pid`) has ended, asking every second whether the
+/// lock is still held; `true` when it was lost (a mysql server restarted,
+/// an administrator removed the set or the lock file): COMMAND is then told
+/// with SIGTERM, as `consul lock` does, since it must not run on without
+/// the lock, and has no `isHeld()` to ask. The child stays unreaped.
+fn watch_the_hold(lock: &mut Lock, pid: u32, name: &OsString, command: &OsString) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags; the descriptor it returns
+    // is new, ours, and close-on-exec.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let Ok(raw) = i32::try_from(raw) else { return false };
+    if raw < 0 {
+        return false; // Linux before 5.3: not watched
+    }
+    // SAFETY: see above.
+    let ended = unsafe { OwnedFd::from_raw_fd(raw) };
+    loop {
+        let mut fds = [PollFd::new(ended.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(HOLD_CHECK_MS)) {
+            Ok(0) => {}
+            Err(Errno::EINTR) => continue,
+            _ => return false, // ended
+        }
+        let lost = match lock.is_held() {
+            Ok(true) => continue,
+            Ok(false) => "it is no longer held".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        eprintln!(
+            "exakat-lock: lost the lock {} while {} ran ({lost}): sending it SIGTERM",
+            Printable(&name.to_string_lossy()),
+            command.to_string_lossy()
+        );
+        send(libc::SIGTERM);
+        return true;
+    }
 }
 
 fn who(request: &Request) -> Result<u8, Failure> {
