@@ -97,6 +97,23 @@ static int mapped(const char *name)
     return found;
 }
 
+/* The number of threads of this process (/proc/self/status), or -1. */
+static int thread_count(void)
+{
+    char line[256];
+    int threads = -1;
+    FILE *status = fopen("/proc/self/status", "r");
+    while (status && fgets(line, sizeof line, status)) {
+        if (sscanf(line, "Threads: %d", &threads) == 1) {
+            break;
+        }
+    }
+    if (status) {
+        fclose(status);
+    }
+    return threads;
+}
+
 /* In the main thread's request: an acquire() whose connect to the frozen
  * server at `path` is given up on after 50 ms, its thread left waiting. */
 static int leave_a_connect_running(const char *path)
@@ -222,11 +239,17 @@ int main(int argc, char **argv)
         printf("%s exakat_lock.so stays loaded after PHP's shutdown while a connect thread runs\n", loaded ? "ok" : "FAIL");
         failed |= !loaded;
         /* The connect fails now, and its thread returns into the library
-         * (which, unloaded, would be a SIGSEGV here). */
+         * (which, unloaded, would be a SIGSEGV here) and ends. */
+        int before = thread_count(), after = before;
         close(listener);
         unlink(frozen);
-        usleep(200000);
-        printf("ok the connect thread ended after the shutdown\n");
+        for (int waited = 0; waited < 100 && after >= before; waited++) {
+            usleep(20000);
+            after = thread_count();
+        }
+        printf("%s the connect thread ended after the shutdown (threads: %d, then %d)\n",
+            after < before ? "ok" : "FAIL", before, after);
+        failed |= after >= before;
     }
     printf("%s\n", failed ? "FAILED" : "ALL OK");
     return failed;

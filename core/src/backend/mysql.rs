@@ -25,7 +25,7 @@ use std::{
     },
     path::Path,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicU8, Ordering},
         Arc,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -254,52 +254,73 @@ impl Config {
     }
 }
 
-/// How many connects run on threads of their own, given up on or not, by
-/// server, in the fork generation that started them.
-static CONNECTING: std::sync::Mutex<Connects> =
-    std::sync::Mutex::new(Connects { generation: 0, by_server: Vec::new() });
+/// At most this many connects given up on, and still running, to one
+/// server: one that never answers would otherwise gather a thread and a
+/// descriptor per attempt of a process that retries. Connects that are
+/// not given up on are never counted: the threads of a ZTS process may
+/// connect to one healthy server at once, any number of them.
+const MAX_ABANDONED: u64 = 8;
 
-struct Connects {
-    generation: u64,
-    by_server: Vec<(String, Arc<AtomicUsize>)>,
+/// The connects given up on and still running, for up to 16 servers: one
+/// word each, the server's hash above the count (in the low byte). Atomic
+/// words rather than a locked list: a `fork()` by one PHP thread while
+/// another looks here must not leave the child a lock held for ever; and
+/// the connect threads themselves only decrement. A 17th server's connects
+/// go uncounted.
+static ABANDONED: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+/// The fork generation [`ABANDONED`] counts for: a forked child has none
+/// of its parent's threads, so it starts from zero.
+static ABANDONED_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A connect's thread is running, has ended, or was given up on (then
+/// counted in slot `state - GIVEN_UP` of [`ABANDONED`], or uncounted).
+const RUNNING: u8 = 0;
+const ENDED: u8 = 1;
+const GIVEN_UP_UNCOUNTED: u8 = 2;
+const GIVEN_UP: u8 = 3;
+
+/// The server's tag in an [`ABANDONED`] word: never 0 (a free word).
+fn server_tag(server: &str) -> u64 {
+    let hash = server.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash >> 8) | (1 << 55)
 }
 
-/// At most this many to one server: a server that never answers would
-/// otherwise gather a thread and a descriptor per attempt of a process
-/// that retries.
-const MAX_CONNECTING: usize = 8;
-
-/// Counts a connect in [`CONNECTING`] for as long as it lives. Only the
-/// calling (PHP) thread locks the list; the connect's own thread just
-/// decrements its counter, so a fork never finds the list locked. A forked
-/// child has none of its parent's connect threads: it starts a new list.
-struct Connecting(Arc<AtomicUsize>);
-
-impl Connecting {
-    fn start(server: &str) -> Option<Self> {
-        let mut connects = CONNECTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if connects.generation != fork::generation() {
-            connects.generation = fork::generation();
-            connects.by_server.clear();
-        }
-        connects.by_server.retain(|(_, count)| count.load(Ordering::Acquire) > 0);
-        let count = match connects.by_server.iter().find(|(known, _)| known == server) {
-            Some((_, count)) if count.load(Ordering::Acquire) >= MAX_CONNECTING => return None,
-            Some((_, count)) => Arc::clone(count),
-            None => {
-                let count = Arc::new(AtomicUsize::new(0));
-                connects.by_server.push((server.to_owned(), Arc::clone(&count)));
-                count
-            }
-        };
-        count.fetch_add(1, Ordering::AcqRel);
-        Some(Self(count))
+fn abandoned_for(tag: u64) -> u64 {
+    let generation = fork::generation();
+    if ABANDONED_GENERATION.swap(generation, Ordering::AcqRel) != generation {
+        ABANDONED.iter().for_each(|word| word.store(0, Ordering::Release));
     }
+    ABANDONED
+        .iter()
+        .map(|word| word.load(Ordering::Acquire))
+        .find(|word| word >> 8 == tag)
+        .map_or(0, |word| word & 0xff)
 }
 
-impl Drop for Connecting {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+/// Counts one more connect given up on; the state its thread will find.
+fn count_abandoned(tag: u64) -> u8 {
+    let word_of = |wanted: &dyn Fn(u64) -> bool| ABANDONED.iter().position(|word| wanted(word.load(Ordering::Acquire)));
+    for _ in 0..100 {
+        let Some(at) = word_of(&|word| word >> 8 == tag).or_else(|| word_of(&|word| word & 0xff == 0)) else {
+            return GIVEN_UP_UNCOUNTED;
+        };
+        let word = ABANDONED[at].load(Ordering::Acquire);
+        let next = match word {
+            _ if word >> 8 == tag => word + 1,
+            _ if word & 0xff == 0 => (tag << 8) | 1,
+            _ => continue, // taken by another server meanwhile
+        };
+        if ABANDONED[at].compare_exchange(word, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return GIVEN_UP + u8::try_from(at).expect("16 words");
+        }
+    }
+    GIVEN_UP_UNCOUNTED
+}
+
+/// Takes one off the count [`count_abandoned`] made.
+fn uncount_abandoned(state: u8) {
+    if state >= GIVEN_UP {
+        ABANDONED[usize::from(state - GIVEN_UP)].fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -311,11 +332,14 @@ fn within<T: Send + 'static>(
     limit: Duration,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<Option<T>> {
-    let Some(running) = Connecting::start(server) else {
+    let tag = server_tag(server);
+    if abandoned_for(tag) >= MAX_ABANDONED {
         return Err(std::io::Error::other(format!(
-            "{MAX_CONNECTING} earlier connects to it still wait for the server to answer them"
+            "{MAX_ABANDONED} earlier connects to it, given up on, still wait for the server"
         )));
-    };
+    }
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let thread_state = Arc::clone(&state);
     let (done, result) = std::sync::mpsc::sync_channel(1);
     let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     let mut previous = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
@@ -326,14 +350,29 @@ fn within<T: Send + 'static>(
         libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
     }
     let spawned = std::thread::Builder::new().name("exakat-lock-connect".into()).spawn(move || {
-        let _running = running;
         let _ = done.send(work());
+        uncount_abandoned(thread_state.swap(ENDED, Ordering::AcqRel));
     });
     // SAFETY: the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
-    // Detached: a connect given up on ends with its current step.
+    // Detached: a connect given up on runs its remaining steps (each with
+    // `connect_timeout`), then drops its connection.
     spawned.map_err(|e| std::io::Error::other(format!("no thread to connect on: {e}")))?;
-    Ok(result.recv_timeout(limit).ok())
+    match result.recv_timeout(limit) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(std::io::Error::other("the connect ended without an answer (a panic in the client library)"))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let counted = count_abandoned(tag);
+            if state.compare_exchange(RUNNING, counted, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                uncount_abandoned(counted); // it ended meanwhile
+            }
+            // An answer that came just now is taken (its thread, counted,
+            // uncounts itself as it ends).
+            Ok(result.try_recv().ok())
+        }
+    }
 }
 
 /// A CA file larger than this is not one: Mozilla's whole bundle is 0.2 MiB.
