@@ -306,6 +306,9 @@ fn count_abandoned(tag: u64) -> u8 {
         };
         let word = ABANDONED[at].load(Ordering::Acquire);
         let next = match word {
+            // A count that would reach the tag's bits: ZTS threads racing
+            // past the check at their start, hundreds of them.
+            _ if word >> 8 == tag && word & 0xff == 0xff => return GIVEN_UP_UNCOUNTED,
             _ if word >> 8 == tag => word + 1,
             _ if word & 0xff == 0 => (tag << 8) | 1,
             _ => continue, // taken by another server meanwhile
@@ -321,6 +324,16 @@ fn count_abandoned(tag: u64) -> u8 {
 fn uncount_abandoned(state: u8) {
     if state >= GIVEN_UP {
         ABANDONED[usize::from(state - GIVEN_UP)].fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connect's thread ending: marks its state, and takes back the count of
+/// a connect given up on.
+struct Ended(Arc<AtomicU8>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        uncount_abandoned(self.0.swap(ENDED, Ordering::AcqRel));
     }
 }
 
@@ -350,8 +363,11 @@ fn within<T: Send + 'static>(
         libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr());
     }
     let spawned = std::thread::Builder::new().name("exakat-lock-connect".into()).spawn(move || {
+        // Also when `work` panics (the client library indexes what a
+        // server sends): a count never taken back would refuse every later
+        // connect to that server for the process's life.
+        let _ended = Ended(thread_state);
         let _ = done.send(work());
-        uncount_abandoned(thread_state.swap(ENDED, Ordering::AcqRel));
     });
     // SAFETY: the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
