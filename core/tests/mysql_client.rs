@@ -112,24 +112,30 @@ fn a_unix_socket_whose_accept_queue_is_full_times_out() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A TCP server on 127.0.0.1 that runs `serve` on each connection, on a
+/// thread of its own; its port.
+fn fake_server(serve: fn(TcpStream)) -> u16 {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in server.incoming().flatten() {
+            thread::spawn(move || serve(client));
+        }
+    });
+    port
+}
+
 #[test]
 fn a_tcp_peer_that_sends_a_byte_at_a_time_times_out() {
     // A tarpit at the DSN's port: it accepts, then sends a packet header
     // announcing a long handshake and the rest a byte every 200 ms, each
     // within the read timeout the client library applies to every read.
-    let tarpit = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = tarpit.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for client in tarpit.incoming() {
-            let Ok(mut client) = client else { continue };
-            thread::spawn(move || {
-                if client.write_all(&[0xff, 0xff, 0x00, 0x00]).is_err() {
-                    return;
-                }
-                while client.write_all(b"a").is_ok() {
-                    thread::sleep(Duration::from_millis(200));
-                }
-            });
+    let port = fake_server(|mut client| {
+        if client.write_all(&[0xff, 0xff, 0x00, 0x00]).is_err() {
+            return;
+        }
+        while client.write_all(b"a").is_ok() {
+            thread::sleep(Duration::from_millis(200));
         }
     });
     let dsn = format!("mysql://user:secret@127.0.0.1:{port}/?ssl-mode=DISABLED");
@@ -155,36 +161,29 @@ fn packet(sequence: u8, payload: &[u8]) -> Vec<u8> {
 /// server for the process's life.
 #[test]
 fn connects_given_up_on_that_then_panic_are_not_counted_for_ever() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = server.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for client in server.incoming() {
-            let Ok(mut client) = client else { continue };
-            thread::spawn(move || {
-                let capabilities: u32 = 0x01 | 0x08 | 0x200 | 0x2000 | 0x8000 | 0x8_0000 | 0x20_0000;
-                let mut greeting = b"\x0a8.0.30\x00".to_vec();
-                greeting.extend_from_slice(&7u32.to_le_bytes());
-                greeting.extend_from_slice(b"abcdefgh\x00");
-                greeting.extend_from_slice(&capabilities.to_le_bytes()[..2]);
-                greeting.push(0x21);
-                greeting.extend_from_slice(&2u16.to_le_bytes());
-                greeting.extend_from_slice(&capabilities.to_le_bytes()[2..]);
-                greeting.push(21);
-                greeting.extend_from_slice(&[0; 10]);
-                greeting.extend_from_slice(b"ijklmnopqrst\x00caching_sha2_password\x00");
-                let greeting = packet(0, &greeting);
-                // Slowly: the client gives up meanwhile, its thread reads on.
-                let (head, tail) = greeting.split_at(greeting.len() - 8);
-                let _ = client.write_all(head);
-                for byte in tail {
-                    thread::sleep(Duration::from_millis(50));
-                    let _ = client.write_all(&[*byte]);
-                }
-                let _ = client.read(&mut [0; 4096]);
-                let _ = client.write_all(&packet(2, b"\x01"));
-                thread::sleep(Duration::from_secs(1));
-            });
+    let port = fake_server(|mut client| {
+        let capabilities: u32 = 0x01 | 0x08 | 0x200 | 0x2000 | 0x8000 | 0x8_0000 | 0x20_0000;
+        let mut greeting = b"\x0a8.0.30\x00".to_vec();
+        greeting.extend_from_slice(&7u32.to_le_bytes());
+        greeting.extend_from_slice(b"abcdefgh\x00");
+        greeting.extend_from_slice(&capabilities.to_le_bytes()[..2]);
+        greeting.push(0x21);
+        greeting.extend_from_slice(&2u16.to_le_bytes());
+        greeting.extend_from_slice(&capabilities.to_le_bytes()[2..]);
+        greeting.push(21);
+        greeting.extend_from_slice(&[0; 10]);
+        greeting.extend_from_slice(b"ijklmnopqrst\x00caching_sha2_password\x00");
+        let greeting = packet(0, &greeting);
+        // Slowly: the client gives up meanwhile, its thread reads on.
+        let (head, tail) = greeting.split_at(greeting.len() - 8);
+        let _ = client.write_all(head);
+        for byte in tail {
+            thread::sleep(Duration::from_millis(50));
+            let _ = client.write_all(&[*byte]);
         }
+        let _ = client.read(&mut [0; 4096]);
+        let _ = client.write_all(&packet(2, b"\x01"));
+        thread::sleep(Duration::from_secs(1));
     });
     let dsn = format!("mysql://user:secret@127.0.0.1:{port}/?ssl-mode=DISABLED");
     let attempt = || {

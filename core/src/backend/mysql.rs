@@ -237,8 +237,8 @@ impl Config {
     /// look-up has no limit of its own (a resolver that never answers), and
     /// each read of the handshake gets the whole timeout, so a peer that
     /// sends a byte at a time (a tarpit at the DSN's port) kept it going
-    /// for as long as it liked. Given up on, that thread ends with its
-    /// step, and drops the connection it may then have.
+    /// for as long as it liked. Given up on, that thread runs its remaining
+    /// steps, then drops the connection it may then have.
     fn connect(&self) -> Result<Conn, mysql::Error> {
         let opts = self.opts();
         let preferred = self.dsn.ssl_mode == SslMode::Preferred;
