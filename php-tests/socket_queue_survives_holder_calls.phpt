@@ -10,5 +10,5 @@ socket_queue_test(__FILE__, 'holder');
 --EXPECTF--
 ok a process holds the lock
 ok after %d holder() calls, every waiter gets the lock
-ok in the order they started waiting
+ok in the order they started waiting, after the first hand-over
 ok each within 50 ms of the release before it (the first: plus 10 µs per connection left by a waiter that gave up)
