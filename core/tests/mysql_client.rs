@@ -44,6 +44,18 @@ fn acquire_within_10s(mut lock: Lock, timeout: Timeout) -> Option<Result<bool, S
     outcome.recv_timeout(Duration::from_secs(10)).ok()
 }
 
+/// One try at a lock on `dsn`, where no server answers (`why`), with
+/// `connect_timeout` 0.5 s: it fails within 3 s, saying the server did not
+/// answer in time.
+fn gives_up_after_connect_timeout(test: &str, dsn: &str, why: &str) {
+    let lock = mysql_lock(&unique_name(test), dsn, &[("connect_timeout", OptionValue::Float(0.5))]);
+    let started = Instant::now();
+    let outcome = try_within_10s(lock).expect("the connect must give up after connect_timeout, not hang");
+    let error = outcome.expect_err(why);
+    assert!(error.contains("did not answer in time"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
 fn scratch_dir(test: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(unique_name(test));
     std::fs::create_dir(&dir).unwrap();
@@ -72,12 +84,7 @@ fn a_unix_socket_whose_accept_queue_is_full_times_out() {
     }
 
     let dsn = format!("mysql://user:secret@localhost/?socket={}", path.display());
-    let lock = mysql_lock(&unique_name("full-queue"), &dsn, &[("connect_timeout", OptionValue::Float(0.5))]);
-    let started = Instant::now();
-    let outcome = try_within_10s(lock).expect("the connect must give up after connect_timeout, not hang");
-    let error = outcome.expect_err("nobody accepted the connection");
-    assert!(error.contains("did not answer in time"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    gives_up_after_connect_timeout("full-queue", &dsn, "nobody accepted the connection");
     // A process that keeps trying gathers no more than a few connects
     // still waiting on their threads.
     for _ in 0..12 {
@@ -139,12 +146,7 @@ fn a_tcp_peer_that_sends_a_byte_at_a_time_times_out() {
         }
     });
     let dsn = format!("mysql://user:secret@127.0.0.1:{port}/?ssl-mode=DISABLED");
-    let lock = mysql_lock(&unique_name("tarpit"), &dsn, &[("connect_timeout", OptionValue::Float(0.5))]);
-    let started = Instant::now();
-    let outcome = try_within_10s(lock).expect("the connect must give up after connect_timeout, not hang");
-    let error = outcome.expect_err("a tarpit is no server");
-    assert!(error.contains("did not answer in time"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    gives_up_after_connect_timeout("tarpit", &dsn, "a tarpit is no server");
 }
 
 /// A MySQL packet: 3 bytes of length, a sequence number, the payload.

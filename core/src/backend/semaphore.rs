@@ -939,21 +939,16 @@ impl Backend for Semaphore {
     fn acquire_shared(&mut self, deadline: &Deadline, beside_our_reader: bool) -> Result<bool> {
         loop {
             let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
-            if beside_our_reader {
-                // Past the writers that wait, not past one that holds.
-                let join = [op(WRITER, 0, NOWAIT), op(READERS, 1, UNDO)];
-                if let Outcome::Done = self.run(id, Ops::of(&join), None)? {
-                    match self.landed(id, Hold::Shared)? {
-                        Some(taken) => return Ok(taken),
-                        None => {
-                            self.set_id = None;
-                            continue;
-                        }
-                    }
+            // Past the writers that wait, not past one that holds.
+            let join = [op(WRITER, 0, NOWAIT), op(READERS, 1, UNDO)];
+            let outcome = match beside_our_reader {
+                true if matches!(self.run(id, Ops::of(&join), None)?, Outcome::Done) => Outcome::Done,
+                _ => {
+                    let flags = if deadline.may_wait() { 0 } else { NOWAIT };
+                    self.wait_for(id, &[op(WRITERS, 0, flags), op(READERS, 1, UNDO)], deadline)?
                 }
-            }
-            let flags = if deadline.may_wait() { 0 } else { NOWAIT };
-            match self.wait_for(id, &[op(WRITERS, 0, flags), op(READERS, 1, UNDO)], deadline)? {
+            };
+            match outcome {
                 Outcome::Done => match self.landed(id, Hold::Shared)? {
                     Some(taken) => return Ok(taken),
                     None => self.set_id = None,
