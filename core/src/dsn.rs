@@ -255,14 +255,25 @@ pub fn redact(text: &str) -> String {
 fn split_host_port(text: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']').ok_or("has an unclosed '[' in its host")?;
-        (host, after.strip_prefix(':'))
+        // `[::1]3307` or `[::1]x:3307` dropped what followed the bracket,
+        // port included, and connected to 3306.
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or("has something other than \":port\" after its [host]")?),
+        };
+        (host, port)
     } else {
         text.rsplit_once(':').map_or((text, None), |(h, p)| (h, Some(p)))
     };
     let port = match port {
         None => Dsn::DEFAULT_PORT,
-        // Not quoted: a malformed DSN may have put part of the password here.
-        Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or("has an invalid port (1 to 65535 expected)")?,
+        // Digits only: `parse` also takes a leading `+`. Not quoted: a
+        // malformed DSN may have put part of the password here.
+        Some(p) => Some(p)
+            .filter(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|&p| p != 0)
+            .ok_or("has an invalid port (1 to 65535 expected)")?,
     };
     Ok((decode(host, "host")?, port))
 }
@@ -274,9 +285,11 @@ fn decode(text: &str, part: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            let byte =
-                hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(format!("has a bad %-escape in its {part}"))?;
+            // Two hex digits: `from_str_radix` also takes `+1`.
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+            let byte = hex
+                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+                .ok_or(format!("has a bad %-escape in its {part}"))?;
             if byte == 0 {
                 return Err(format!("has a null byte in its {part}"));
             }
@@ -400,6 +413,23 @@ mod tests {
         assert!(mode("mysql://u@db?ssl-mode=DISABLED&ssl-ca=/ca").is_err());
         assert!(mode("mysql://u@localhost?socket=/s&ssl-mode=REQUIRED").unwrap_err().contains("over TCP only"));
         assert_eq!(mode("mysql://u@localhost?socket=/s&ssl-mode=DISABLED").unwrap().0, SslMode::Disabled);
+    }
+
+    /// A review's finds: `[127.0.0.1]x:29675` connected to port 3306, and
+    /// `+29675` or `%+1` passed as a port and an escape.
+    #[test]
+    fn anything_but_a_port_after_a_bracketed_host_and_signs_in_numbers_are_refused() {
+        for dsn in ["mysql://u@[127.0.0.1]x:29675/", "mysql://u@[::1]3307/", "mysql://u@[::1]:/"] {
+            assert!(Dsn::parse(dsn).is_err(), "{dsn}");
+        }
+        assert_eq!(Dsn::parse("mysql://u@[::1]:3307/").unwrap().port, 3307);
+        for port in ["+29675", "-1", "0000029675", " 1", "0"] {
+            let e = Dsn::parse(&format!("mysql://u@db:{port}/")).unwrap_err();
+            assert_eq!(e, "has an invalid port (1 to 65535 expected)", "{port}");
+        }
+        assert_eq!(Dsn::parse("mysql://u@db:03306/").unwrap().port, 3306);
+        assert_eq!(Dsn::parse("mysql://u:%+1@db/").unwrap_err(), "has a bad %-escape in its password");
+        assert_eq!(Dsn::parse("mysql://u:%4a@db/").unwrap().password(), Some("J"));
     }
 
     #[test]

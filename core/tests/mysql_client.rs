@@ -149,6 +149,72 @@ fn a_tcp_peer_that_sends_a_byte_at_a_time_times_out() {
     gives_up_after_connect_timeout("tarpit", &dsn, "a tarpit is no server");
 }
 
+/// A server that lets anyone in, answers the client library's own
+/// `SELECT @@max_allowed_packet`, then sends its answer to our session's
+/// set-up (`SELECT VERSION()...`) a byte every 200 ms: the set-up ran on
+/// the PHP thread after the connect, each read with the whole
+/// `connect_timeout`, and held a one-try acquire for as long as the server
+/// liked (KB28).
+#[test]
+fn a_server_that_drips_its_answer_to_the_session_set_up_times_out() {
+    let port = fake_server(|mut client| {
+        if client.write_all(&greeting(b"mysql_native_password")).is_err() || read_packet(&mut client).is_none() {
+            return;
+        }
+        let _ = client.write_all(&packet(2, b"\x00\x00\x00\x02\x00\x00\x00")); // OK: logged in
+        while let Some(query) = read_packet(&mut client) {
+            let query = String::from_utf8_lossy(&query);
+            if !query.contains("max_allowed_packet") {
+                let _ = client.write_all(&packet(1, &[0x02])); // two columns follow...
+                while client.write_all(b"x").is_ok() {
+                    thread::sleep(Duration::from_millis(200));
+                }
+                return;
+            }
+            // One text column, one row, each part closed by an EOF packet.
+            let mut column = Vec::new();
+            for part in [&b"def"[..], b"", b"", b"", b"@@max_allowed_packet", b""] {
+                column.push(u8::try_from(part.len()).unwrap());
+                column.extend_from_slice(part);
+            }
+            column.extend_from_slice(b"\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00");
+            let eof = b"\xfe\x00\x00\x02\x00";
+            let answer =
+                [packet(1, b"\x01"), packet(2, &column), packet(3, eof), packet(4, b"\x0816777216"), packet(5, eof)];
+            let _ = client.write_all(&answer.concat());
+        }
+    });
+    let dsn = format!("mysql://user:secret@127.0.0.1:{port}/?ssl-mode=DISABLED");
+    gives_up_after_connect_timeout("dripped-set-up", &dsn, "a server that never finishes its answer");
+}
+
+/// A server's greeting (protocol 10) offering the authentication `plugin`.
+fn greeting(plugin: &[u8]) -> Vec<u8> {
+    let capabilities: u32 = 0x01 | 0x08 | 0x200 | 0x2000 | 0x8000 | 0x8_0000 | 0x20_0000;
+    let mut greeting = b"\x0a8.0.30\x00".to_vec();
+    greeting.extend_from_slice(&7u32.to_le_bytes());
+    greeting.extend_from_slice(b"abcdefgh\x00");
+    greeting.extend_from_slice(&capabilities.to_le_bytes()[..2]);
+    greeting.push(0x21);
+    greeting.extend_from_slice(&2u16.to_le_bytes());
+    greeting.extend_from_slice(&capabilities.to_le_bytes()[2..]);
+    greeting.push(21);
+    greeting.extend_from_slice(&[0; 10]);
+    greeting.extend_from_slice(b"ijklmnopqrst\x00");
+    greeting.extend_from_slice(plugin);
+    greeting.push(0);
+    packet(0, &greeting)
+}
+
+/// The payload of the next packet the client sends; `None` at its end.
+fn read_packet(client: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut header = [0; 4];
+    client.read_exact(&mut header).ok()?;
+    let mut payload = vec![0; usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16];
+    client.read_exact(&mut payload).ok()?;
+    Some(payload)
+}
+
 /// A MySQL packet: 3 bytes of length, a sequence number, the payload.
 fn packet(sequence: u8, payload: &[u8]) -> Vec<u8> {
     let mut packet = u32::try_from(payload.len()).unwrap().to_le_bytes()[..3].to_vec();
@@ -164,18 +230,7 @@ fn packet(sequence: u8, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn connects_given_up_on_that_then_panic_are_not_counted_for_ever() {
     let port = fake_server(|mut client| {
-        let capabilities: u32 = 0x01 | 0x08 | 0x200 | 0x2000 | 0x8000 | 0x8_0000 | 0x20_0000;
-        let mut greeting = b"\x0a8.0.30\x00".to_vec();
-        greeting.extend_from_slice(&7u32.to_le_bytes());
-        greeting.extend_from_slice(b"abcdefgh\x00");
-        greeting.extend_from_slice(&capabilities.to_le_bytes()[..2]);
-        greeting.push(0x21);
-        greeting.extend_from_slice(&2u16.to_le_bytes());
-        greeting.extend_from_slice(&capabilities.to_le_bytes()[2..]);
-        greeting.push(21);
-        greeting.extend_from_slice(&[0; 10]);
-        greeting.extend_from_slice(b"ijklmnopqrst\x00caching_sha2_password\x00");
-        let greeting = packet(0, &greeting);
+        let greeting = greeting(b"caching_sha2_password");
         // Slowly: the client gives up meanwhile, its thread reads on.
         let (head, tail) = greeting.split_at(greeting.len() - 8);
         let _ = client.write_all(head);
@@ -241,14 +296,18 @@ fn a_ca_path_that_is_not_a_regular_file_is_refused_at_once() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Forwards one connection at a time to `upstream`, and cuts both sides as
-/// the client sends a statement that contains `cut_at`.
-fn cutting_relay(upstream: String, cut_at: &'static [u8]) -> u16 {
+/// Forwards connections to `upstream`, and cuts both sides as the client
+/// sends a statement that contains `cut_at`; its port, and the number of
+/// connections it took so far.
+fn relay(upstream: String, cut_at: &'static [u8]) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let relay = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = relay.local_addr().unwrap().port();
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&taken);
     thread::spawn(move || {
         for client in relay.incoming() {
             let Ok(mut client) = client else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let Ok(mut server) = TcpStream::connect(&upstream) else { continue };
             let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
             thread::spawn(move || std::io::copy(&mut from_server, &mut to_client));
@@ -267,19 +326,25 @@ fn cutting_relay(upstream: String, cut_at: &'static [u8]) -> u16 {
             });
         }
     });
-    port
+    (port, taken)
+}
+
+/// The test server's DSN through a [`relay`] (in plaintext, so that the
+/// relay can read the statements), and its connection count.
+fn relayed_dsn(cut_at: &'static [u8]) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    // mysql://user:password@host:port/...: the relay goes where host:port was.
+    let dsn = test_mysql_dsn();
+    let (scheme_and_user, rest) = dsn.split_once('@').unwrap();
+    let authority = rest.split(['/', '?']).next().unwrap();
+    let (port, connections) = relay(authority.to_owned(), cut_at);
+    (format!("{scheme_and_user}@127.0.0.1:{port}/?ssl-mode=DISABLED"), connections)
 }
 
 #[test]
 #[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
 fn a_slot_lost_with_its_session_as_the_gate_opens_is_an_error_not_a_hold() {
-    // mysql://user:password@host:port/...: the relay goes where host:port was.
     let dsn = test_mysql_dsn();
-    let (scheme_and_user, rest) = dsn.split_once('@').unwrap();
-    let authority = rest.split(['/', '?']).next().unwrap();
-    let port = cutting_relay(authority.to_owned(), b"RELEASE_LOCK");
-    // In plaintext, so that the relay can read the statements.
-    let relayed = format!("{scheme_and_user}@127.0.0.1:{port}/?ssl-mode=DISABLED");
+    let (relayed, _) = relayed_dsn(b"RELEASE_LOCK");
 
     let slots = [("slots", OptionValue::Int(2))];
     let name = unique_name("gate-cut");
@@ -293,4 +358,73 @@ fn a_slot_lost_with_its_session_as_the_gate_opens_is_an_error_not_a_hold() {
     for other in &mut others {
         assert!(other.acquire(Timeout::NoWait).unwrap(), "both slots are free");
     }
+}
+
+/// A holder in a PID namespace of its own (a container's client of a
+/// shared server) is pid 1 there, and tells the server so (the `_pid`
+/// connection attribute, which any client sets as it likes). On the
+/// server's unix socket, which /proc cannot trace to a process from here,
+/// `holder()` named pid 1, this system's init, as the holder, wherever
+/// `performance_schema` shows connection attributes (MySQL's default; the
+/// matrix's `mysql-9.7` entry). The claim is `claimed_pid` now.
+#[test]
+#[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+fn mysql_a_pid_a_client_claims_is_never_the_holders_pid() {
+    let dsn = test_mysql_dsn();
+    let socket = std::path::Path::new(&std::env::var("EXAKAT_LOCK_TEST_MARIADB_DIR").unwrap()).join("mysqld.sock");
+    let credentials = dsn.trim_start_matches("mysql://").split_once('@').unwrap().0;
+    let over_socket = format!("dsn=mysql://{credentials}@localhost/?socket={}", socket.display());
+    let name = unique_name("claimed-pid");
+    let mut contained = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", env!("CARGO_BIN_EXE_exakat-lock"), "-b", "mysql", "-o"])
+        .args([over_socket.as_str(), name.as_str(), "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let mut lock = mysql_lock(&name, &dsn, &[]);
+    let started = Instant::now();
+    let holder = loop {
+        if let Some(holder) = lock.holder().unwrap() {
+            break holder;
+        }
+        if let Ok(Some(status)) = contained.try_wait() {
+            eprintln!("skipped: no PID namespace here (unshare: {status})");
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the contained holder never took the lock");
+        thread::sleep(Duration::from_millis(20));
+    };
+    contained.kill().unwrap();
+    contained.wait().unwrap();
+    assert_ne!(holder.pid, Some(1), "{holder:?}");
+    // Where the server shows the attribute, it reached us: as a claim.
+    if let Some((_, claimed)) = holder.extra.iter().find(|(key, _)| *key == "claimed_pid") {
+        assert_eq!(*claimed, exakat_lock_core::HolderValue::Int(1), "{holder:?}");
+    }
+}
+
+/// A listing asks the server on one session: it made one per lock name,
+/// so a client holding a thousand names made every listing a thousand
+/// connects (a review's find).
+#[test]
+#[ignore = "needs a MySQL/MariaDB server: scripts/test.sh starts one and runs these"]
+fn mysql_a_listing_asks_on_one_session_whatever_the_number_of_locks() {
+    let dsn = test_mysql_dsn();
+    let mut names: Vec<String> = (0..20).map(|_| unique_name("listed")).collect();
+    // MariaDB lists both emoji names as the third: it was listed with its
+    // holder three times.
+    let base = unique_name("emoji");
+    names.extend([format!("{base}-\u{1f512}"), format!("{base}-\u{1f511}"), format!("{base}-????")]);
+    let mut held: Vec<Lock> = names.iter().map(|name| mysql_lock(name, &dsn, &[])).collect();
+    for lock in &mut held {
+        assert!(lock.acquire(Timeout::NoWait).unwrap());
+    }
+    let (relayed, connections) = relayed_dsn(b"never cut");
+    let mut options = Options::new();
+    options.push("dsn", OptionValue::Str(relayed.into_bytes()));
+    let listed = exakat_lock_core::list(Some(BackendKind::Mysql), &options, &Settings::default()).unwrap();
+    for name in names.iter().filter(|name| !name.contains('\u{1f512}') && !name.contains('\u{1f511}')) {
+        let found = listed.iter().find(|l| l.name.as_ref().map(LockName::as_bytes) == Some(name.as_bytes()));
+        assert_eq!(found.map(|l| l.holders.len()), Some(1), "{name}");
+    }
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1, "connections made by one listing");
 }

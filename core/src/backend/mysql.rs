@@ -226,30 +226,38 @@ impl Config {
         }
     }
 
-    /// Connects; under `PREFERRED`, to a server without TLS in plaintext,
-    /// as the mysql client does (the client library itself only knows "TLS
-    /// or nothing").
+    /// Connects, and readies the session for locks; under `PREFERRED`, to a
+    /// server without TLS in plaintext, as the mysql client does (the
+    /// client library itself only knows "TLS or nothing").
     ///
-    /// The whole connect gets `connect_timeout`, on a thread of its own:
-    /// the client library bounds each step, never the sum. Over a unix
-    /// socket its `connect(2)` blocks while the server's accept queue is
-    /// full (a frozen or swamped server), for ever; over TCP the name
-    /// look-up has no limit of its own (a resolver that never answers), and
-    /// each read of the handshake gets the whole timeout, so a peer that
-    /// sends a byte at a time (a tarpit at the DSN's port) kept it going
-    /// for as long as it liked. Given up on, that thread runs its remaining
-    /// steps, then drops the connection it may then have.
-    fn connect(&self) -> Result<Conn, mysql::Error> {
+    /// The whole of it gets `connect_timeout`, on a thread of its own: the
+    /// client library bounds each step, never the sum. Over a unix socket
+    /// its `connect(2)` blocks while the server's accept queue is full (a
+    /// frozen or swamped server), for ever; over TCP the name look-up has
+    /// no limit of its own (a resolver that never answers), and each read
+    /// gets the whole timeout, so a peer that sends a byte at a time (a
+    /// tarpit at the DSN's port) kept it going for as long as it liked: in
+    /// the handshake (KB22), then in the session's set-up statements, once
+    /// the handshake alone ran on the thread (KB28). Given up on, that
+    /// thread runs its remaining steps, then drops the connection it may
+    /// then have.
+    fn open_session(&self) -> std::result::Result<Ready, (&'static str, mysql::Error)> {
         let opts = self.opts();
         let preferred = self.dsn.ssl_mode == SslMode::Preferred;
-        let connect = move || match Conn::new(opts.clone()) {
-            Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if preferred => Conn::new(opts.ssl_opts(None)),
-            other => other,
+        let fallback_identity = self.dsn.server();
+        let open = move || {
+            let conn = match Conn::new(opts.clone()) {
+                Err(mysql::Error::DriverError(DriverError::TlsNotSupported)) if preferred => {
+                    Conn::new(opts.ssl_opts(None))
+                }
+                other => other,
+            };
+            Ready::new(conn.map_err(|e| ("connect to", e))?, fallback_identity)
         };
-        match within(&self.dsn.server(), self.connect_timeout, connect) {
-            Ok(Some(connected)) => connected,
-            Ok(None) => Err(mysql::Error::IoError(std::io::ErrorKind::TimedOut.into())),
-            Err(e) => Err(mysql::Error::IoError(e)),
+        match within(&self.dsn.server(), self.connect_timeout, open) {
+            Ok(Some(opened)) => opened,
+            Ok(None) => Err(("connect to", mysql::Error::IoError(std::io::ErrorKind::TimedOut.into()))),
+            Err(e) => Err(("connect to", mysql::Error::IoError(e))),
         }
     }
 }
@@ -474,6 +482,42 @@ struct Session {
     identity: String,
 }
 
+/// A connection made ready for locks by the connect's thread; made a
+/// [`Session`] on the PHP thread (`ForkSafe` registers its descriptor in a
+/// list that only PHP's threads may lock, or a fork could find it locked).
+struct Ready {
+    conn: Conn,
+    mariadb: bool,
+    identity: String,
+}
+
+impl Ready {
+    /// Readies a new connection for locks; on error, which step failed.
+    fn new(mut conn: Conn, fallback_identity: String) -> std::result::Result<Self, (&'static str, mysql::Error)> {
+        // The server's own identity: one server reached over TCP and over
+        // its socket (or by two host names) is one lock space.
+        let row = conn
+            .query_first::<Row, _>("SELECT VERSION(), CONCAT_WS(' ', @@hostname, @@port, @@socket, @@server_id)")
+            .map_err(|e| ("query the version of", e))?;
+        let version = row.as_ref().and_then(text);
+        let identity = row.as_ref().and_then(|row| text_at(row, 1)).unwrap_or(fallback_identity);
+        let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+        // A held lock must survive any idle time: the session may not be
+        // ended for idling, only by its client's death (the keepalive
+        // notices a vanished client) or an administrator. Nor may a
+        // statement time limit end a wait early: MariaDB's
+        // max_statement_time cuts GET_LOCK short, "forever" included
+        // (MySQL's max_execution_time limits SELECTs alike). Servers older
+        // than those settings refuse them: then without.
+        let idle = format!("SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}");
+        let no_time_limit = if mariadb { "max_statement_time = 0" } else { "max_execution_time = 0" };
+        if conn.query_drop(format!("{idle}, {no_time_limit}")).is_err() {
+            conn.query_drop(idle).map_err(|e| ("set the session's idle timeout on", e))?;
+        }
+        Ok(Self { conn, mariadb, identity })
+    }
+}
+
 impl Mysql {
     pub(crate) fn new(context: Context, config: Config) -> Self {
         Self { context, config, session: None, holding: false, slot: 0, since: None }
@@ -523,30 +567,12 @@ impl Mysql {
                     )
                 })?;
             }
-            let mut conn = self.config.connect().map_err(|e| self.server_error("connect to", &e))?;
-            // A held lock must survive any idle time: the session may not be
-            // ended for idling, only by its client's death (the keepalive
-            // notices a vanished client) or an administrator.
-            // The server's own identity: one server reached over TCP and
-            // over its socket (or by two host names) is one lock space.
-            let row = conn
-                .query_first::<Row, _>("SELECT VERSION(), CONCAT_WS(' ', @@hostname, @@port, @@socket, @@server_id)")
-                .map_err(|e| self.server_error("query the version of", &e))?;
-            let version = row.as_ref().and_then(text);
-            let identity = row.as_ref().and_then(|row| text_at(row, 1)).unwrap_or_else(|| self.config.dsn.server());
-            let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
-            // Nor may a statement time limit end a wait early: MariaDB's
-            // max_statement_time cuts GET_LOCK short, "forever" included
-            // (MySQL's max_execution_time limits SELECTs alike). Servers
-            // older than those settings refuse them: then without.
-            let idle =
-                format!("SET SESSION wait_timeout = {IDLE_TIMEOUT_SECS}, interactive_timeout = {IDLE_TIMEOUT_SECS}");
-            let no_time_limit = if mariadb { "max_statement_time = 0" } else { "max_execution_time = 0" };
-            if conn.query_drop(format!("{idle}, {no_time_limit}")).is_err() {
-                conn.query_drop(idle).map_err(|e| self.server_error("set the session's idle timeout on", &e))?;
-            }
-            let fractional_waits = mariadb;
-            self.session = Some(Session { conn: ForkSafe::new(conn), fractional_waits, identity });
+            let ready = self.config.open_session().map_err(|(operation, e)| self.server_error(operation, &e))?;
+            self.session = Some(Session {
+                conn: ForkSafe::new(ready.conn),
+                fractional_waits: ready.mariadb,
+                identity: ready.identity,
+            });
         }
         Ok(self.session.as_mut().expect("connected above"))
     }
@@ -841,7 +867,13 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
         )
     })?;
     let mut found: Vec<Listed> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for server_name in rows.iter().filter_map(text) {
+        // MariaDB shows each 4-byte character as `?`: two such locks came
+        // as two rows of one name, which named its holder twice.
+        if !seen.insert(server_name.clone()) {
+            continue;
+        }
         let (base, slot) = match server_name.rsplit_once('#') {
             Some((_, "gate")) => continue,
             // Only slot numbers as we spell them: `deploy#03` is a lock of
@@ -853,8 +885,9 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
             },
             None => (server_name.clone(), None),
         };
-        let mut one = Mysql::new(lister.context.clone(), Config { server_name: server_name.clone(), ..config.clone() });
-        let Some(mut holder) = one.holder_of(0)? else { continue }; // released meanwhile
+        // On the lister's session: a session per name made the listing of a
+        // thousand locks a thousand connects, a number any client sets.
+        let Some(mut holder) = lister.holder_named(server_name.clone(), 0)? else { continue }; // released meanwhile
         holder.slot = Some(slot.unwrap_or(0));
         let resource = format!("MySQL lock '{base}' on {server}");
         // A mapped name (over 64 characters, or not UTF-8) ends in `~` and 16 hex digits.
@@ -875,8 +908,12 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
 impl Mysql {
     /// Who holds slot `slot` (for one slot: the lock).
     fn holder_of(&mut self, slot: u16) -> Result<Option<Holder>> {
+        self.holder_named(self.config.slot_name(slot).to_owned(), slot)
+    }
+
+    /// Who holds the server's lock `name`, slot `slot` of this object's lock.
+    fn holder_named(&mut self, name: String, slot: u16) -> Result<Option<Holder>> {
         const SQL: &str = "SELECT IS_USED_LOCK(?)";
-        let name = self.config.slot_name(slot).to_owned();
         // A dead session is replaced: if it held the lock, that loss is
         // already recorded (`holding` is false), never hidden.
         let answer = match self.call("ask who holds the lock on", SQL, &name, None) {
@@ -896,9 +933,10 @@ impl Mysql {
             .ok()
             .flatten()
             .and_then(|row| text(&row));
-        // The holder's pid, sent as a connection attribute; readable only
-        // where performance_schema is on (MySQL's default, not MariaDB's).
-        let pid = session
+        // The pid the holder's client sent about itself, as a connection
+        // attribute; readable only where performance_schema is on (MySQL's
+        // default, not MariaDB's). Any client sends what it likes.
+        let claimed_pid = session
             .conn
             .exec_first::<Row, _, _>(
                 "SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs \
@@ -907,23 +945,26 @@ impl Mysql {
             )
             .ok()
             .flatten()
-            .and_then(|row| text(&row));
-        let pid = if mine {
-            Some(std::process::id())
-        } else {
-            // What /proc shows for a client on this host first: the `_pid`
-            // attribute is whatever the client chose to send.
-            host.as_deref().and_then(|h| self.local_client_pid(h)).or_else(|| pid.and_then(|p| p.parse().ok()))
+            .and_then(|row| text(&row))
+            .and_then(|pid| pid.parse::<i64>().ok());
+        // `pid` only as this process or /proc knows it: a client claiming
+        // another's pid (a review's forged `_pid` of 1) named that process
+        // the holder. The claim is `claimed_pid`, for a reader to weigh.
+        let pid = match mine {
+            true => Some(std::process::id()),
+            false => host.as_deref().and_then(|h| self.local_client_pid(h)),
         };
+        let mut extra = vec![
+            ("connection_id", HolderValue::Int(connection)),
+            ("server", HolderValue::Str(self.config.dsn.server())),
+            ("lock_name", HolderValue::Str(name)),
+        ];
+        extra.extend(claimed_pid.map(|claimed| ("claimed_pid", HolderValue::Int(claimed))));
         let holder = Holder {
             pid,
             host: if mine { proc_scan::hostname() } else { host.map(|h| strip_port(&h)) },
             since: if mine { self.since } else { None },
-            extra: vec![
-                ("connection_id", HolderValue::Int(connection)),
-                ("server", HolderValue::Str(self.config.dsn.server())),
-                ("lock_name", HolderValue::Str(name)),
-            ],
+            extra,
             ..Holder::default()
         };
         Ok(Some(if self.config.slots() > 1 { holder.in_slot(slot) } else { holder }))
