@@ -8,7 +8,7 @@ declare(strict_types=1);
 
 use ExakatLock\Lock;
 
-foreach ([fn () => new Lock(42), fn () => (new Lock('x'))->acquire('0.5'), fn () => exakat_lock('x', 0.0, 7)] as $call) {
+foreach ([fn () => new Lock(42), fn () => (new Lock('x'))->acquire('0.5'), fn () => exakat_lock('x', 0.0, 7), fn () => exakat_lock_list(7)] as $call) {
     try {
         $call();
         echo "accepted\n";
@@ -24,5 +24,6 @@ var_dump($lock->acquire(0), $lock->release());
 ExakatLock\Lock::__construct(): Argument #1 ($name) must be of type string, int given
 ExakatLock\Lock::acquire(): Argument #1 ($timeout) must be of type float, string given
 exakat_lock(): Argument #3 ($backend) must be of type string, int given
+exakat_lock_list(): Argument #1 ($backend) must be of type ?string, int given
 bool(true)
 bool(true)

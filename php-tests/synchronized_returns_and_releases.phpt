@@ -31,6 +31,14 @@ try {
     echo get_class($e), ': ', $e->getMessage(), "\n";
     var_dump($e instanceof ExakatLock\LockException);
 }
+// The timeout as PHP writes it: 1e-300 came with its 300 zeros.
+foreach ([1e-300, 0.25] as $timeout) {
+    try {
+        Lock::synchronized($name, function () { echo "must not run\n"; }, $timeout);
+    } catch (LockTimeoutException $e) {
+        echo preg_replace('/; it is held.*/', '', $e->getMessage()), "\n";
+    }
+}
 $probe->release();
 
 // Works with every callable form, and with the same backends and options as the class.
@@ -63,6 +71,8 @@ bool(true)
 bool(true)
 ExakatLock\LockTimeoutException: Could not acquire lock "synchronized_returns_and_releases.php%d" (socket backend) within 0.1 s; it is held by pid %d on %s
 bool(true)
+Could not acquire lock "synchronized_returns_and_releases.php%d" (socket backend) within 1.0E-300 s
+Could not acquire lock "synchronized_returns_and_releases.php%d" (socket backend) within 0.25 s
 int(2)
 int(3)
 ExakatLock\Lock::synchronized(): Argument #2 ($callback) must be a valid callback, function "no_such_function" not found or invalid function name

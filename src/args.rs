@@ -134,8 +134,9 @@ impl<'a, const N: u32> FromZvalMut<'a> for Str<N> {
     }
 }
 
-/// A `?string` parameter, `null` when omitted: strings only, as under
-/// `strict_types` (a backend name is never a number).
+/// A `?string` parameter, `null` when omitted; coerced as `string` is
+/// (`Stringable`, and scalars without `strict_types`), as PHP's own
+/// functions do.
 #[derive(Clone, Debug, Default)]
 pub struct NullableStr<const N: u32>(pub Option<Vec<u8>>);
 
@@ -154,6 +155,12 @@ impl<'a, const N: u32> FromZvalMut<'a> for NullableStr<N> {
             return Some(Self(None));
         }
         if let Some(s) = zval.zend_str() {
+            return Some(Self(Some(s.as_bytes().to_vec())));
+        }
+        // SAFETY: as for `Str`.
+        if let Some(coerced) = unsafe { ffi::parse_arg_str_slow(zval_ptr(zval), N) } {
+            // SAFETY: as for `Str`.
+            let s: &ZendStr = unsafe { &*coerced.cast::<ZendStr>() };
             return Some(Self(Some(s.as_bytes().to_vec())));
         }
         throw_type_error(N, &format!("must be of type ?string, {} given", type_name(zval)));

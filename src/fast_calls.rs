@@ -20,7 +20,7 @@ use ext_php_rs::{
     class::RegisteredClass,
     exception::{PhpException, PhpResult},
     ffi::{zend_execute_data, zend_function, zval},
-    types::{ZendClassObject, Zval},
+    types::Zval,
     zend::{ce, ExecuteData},
 };
 
@@ -68,21 +68,7 @@ unsafe fn this_lock(frame: &mut ExecuteData, max_args: u32) -> Option<&mut Lock>
     if unsafe { frame.This.u2.num_args } > max_args {
         return None;
     }
-    let object = frame.get_self()?;
-    // The check ext-php-rs's `from_zend_obj_mut` makes first: objects with
-    // the handlers of `Lock`'s `create_object` are `ZendClassObject<Lock>`s.
-    // Its second, an `instanceof` walk, a final class needs not: 120
-    // instructions of an acquire + release (callgrind).
-    if !std::ptr::eq(object.handlers, Lock::get_metadata().handlers()) {
-        return None;
-    }
-    let container = std::ptr::from_mut(object)
-        .wrapping_byte_sub(std::mem::offset_of!(ZendClassObject<Lock>, std))
-        .cast::<ZendClassObject<Lock>>();
-    // SAFETY: the handlers say `object` is the `std` field of a live
-    // `ZendClassObject<Lock>`, borrowed mutably from the frame for this call.
-    // `obj` is `None` for an object whose constructor never ran.
-    unsafe { (*container).obj.as_mut() }
+    crate::constructed::lock_object(frame.get_self()?)?.obj.as_mut()
 }
 
 /// Runs `call`, sets its boolean result or throws its exception; a panic

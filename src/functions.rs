@@ -50,10 +50,25 @@ fn lock_in(registry: &mut Vec<core::Lock>, spec: core::LockSpec, shared: bool, w
         let same_lock =
             held.kind() == spec.kind && held.spec().describe() == spec.describe() && held.spec().slots == spec.slots;
         // is_held() asks a server whether the lock is still ours; a forked
-        // child's copy of the parent's entry reads as not held. Held in the
-        // other mode, the core refuses: exakat_unlock() first.
+        // child's copy of the parent's entry reads as not held.
         if same_lock && held.is_held().map_err(|e| to_php(e, EXAKAT_LOCK))? {
-            return acquire_in(held, shared, wait).map_err(|e| to_php(e, EXAKAT_LOCK));
+            if held.is_shared() == shared {
+                return acquire_in(held, shared, wait).map_err(|e| to_php(e, EXAKAT_LOCK));
+            }
+            // Said here: the core's refusal speaks of an object and its
+            // release(), which this caller has neither of.
+            let [wanted, holding] = if shared { ["shared", "exclusive"] } else { ["exclusive", "shared"] };
+            return Err(to_php(
+                core::Error::Failed {
+                    lock: spec.name.to_string(),
+                    backend: spec.kind,
+                    operation: format!("take it {wanted} with exakat_lock()"),
+                    cause: core::Cause::Refused(format!(
+                        "this process holds it {holding} through exakat_lock(); call exakat_unlock() first"
+                    )),
+                },
+                EXAKAT_LOCK,
+            ));
         }
         if held.is_held_locally() {
             return Err(to_php(
@@ -117,7 +132,8 @@ pub fn exakat_lock_holder(
 /// The locks held on this host that this process can see: each
 /// `['name' => ?string, 'backend' => string, 'resource' => string,
 /// 'holders' => array]`, the holders as `Lock::holders()` gives them.
-/// `$backend` null: every local backend (mysql only when named).
+/// `$backend` null: every local backend, and the server too when a `dsn`
+/// or `dsn_file` is given.
 #[php_function]
 #[php(defaults(backend = NullableStr::default(), options = OptionsArg::default()))]
 pub fn exakat_lock_list(backend: NullableStr<1>, options: OptionsArg<2>) -> PhpResult<Vec<ZBox<ZendHashTable>>> {

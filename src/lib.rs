@@ -14,6 +14,7 @@
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
 mod args;
+mod constructed;
 mod errors;
 mod exec_hook;
 mod fast_calls;
@@ -44,6 +45,7 @@ unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
         exec_hook::install();
         sensitive::mark_options_parameters();
         null_args::install();
+        constructed::install();
         fast_calls::install();
     });
     ffi::SUCCESS

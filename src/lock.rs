@@ -236,12 +236,26 @@ fn timed_out(lock: &mut core::Lock, seconds: f64) -> PhpException {
         Ok(Some(_)) => "; it is held by a process that cannot be identified".to_owned(),
         _ => String::new(),
     };
-    let waited = if seconds == 0.0 { "without waiting".to_owned() } else { format!("within {seconds} s") };
+    let waited = if seconds == 0.0 { "without waiting".to_owned() } else { format!("within {} s", php_float(seconds)) };
     PhpException::new(
         format!("Could not acquire lock \"{}\" ({} backend) {waited}{holder}", lock.name(), lock.kind()),
         0,
         errors::lock_timeout_exception(),
     )
+}
+
+/// A float as PHP writes it: `0.25`, `1.0E-300`, `1.0E+20`, where Rust's
+/// `Display` wrote 1e-300 with its 300 zeros.
+fn php_float(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude == 0.0 || (1e-4..1e15).contains(&magnitude) || !value.is_finite() {
+        return value.to_string();
+    }
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let point = if mantissa.contains('.') { "" } else { ".0" };
+    let sign = if exponent.starts_with('-') { "" } else { "+" };
+    format!("{mantissa}{point}E{sign}{exponent}")
 }
 
 /// `holders()`'s arrays: `holder()`'s, plus `'mode'` and `'slot'`.

@@ -35,7 +35,8 @@ namespace {
 
     /**
      * The locks held on this host that this process can see: ['name' => ?string, 'backend' => string,
-     * 'resource' => string, 'holders' => array] each. $backend null: every local backend; 'mysql' asks the server.
+     * 'resource' => string, 'holders' => array] each. $backend null: every local backend, and the server too
+     * when 'dsn' or 'dsn_file' is given; 'mysql' asks the server.
      * $options: 'dir' (flock), 'dsn', 'dsn_file', 'connect_timeout' (mysql).
      */
     function exakat_lock_list(?string $backend = null, #[\SensitiveParameter] array $options = []): array {}

@@ -33,6 +33,13 @@ pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings
     options.check_keys_among(&["dir", "dsn", "dsn_file", "connect_timeout"], "listing locks")?;
     let kinds: Vec<BackendKind> = match backend {
         Some(kind) => vec![kind],
+        // A DSN given is a server to ask too: ignored, a malformed one went
+        // unnoticed (a review's find).
+        None if options.contains("dsn") || options.contains("dsn_file") => {
+            let mut kinds = super::usable_local_backends().to_vec();
+            kinds.push(BackendKind::Mysql);
+            kinds
+        }
         None => super::usable_local_backends().to_vec(),
     };
     proc_scan::with_one_scan(|| list_kinds(&kinds, options, settings))
@@ -46,11 +53,22 @@ fn list_kinds(kinds: &[BackendKind], options: &Options, settings: &Settings) -> 
             BackendKind::Tcp => found.extend(tcp_ports()),
             BackendKind::Semaphore => found.extend(semaphore_sets()),
             BackendKind::Flock => {
-                let dir = match options.bytes("dir")? {
-                    Some(dir) => flock::non_empty_path("dir", dir)?,
-                    None => flock::default_dir(settings)?,
-                };
-                found.extend(lock_files(&dir));
+                match options.bytes("dir")? {
+                    Some(dir) => {
+                        // One given must be read: a mistyped one listed no locks.
+                        let dir = flock::non_empty_path("dir", dir)?;
+                        let entries = fs::read_dir(&dir).map_err(|e| {
+                            let context = Context { lock: format!("(every lock in {})", dir.display()), backend: kind };
+                            context.os(format!("list the lock files in {}", dir.display()), e)
+                        })?;
+                        found.extend(lock_files(&dir, entries));
+                    }
+                    // The default one may not be made yet: no lock files.
+                    None => {
+                        let dir = flock::default_dir(settings)?;
+                        found.extend(fs::read_dir(&dir).map(|entries| lock_files(&dir, entries)).unwrap_or_default());
+                    }
+                }
             }
             #[cfg(feature = "mysql")]
             BackendKind::Mysql => found.extend(super::mysql::list(options, settings)?),
@@ -171,8 +189,7 @@ fn semaphore_sets() -> Vec<Listed> {
 
 /// Lock files of the directory (`exakat_lock.<slug>.lock`, and `.<k>` for
 /// slot k) that `/proc/locks` says are locked.
-fn lock_files(dir: &Path) -> Vec<Listed> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+fn lock_files(dir: &Path, entries: fs::ReadDir) -> Vec<Listed> {
     let locks = proc_scan::all_flocks();
     let mut found = Vec::new();
     for entry in entries.filter_map(std::result::Result::ok) {

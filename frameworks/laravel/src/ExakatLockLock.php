@@ -26,7 +26,14 @@ final class ExakatLockLock extends Lock
      */
     public function block($seconds, $callback = null)
     {
-        if (!$this->store->take($this->name, $this->owner, max(0.0, (float) $seconds))) {
+        $seconds = max(0.0, (float) $seconds);
+        // Laravel's drivers poll for ever here; the extension refuses an
+        // endless wait that this process itself blocks. Either way the lock
+        // cannot be had: Laravel's exception says so, not the extension's.
+        if ($seconds === INF && $this->store->heldByAnotherOwner($this->name, $this->owner)) {
+            throw new LockTimeoutException("Lock \"{$this->name}\" is held by another owner in this process: waiting for it without a limit would never end.");
+        }
+        if (!$this->store->take($this->name, $this->owner, $seconds)) {
             throw new LockTimeoutException();
         }
         if (is_callable($callback)) {
@@ -42,6 +49,15 @@ final class ExakatLockLock extends Lock
     public function release()
     {
         return $this->store->give($this->name, $this->owner);
+    }
+
+    /**
+     * Nothing expires: the lock is held until released or the process ends.
+     * True while this owner holds it, as Laravel's drivers answer.
+     */
+    public function refresh($seconds = null)
+    {
+        return $this->isOwnedByCurrentProcess();
     }
 
     /** Releases it whoever owns it in this process; another process's lock is its own. */

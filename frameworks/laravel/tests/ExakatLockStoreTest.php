@@ -105,6 +105,33 @@ final class ExakatLockStoreTest extends TestCase
         $this->cache->lock($name)->forceRelease();
     }
 
+    /** Every driver Laravel ships answers refresh(); the base class throws. */
+    public function testRefreshTellsWhetherTheOwnerStillHoldsIt(): void
+    {
+        $name = $this->lockName(__FUNCTION__);
+        $lock = $this->cache->lock($name, 10);
+        $this->assertFalse($lock->refresh(), 'not held yet');
+        $this->assertTrue($lock->get());
+        $this->assertTrue($lock->refresh(5));
+        $this->assertFalse($this->cache->restoreLock($name, 'someone-else')->refresh());
+        $lock->release();
+        $this->assertFalse($lock->refresh(), 'released');
+    }
+
+    /** The extension refuses the endless wait: Laravel's exception, not the extension's. */
+    public function testAnEndlessBlockOnAnotherOwnersLockInThisProcessTimesOut(): void
+    {
+        $name = $this->lockName(__FUNCTION__);
+        $this->assertTrue($this->cache->lock($name, 10, 'first')->get());
+        try {
+            $this->cache->lock($name, 10, 'second')->block(INF);
+            $this->fail('block(INF) must not wait for ever on a lock this process holds');
+        } catch (LockTimeoutException $e) {
+            $this->assertStringContainsString('would never end', $e->getMessage());
+        }
+        $this->cache->lock($name)->forceRelease();
+    }
+
     /** Illuminate\Bus\UniqueLock: taken by the dispatcher, released by a worker. */
     public function testUniqueJobLocksAreRefusedLoudly(): void
     {

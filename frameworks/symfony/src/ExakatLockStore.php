@@ -10,6 +10,7 @@ use Symfony\Component\Lock\BlockingSharedLockStoreInterface;
 use Symfony\Component\Lock\BlockingStoreInterface;
 use Symfony\Component\Lock\Exception\InvalidArgumentException;
 use Symfony\Component\Lock\Exception\LockConflictedException;
+use Symfony\Component\Lock\Exception\LockReleasingException;
 use Symfony\Component\Lock\Exception\LockStorageException;
 use Symfony\Component\Lock\Key;
 
@@ -54,7 +55,8 @@ final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLoc
         // Validates the backend and its options now, not at the first lock.
         try {
             $resolved = (new Lock('exakat-lock-symfony-store', $backend, $options))->backend();
-        } catch (\ValueError|\TypeError $e) {
+        } catch (\ValueError|\TypeError|LockException $e) {
+            // A LockException here is the configuration's too (mysql without a DSN).
             throw new InvalidArgumentException($e->getMessage(), 0, $e);
         }
         $this->shares = \in_array($resolved, [Lock::SEMAPHORE, Lock::FLOCK], true);
@@ -108,9 +110,16 @@ final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLoc
         if (!$key->hasState($this->state)) {
             return;
         }
-        [$lock] = $key->getState($this->state);
+        $state = $key->getState($this->state);
         $key->removeState($this->state);
-        $lock->release();
+        try {
+            $state[0]->release();
+        } catch (LockException $e) {
+            // Still held (a semaphore set this process may no longer change):
+            // the key keeps it, and symfony's own exception says so.
+            $key->setState($this->state, $state);
+            throw new LockReleasingException($e->getMessage(), 0, $e);
+        }
     }
 
     public function exists(Key $key): bool
@@ -119,7 +128,11 @@ final class ExakatLockStore implements BlockingStoreInterface, BlockingSharedLoc
             return false;
         }
         [$lock] = $key->getState($this->state);
-        return $lock->isHeld();
+        try {
+            return $lock->isHeld();
+        } catch (LockException $e) {
+            throw new LockStorageException($e->getMessage(), 0, $e);
+        }
     }
 
     private function lock(Key $key, bool $read, bool $blocking): void

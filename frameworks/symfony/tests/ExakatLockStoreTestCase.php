@@ -37,6 +37,14 @@ abstract class ExakatLockStoreTestCase extends AbstractStoreTestCase
         new ExakatLockStore(static::backend(), ['no-such-option' => 1]);
     }
 
+    /** mysql without a DSN: the extension's LockException came through raw. */
+    public function testAnUnusableBackendIsRefusedWhenTheStoreIsMade(): void
+    {
+        $this->expectException(InvalidArgumentException::class);
+        $this->expectExceptionMessage('dsn');
+        new ExakatLockStore('mysql', []);
+    }
+
     public function testSlotsAreRefused(): void
     {
         $this->expectException(InvalidArgumentException::class);
