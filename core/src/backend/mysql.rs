@@ -65,22 +65,39 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(31_536_000);
 /// default, often lowered), and a held lock goes with it.
 const IDLE_TIMEOUT_SECS: u32 = 31_536_000;
 
-/// The name the server sees: the lock name itself when it is UTF-8 and at
-/// most 64 characters and 192 bytes, so any SQL client can
-/// `IS_USED_LOCK('that name')`; otherwise its first 40 characters (160
-/// bytes at most), `~` and 16 hex digits of its hash, the same in every
-/// process.
+/// The name the server sees: the lock name itself when it is UTF-8, at most
+/// 64 characters and 192 bytes, without `#` and not shaped like a mapped
+/// name, so any SQL client can `IS_USED_LOCK('that name')`; otherwise its
+/// first 40 characters (160 bytes at most), `~` and 16 hex digits of its
+/// hash, the same in every process. One name per lock, and a lock per
+/// name: a plain name could spell a long name's mapped form, or a slot's
+/// (`job#1`, `job#gate`: see [`Config::new`]), and shared its lock (false
+/// contention, and a `holder()` naming the other lock's holder).
 #[must_use]
 pub fn server_lock_name(name: &LockName) -> String {
-    server_name_of(name.as_bytes())
-}
-
-fn server_name_of(bytes: &[u8]) -> String {
+    let bytes = name.as_bytes();
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if text.len() <= MAX_SERVER_NAME_BYTES && text.chars().count() <= MAX_SERVER_NAME_CHARS {
+        if fits_the_server(text, 0) && !text.contains('#') && !looks_mapped(text) {
             return text.to_owned();
         }
     }
+    mapped_name(bytes)
+}
+
+/// Whether `text` and `extra` more characters (ASCII) are a name the
+/// server takes: 64 characters, and 192 bytes for MariaDB.
+fn fits_the_server(text: &str, extra: usize) -> bool {
+    text.len() + extra <= MAX_SERVER_NAME_BYTES && text.chars().count() + extra <= MAX_SERVER_NAME_CHARS
+}
+
+/// Whether `text` ends as [`mapped_name`]'s do: `~` and 16 hex digits.
+fn looks_mapped(text: &str) -> bool {
+    text.len() > 17
+        && text.as_bytes()[text.len() - 17] == b'~'
+        && text.as_bytes()[text.len() - 16..].iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn mapped_name(bytes: &[u8]) -> String {
     let readable: String = String::from_utf8_lossy(bytes).chars().take(40).collect();
     format!("{readable}~{:016x}", crate::name::fnv1a64(bytes))
 }
@@ -150,14 +167,22 @@ impl Config {
                     )
                 })?,
         };
-        // `#` suffixes: slot 0 is the name itself, so that a plain lock and
-        // slot 0 exclude each other.
-        let suffixed = |suffix: String| server_name_of(&[name.as_bytes(), suffix.as_bytes()].concat());
+        // Slot 0 is the name itself, so that a plain lock and slot 0 exclude
+        // each other; the others, and the gate, are `#` suffixes of it, which
+        // no plain name has (their `#` sends them to the mapped form). A name
+        // with no room left for the longest suffix (`#gate`, `#1023`) takes
+        // them after its mapped form.
+        let server_name = server_lock_name(name);
+        let base = if fits_the_server(&server_name, "#1023".len()) {
+            server_name.clone()
+        } else {
+            mapped_name(name.as_bytes())
+        };
         let group_names = match slots {
             1 => Vec::new(),
-            _ => (1..slots).map(|k| suffixed(format!("#{k}"))).chain([suffixed("#gate".into())]).collect(),
+            _ => (1..slots).map(|k| format!("{base}#{k}")).chain([format!("{base}#gate")]).collect(),
         };
-        Ok(Self { dsn, connect_timeout, server_name: server_lock_name(name), group_names })
+        Ok(Self { dsn, connect_timeout, server_name, group_names })
     }
 
     fn slots(&self) -> u16 {
@@ -890,8 +915,9 @@ pub(crate) fn list(options: &Options, settings: &Settings) -> Result<Vec<Listed>
         let Some(mut holder) = lister.holder_named(server_name.clone(), 0)? else { continue }; // released meanwhile
         holder.slot = Some(slot.unwrap_or(0));
         let resource = format!("MySQL lock '{base}' on {server}");
-        // A mapped name (over 64 characters, or not UTF-8) ends in `~` and 16 hex digits.
-        let hashed = base.len() > 17 && base.as_bytes()[base.len() - 17] == b'~';
+        // A mapped name (over 64 characters, not UTF-8, with a `#`...) ends
+        // in `~` and 16 hex digits.
+        let hashed = looks_mapped(&base);
         match found.iter_mut().find(|l| l.resource == resource) {
             Some(listed) => listed.holders.push(holder),
             None => found.push(Listed {
@@ -1075,6 +1101,48 @@ mod tests {
             server_lock_name(&LockName::new(&[b'x'; 65]).unwrap()),
             server_lock_name(&LockName::new(&[b'x'; 66]).unwrap())
         );
+    }
+
+    /// Every server name of every lock, slots and gates included: a plain
+    /// name spelled a long name's mapped form, or a slot or gate of another
+    /// lock, and shared its lock (a review's find).
+    #[test]
+    fn no_two_locks_share_a_server_name() {
+        let options = Options::new().with("dsn", OptionValue::Str(b"mysql://u@db".to_vec()));
+        let names_of = |name: &[u8], slots: u16| {
+            let config = Config::new(&LockName::new(name).unwrap(), &options, &Settings::default(), slots).unwrap();
+            let mut names = vec![config.server_name];
+            names.extend(config.group_names);
+            for name in &names {
+                assert!(fits_the_server(name, 0), "{name}");
+            }
+            names
+        };
+        let long = vec![b'x'; 70];
+        let spelled = format!("{}~{:016x}", "x".repeat(40), crate::name::fnv1a64(&long));
+        let sixty_four = "é".repeat(64);
+        let locks: Vec<(&[u8], u16)> = vec![
+            (&long, 1),
+            (spelled.as_bytes(), 1),
+            (b"job", 3),
+            (b"job#1", 1),
+            (b"job#2", 1),
+            (b"job#gate", 1),
+            (b"job#1", 2),
+            (sixty_four.as_bytes(), 4),
+            (b"\xff", 2),
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for (name, slots) in locks {
+            for server_name in names_of(name, slots) {
+                // One name's lock with and without slots share slot 0.
+                if let Some(other) = seen.insert(server_name.clone(), name) {
+                    assert_eq!(other, name, "{server_name} names two locks");
+                }
+            }
+        }
+        // Readable still, where nothing could be confused.
+        assert_eq!(names_of(b"job", 3), ["job", "job#1", "job#2", "job#gate"]);
     }
 
     #[test]
