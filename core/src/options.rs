@@ -208,10 +208,21 @@ impl Default for Settings {
         Self {
             default_backend: None,
             lock_dir: None,
-            temp_dir: std::env::temp_dir(),
+            temp_dir: temp_dir_as_php_sees_it(),
             tcp_port_range: PortRange::DEFAULT,
             mysql_dsn: Self::mysql_dsn_from_env(),
         }
+    }
+}
+
+/// PHP's `sys_get_temp_dir()` without an INI entry: `TMPDIR` when it is
+/// set and not empty, else `/tmp`. `std::env::temp_dir()` takes an empty
+/// `TMPDIR` as is, the current directory: the command then locked a file
+/// there, and excluded neither PHP nor itself run from elsewhere.
+fn temp_dir_as_php_sees_it() -> PathBuf {
+    match std::env::var_os("TMPDIR") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => PathBuf::from("/tmp"),
     }
 }
 

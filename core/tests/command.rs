@@ -171,6 +171,221 @@ fn a_lock_lost_while_command_runs_stops_command() {
     assert!(errors.contains("lost the lock lost while sh ran"), "{errors}");
 }
 
+/// The watch asks once a second: a lock lost in COMMAND's last second, or
+/// during a COMMAND shorter than that, went unsaid, exit 0 (a review's
+/// find, with a second holder run meanwhile).
+#[test]
+fn a_lock_lost_just_before_command_ends_is_told() {
+    let path = std::env::temp_dir().join(support::unique_name("cmd-lost-late"));
+    let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+        .args(["-b", "flock", "-o", &format!("path={}", path.display()), "-n", "late"])
+        .args(["sh", "-c", &format!("rm {}; sleep 0.2", path.display())])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(70), "{errors}");
+    assert!(errors.contains("lost the lock late while sh ran (it is no longer held)"), "{errors}");
+}
+
+/// `-o` values keep their bytes: a path that is not UTF-8 was rewritten
+/// (U+FFFD), so the command and `flock(1)` (or PHP) on that path locked
+/// two files.
+#[test]
+fn option_values_that_are_not_utf8_are_kept_as_they_are() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(support::unique_name("cmd-bytes"));
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join(std::ffi::OsStr::from_bytes(b"\xff.lock"));
+    let mut option = std::ffi::OsString::from("path=");
+    option.push(&path);
+    let status = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+        .args(["-b", "flock", "-o"])
+        .arg(&option)
+        .args(["bytes", "flock", "-n", "-E", "42"])
+        .arg(&path)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(42), "flock(1) on the same path must find it held");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `--slots N` and `-o slots=M` together: the first won, unsaid.
+#[test]
+fn slots_given_twice_is_a_usage_error() {
+    for flags in
+        [&["--slots", "3", "-o", "slots=2"][..], &["-o", "slots=2", "--slots", "3"], &["--slots", "2", "--slots", "3"]]
+    {
+        let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(flags).args(["s", "true"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(64), "{flags:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("option \"slots\" given twice"), "{flags:?}");
+    }
+}
+
+/// An empty `TMPDIR` is no `TMPDIR`, as for PHP's `sys_get_temp_dir()`:
+/// the command locked a file in the current directory, and excluded
+/// neither PHP nor itself run from elsewhere.
+#[test]
+fn an_empty_tmpdir_means_tmp_as_for_php() {
+    let dir = std::env::temp_dir().join(support::unique_name("cmd-tmpdir"));
+    std::fs::create_dir(&dir).unwrap();
+    let name = support::unique_name("empty-tmpdir");
+    let file = format!("exakat_lock.{name}.lock");
+    let status = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+        .current_dir(&dir)
+        .env("TMPDIR", "")
+        .args(["-b", "flock", &name, "sh", "-c", &format!("test -e /tmp/{file} && test ! -e {file}")])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "the lock file is /tmp's");
+    let _ = std::fs::remove_file(format!("/tmp/{file}"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `exakat-lock ARGS...` leading a session of its own whose controlling
+/// terminal is a new pty; the pty's master.
+fn in_a_terminal(args: &[&str]) -> (Child, std::os::fd::OwnedFd) {
+    let (mut command, master) = terminal_command(args);
+    (command.stdout(Stdio::null()).spawn().unwrap(), master)
+}
+
+/// [`in_a_terminal`]'s command, not started yet.
+fn terminal_command(args: &[&str]) -> (Command, std::os::fd::OwnedFd) {
+    use std::os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::process::CommandExt,
+    };
+    // Close-on-exec from the start: the other tests' children, forked
+    // meanwhile, would keep a copy of the master, and the terminal open.
+    // SAFETY: plain calls; each descriptor is checked and owned at once.
+    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    assert!(master >= 0);
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    assert_eq!(unsafe { libc::grantpt(master.as_raw_fd()) }, 0);
+    assert_eq!(unsafe { libc::unlockpt(master.as_raw_fd()) }, 0);
+    let mut name = [0 as libc::c_char; 128];
+    assert_eq!(unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) }, 0);
+    let slave = unsafe { libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    assert!(slave >= 0);
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exakat-lock"));
+    command.args(args).stdin(Stdio::from(slave)).stderr(Stdio::null());
+    // SAFETY: setsid and ioctl are async-signal-safe: a new session whose
+    // controlling terminal is the pty, its stdin by now.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    (command, master)
+}
+
+/// Waits up to 5 s for `child` to end; what `marker` then says.
+fn ends_having_written(mut child: Child, marker: &std::path::Path) -> String {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(5) {
+            kill9(child.id());
+            let _ = child.wait();
+            panic!("COMMAND ran on");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let said = std::fs::read_to_string(marker).unwrap_or_default();
+    let _ = std::fs::remove_file(marker);
+    said
+}
+
+/// A session leader alone gets its terminal's hang-up: the command took it
+/// for one its whole process group had, and COMMAND ran on, holding the
+/// lock, after the terminal closed (a review's find, in a pty).
+#[test]
+fn a_hang_up_of_the_terminal_reaches_command_when_the_command_leads_the_session() {
+    let marker = std::env::temp_dir().join(support::unique_name("cmd-hup"));
+    let script = format!("trap 'echo hup > {}; exit 3' HUP; while :; do sleep 0.05; done", marker.display());
+    let (child, master) = in_a_terminal(&["-b", "socket", &support::unique_name("hup"), "sh", "-c", &script]);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(master); // the terminal hangs up
+    assert_eq!(ends_having_written(child, &marker), "hup\n", "COMMAND got SIGHUP");
+}
+
+/// Ctrl-C goes to the terminal's foreground process group: a COMMAND that
+/// moved to a group of its own (`timeout` does) never had it, and Ctrl-C
+/// did nothing (a review's find).
+#[test]
+fn a_ctrl_c_reaches_a_command_in_a_process_group_of_its_own() {
+    let marker = std::env::temp_dir().join(support::unique_name("cmd-int"));
+    let script = format!("trap 'echo int > {}; exit 4' INT; while :; do sleep 0.05; done", marker.display());
+    let (child, master) =
+        in_a_terminal(&["-b", "socket", &support::unique_name("int"), "timeout", "30", "sh", "-c", &script]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut terminal = std::fs::File::from(master);
+    std::io::Write::write_all(&mut terminal, b"\x03").unwrap(); // ^C
+    assert_eq!(ends_having_written(child, &marker), "int\n", "COMMAND got SIGINT");
+}
+
+/// Signals passed on more often than the watch asks restarted its wait
+/// each time, and the lost lock went unseen while they came.
+#[test]
+fn signals_passed_on_do_not_keep_the_watch_from_asking() {
+    let path = std::env::temp_dir().join(support::unique_name("cmd-lost-signals"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+        .args(["-b", "flock", "-o", &format!("path={}", path.display()), "-n", "busy"])
+        .args([
+            "sh",
+            "-c",
+            &format!("trap : HUP; rm {}; echo in; sleep 4 >/dev/null 2>&1 & wait; wait; wait; wait", path.display()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "in\n", "the command runs once the lock is held");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no end");
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let ended = started.elapsed();
+    let mut errors = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut errors).unwrap();
+    assert!(errors.contains("lost the lock busy while sh ran"), "{errors}");
+    assert_eq!(status.code(), Some(70), "{errors}");
+    assert!(ended < Duration::from_secs(3), "seen after {ended:?}");
+}
+
+/// Started with SIGCHLD ignored, COMMAND was reaped unseen: "cannot wait",
+/// exit 70 instead of its status. `flock(1)` resets it.
+#[test]
+fn sigchld_ignored_at_start_does_not_lose_command_status() {
+    let name = support::unique_name("chld");
+    let script = format!("trap '' CHLD; exec {} -b socket {name} sh -c 'exit 3'", env!("CARGO_BIN_EXE_exakat-lock"));
+    // bash passes an ignored SIGCHLD on to what it runs; dash does not.
+    assert_eq!(Command::new("bash").args(["-c", &script]).status().unwrap().code(), Some(3));
+}
+
+/// `-s` where the backend has no shared mode is a usage error (64), as
+/// the docs say of a flag that does not apply; it was a lock error (70).
+#[test]
+fn shared_on_a_backend_without_a_shared_mode_is_a_usage_error() {
+    for backend in ["socket", "tcp"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+            .args(["-b", backend, "-s", &support::unique_name("no-shared"), "true"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{backend}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
 #[test]
 fn who_and_list_are_subcommands_only_as_the_first_argument() {
     let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(args).output().unwrap();
@@ -221,25 +436,9 @@ fn signals_ignored_at_start_stay_ignored_for_command() {
 
 #[test]
 fn a_ctrl_c_at_the_terminal_reaches_command_once() {
-    use std::os::unix::process::CommandExt;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills two descriptors; no name, settings or size asked.
-    let opened = unsafe {
-        libc::openpty(&raw mut master, &raw mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-    };
-    assert_eq!(opened, 0, "a pseudo-terminal");
     let target = Target::new(BackendKind::Socket, "cmd-ctrl-c");
     let script = "trap 'echo INT' INT; echo in; sleep 2 & wait; sleep 0.3 & wait; echo done";
-    let mut started = command(&target, &[], &["sh", "-c", script]);
-    // SAFETY: only async-signal-safe calls between fork and exec: a new
-    // session whose terminal is the pty's slave, as a login shell's job.
-    unsafe {
-        started.pre_exec(move || {
-            libc::setsid();
-            libc::ioctl(slave, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
+    let (mut started, master) = terminal_command(&["-b", "socket", &target.name, "sh", "-c", script]);
     let mut child = started.stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -247,16 +446,13 @@ fn a_ctrl_c_at_the_terminal_reaches_command_once() {
     assert_eq!(line, "in\n");
     // The terminal's interrupt character: the kernel signals the whole
     // foreground process group, exakat-lock and COMMAND alike.
-    // SAFETY: one byte from a valid buffer to our own descriptor.
-    assert_eq!(unsafe { libc::write(master, [3u8].as_ptr().cast(), 1) }, 1);
+    // Kept open until COMMAND ends: closed, the terminal hangs up.
+    let mut terminal = std::fs::File::from(master);
+    std::io::Write::write_all(&mut terminal, b"\x03").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     child.wait().unwrap();
-    // SAFETY: our own descriptors, closed once.
-    unsafe {
-        libc::close(master);
-        libc::close(slave);
-    }
+    drop(terminal);
     assert_eq!(rest.matches("INT").count(), 1, "one Ctrl-C, one SIGINT: {rest:?}");
 }
 
@@ -342,6 +538,10 @@ fn usage_errors_exit_64() {
 
 #[test]
 fn output_that_cannot_be_written_is_a_failure() {
+    // Something to list: with nothing held anywhere, list writes nothing.
+    let target = Target::new(BackendKind::Socket, "cmd-full");
+    let mut holder = target.spawn("hold", &[]);
+    holder.wait_held();
     for args in [&["list"][..], &["--help"]] {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(args).stdout(full).output().unwrap();

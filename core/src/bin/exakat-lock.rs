@@ -15,7 +15,7 @@
 //! however it ends.
 
 use std::{
-    ffi::OsString,
+    ffi::{OsStr, OsString},
     io::Write,
     os::{
         fd::{AsFd, FromRawFd, OwnedFd},
@@ -25,7 +25,8 @@ use std::{
         },
     },
     process::{Command, ExitCode},
-    sync::atomic::{AtomicI32, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, Ordering},
+    time::{Duration, Instant},
 };
 
 use nix::{
@@ -158,24 +159,26 @@ fn takes_value(flag: &str) -> bool {
 }
 
 /// Splits bundled short flags as getopt does, as `flock(1)` accepts them:
-/// `-nw5` is `-n -w 5`, `-E0` is `-E 0`.
-fn unbundle(arg: &str) -> Option<Vec<String>> {
-    const WITHOUT_VALUE: &str = "nsxehV";
-    let letters = arg.strip_prefix('-').filter(|rest| rest.len() > 1 && !rest.starts_with('-'))?;
+/// `-nw5` is `-n -w 5`, `-E0` is `-E 0`. A value keeps its bytes: a path
+/// need not be UTF-8.
+fn unbundle(arg: &[u8]) -> Option<Vec<OsString>> {
+    const WITHOUT_VALUE: &[u8] = b"nsxehV";
+    let letters = arg.strip_prefix(b"-").filter(|rest| rest.len() > 1 && !rest.starts_with(b"-"))?;
     let mut flags = Vec::new();
-    for (at, letter) in letters.char_indices() {
-        if takes_value(&format!("-{letter}")) {
-            flags.push(format!("-{letter}"));
-            let value = &letters[at + letter.len_utf8()..];
+    for (at, &letter) in letters.iter().enumerate() {
+        let flag = format!("-{}", char::from(letter));
+        if letter.is_ascii() && takes_value(&flag) {
+            flags.push(flag.into());
+            let value = &letters[at + 1..];
             if !value.is_empty() {
-                flags.push(value.to_owned());
+                flags.push(OsStr::from_bytes(value).to_owned());
             }
             return Some(flags);
         }
-        if !WITHOUT_VALUE.contains(letter) {
+        if !WITHOUT_VALUE.contains(&letter) {
             return None;
         }
-        flags.push(format!("-{letter}"));
+        flags.push(flag.into());
     }
     Some(flags)
 }
@@ -219,24 +222,33 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
             request.positional.extend(args.drain(..));
             break;
         }
-        if let Some(flags) = unbundle(&text) {
+        if let Some(flags) = unbundle(arg.as_bytes()) {
             for flag in flags.into_iter().rev() {
-                args.push_front(flag.into());
+                args.push_front(flag);
             }
             continue;
         }
-        let (flag, inline) = match text.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+        let (flag, inline) = match arg.as_bytes().iter().position(|&b| b == b'=') {
+            Some(at) if text.starts_with("--") => {
+                (String::from_utf8_lossy(&arg.as_bytes()[..at]).into_owned(), Some(&arg.as_bytes()[at + 1..]))
+            }
             _ => (text.clone(), None),
         };
         if inline.is_some() && !takes_value(&flag) {
             return Err(usage(format!("{flag} takes no value, {text:?} given")));
         }
-        let mut value = |name: &str| {
+        // Its bytes: the lossy `text` rewrote a path that is not UTF-8, so the
+        // command and PHP locked two files (a review's find).
+        let mut raw_value = |name: &str| {
             inline
-                .clone()
-                .or_else(|| args.pop_front().map(|v| v.to_string_lossy().into_owned()))
+                .map(|bytes| OsStr::from_bytes(bytes).to_owned())
+                .or_else(|| args.pop_front())
                 .ok_or_else(|| usage(format!("{name} needs a value")))
+        };
+        // Numbers and backend names are text.
+        let mut value = |name: &str| {
+            let raw = raw_value(name)?;
+            raw.into_string().map_err(|raw| usage(format!("{name} needs text, {raw:?} given")))
         };
         match flag.as_str() {
             "-h" | "--help" => {
@@ -252,9 +264,15 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
                     BackendChoice::parse(value(&flag)?.as_bytes(), "backend").map_err(|e| usage(e.to_string()))?;
             }
             "-o" | "--option" => {
-                let pair = value(&flag)?;
-                let (key, value) =
-                    pair.split_once('=').ok_or_else(|| usage(format!("{flag} needs KEY=VALUE, {pair:?} given")))?;
+                let pair = raw_value(&flag)?;
+                let (key, value) = pair
+                    .as_bytes()
+                    .iter()
+                    .position(|&b| b == b'=')
+                    .and_then(|at| {
+                        Some((std::str::from_utf8(&pair.as_bytes()[..at]).ok()?, &pair.as_bytes()[at + 1..]))
+                    })
+                    .ok_or_else(|| usage(format!("{flag} needs KEY=VALUE, {pair:?} given")))?;
                 if option_keys.iter().any(|k| k == key) {
                     return Err(usage(format!("option {key:?} given twice")));
                 }
@@ -264,7 +282,11 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
             "--slots" => {
                 let slots = value(&flag)?;
                 let slots = slots.parse().map_err(|_| usage(format!("--slots needs a number, {slots:?} given")))?;
-                request.options.remove("slots");
+                // Once, by either spelling: with `-o slots=M` too, the first won.
+                if option_keys.iter().any(|k| k == "slots") {
+                    return Err(usage("option \"slots\" given twice".into()));
+                }
+                option_keys.push("slots".into());
                 request.options.push("slots", OptionValue::Int(slots));
             }
             "-n" | "--nonblock" | "--nb" | "--no-wait" => {
@@ -309,8 +331,11 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
 
 /// Numbers are ints (ports, keys, slots), everything else a string, as PHP
 /// callers usually write them.
-fn option_value(text: &str) -> OptionValue {
-    text.parse().map_or_else(|_| OptionValue::Str(text.as_bytes().to_vec()), OptionValue::Int)
+fn option_value(bytes: &[u8]) -> OptionValue {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .map_or_else(|| OptionValue::Str(bytes.to_vec()), OptionValue::Int)
 }
 
 fn open(request: &Request, name: &OsString) -> Result<Lock, Failure> {
@@ -325,12 +350,27 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 static PENDING: AtomicI32 = AtomicI32::new(0);
 const PASSED_ON: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
+/// Whether this process leads its session: the terminal's hang-up then
+/// comes to it alone.
+static SESSION_LEADER: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn pass_on(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // A signal from the terminal (Ctrl-C, a hang-up) went to the whole
     // foreground process group, COMMAND included: passing it on would
     // make it two, and a second Ctrl-C means "abort now" to many tools.
+    // Except a hang-up to a session leader, which the kernel sends it alone
+    // (COMMAND ran on, holding the lock, after its terminal closed).
+    // Nor does it reach a COMMAND that is not there yet (a Ctrl-C between
+    // the take and the start was dropped, and COMMAND ran to its end) or
+    // that moved to a process group of its own (`timeout` does: Ctrl-C
+    // did nothing).
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    if !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL {
+    let from_the_terminal = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    let child = CHILD.load(Ordering::SeqCst);
+    // SAFETY: getpgid and getpgrp are plain system calls.
+    let in_our_group = child > 0 && unsafe { libc::getpgid(child) == libc::getpgrp() };
+    let alone = signal == libc::SIGHUP && SESSION_LEADER.load(Ordering::SeqCst);
+    if from_the_terminal && in_our_group && !alone {
         return;
     }
     send(signal);
@@ -351,6 +391,8 @@ fn send(signal: libc::c_int) {
 /// started with ignored (`nohup`): COMMAND inherits them ignored, as it
 /// would under `flock(1)`.
 fn pass_signals_on() {
+    // SAFETY: plain queries.
+    SESSION_LEADER.store(unsafe { libc::getsid(0) == libc::getpid() }, Ordering::SeqCst);
     for signal in PASSED_ON {
         // SAFETY: a query: a null new action changes nothing.
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -370,6 +412,17 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
         return Err(Failure::Usage("NAME and COMMAND are needed".into()));
     };
     let mut lock = open(request, name)?;
+    if request.shared && !lock.kind().has_shared_mode() {
+        return Err(Failure::Usage(format!(
+            "-s: the {} backend has no shared mode (semaphore and flock have one)",
+            lock.kind()
+        )));
+    }
+    // Started with SIGCHLD ignored, COMMAND would be reaped unseen: its
+    // status lost (we exited 70), and it would inherit the setting.
+    // `flock(1)` resets it too.
+    // SAFETY: setting a default disposition.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
     let taken = if request.shared { lock.acquire_shared(request.timeout)? } else { lock.acquire(request.timeout)? };
     if !taken {
         return Ok(request.conflict_code);
@@ -420,7 +473,12 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
         let _ = lock.release();
         return Ok(EX_SOFTWARE);
     }
-    lock.release()?;
+    // The watch asks once a second: a loss in COMMAND's last second, or in
+    // a COMMAND shorter than that, is told here (it went unsaid, exit 0).
+    if !lock.release()? {
+        report_lost(name, command, "it is no longer held", "");
+        return Ok(EX_SOFTWARE);
+    }
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
         (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
@@ -446,26 +504,38 @@ fn watch_the_hold(lock: &mut Lock, pid: u32, name: &OsString, command: &OsString
     }
     // SAFETY: see above.
     let ended = unsafe { OwnedFd::from_raw_fd(raw) };
+    let every = Duration::from_millis(u64::from(HOLD_CHECK_MS));
+    let mut next_check = Instant::now() + every;
     loop {
+        // The time left to the next check: signals passed on every half
+        // second restarted a whole second each, and the check never came.
+        let left = next_check.saturating_duration_since(Instant::now());
+        let left = PollTimeout::try_from(left).unwrap_or(PollTimeout::from(HOLD_CHECK_MS));
         let mut fds = [PollFd::new(ended.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(HOLD_CHECK_MS)) {
+        match poll(&mut fds, left) {
             Ok(0) => {}
-            Err(Errno::EINTR) => continue,
+            Err(Errno::EINTR) if Instant::now() < next_check => continue,
+            Err(Errno::EINTR) => {}
             _ => return false, // ended
         }
+        next_check = Instant::now() + every;
         let lost = match lock.is_held() {
             Ok(true) => continue,
             Ok(false) => "it is no longer held".to_owned(),
             Err(e) => e.to_string(),
         };
-        eprintln!(
-            "exakat-lock: lost the lock {} while {} ran ({lost}): sending it SIGTERM",
-            Printable(&name.to_string_lossy()),
-            command.to_string_lossy()
-        );
+        report_lost(name, command, &lost, ": sending it SIGTERM");
         send(libc::SIGTERM);
         return true;
     }
+}
+
+fn report_lost(name: &OsString, command: &OsString, why: &str, then: &str) {
+    eprintln!(
+        "exakat-lock: lost the lock {} while {} ran ({why}){then}",
+        Printable(&name.to_string_lossy()),
+        command.to_string_lossy()
+    );
 }
 
 fn who(request: &Request) -> Result<u8, Failure> {
