@@ -45,6 +45,27 @@ foreach (['acquire', 'acquireShared', 'release', 'isHeld', 'isShared', 'slot', '
     }
 }
 var_dump($unmade);
+
+// Nor from within its own constructor (before it has set anything): the
+// inner call's lock was replaced by the outer one's, unsaid.
+class ConstructsThis
+{
+    public function __toString(): string
+    {
+        foreach (debug_backtrace(DEBUG_BACKTRACE_PROVIDE_OBJECT) as $frame) {
+            if (($frame['object'] ?? null) instanceof Lock) {
+                $frame['object']->__construct('constructed-inner-' . getmypid(), Lock::FLOCK);
+            }
+        }
+        return 'constructed-outer-' . getmypid();
+    }
+}
+try {
+    new Lock(new ConstructsThis(), Lock::FLOCK);
+} catch (Error $e) {
+    echo get_class($e), ': ', $e->getMessage(), "\n";
+}
+var_dump((new Lock('constructed-after-' . getmypid(), Lock::FLOCK))->acquire());
 ?>
 --EXPECTF--
 bool(true)
@@ -65,3 +86,5 @@ Error: ExakatLock\Lock::name(): the object has not been correctly initialized by
 Error: ExakatLock\Lock::backend(): the object has not been correctly initialized by its constructor
 object(ExakatLock\Lock)#%d (0) {
 }
+Error: ExakatLock\Lock::__construct(): the object is being constructed: a Lock names one lock for its life; make a new Lock
+bool(true)

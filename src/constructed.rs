@@ -17,7 +17,7 @@ use ext_php_rs::{
     class::RegisteredClass,
     exception::PhpException,
     ffi::{zend_execute_data, zend_function, zend_object, zval},
-    types::{ZendClassObject, ZendHashTable},
+    types::{ZendClassObject, ZendHashTable, Zval},
     zend::{ce, ExecuteData},
 };
 
@@ -100,27 +100,61 @@ pub fn install() {
     });
 }
 
+thread_local! {
+    /// The objects whose constructor runs in this thread: an argument's
+    /// `__toString()` can reach `$this` and construct it from within
+    /// (before its own constructor has set anything), which replaced what
+    /// the inner call had taken.
+    static CONSTRUCTING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Forgets constructions a fatal error cut short (a bail-out skips the
+/// end of [`guarded`]): their addresses are anyone's in the next request.
+pub fn forget_constructions() {
+    CONSTRUCTING.with_borrow_mut(Vec::clear);
+}
+
 unsafe extern "C" fn guarded<const SLOT: usize>(execute_data: *mut zend_execute_data, return_value: *mut zval) {
     // SAFETY: the engine's call frame for this method.
     let frame = unsafe { &mut *execute_data.cast::<ExecuteData>() };
-    let constructed = frame.get_self().and_then(lock_object).map(|object| object.obj.is_some());
+    let object = frame.get_self().and_then(lock_object);
+    let address = object.as_ref().map_or(0, |object| std::ptr::from_ref(&**object) as usize);
+    let constructed = object.map(|object| object.obj.is_some());
     let refusal = match (SLOT, constructed) {
         (CONSTRUCT, Some(true)) => {
             "the object is constructed already: a Lock names one lock for its life; make a new Lock"
         }
-        // `var_dump()` shows it empty, where an exception is a fatal error.
-        (DEBUG_INFO, Some(false)) => return,
-        (method, Some(false)) if method != CONSTRUCT => {
-            "the object has not been correctly initialized by its constructor"
+        (CONSTRUCT, Some(false)) if CONSTRUCTING.with_borrow(|running| running.contains(&address)) => {
+            "the object is being constructed: a Lock names one lock for its life; make a new Lock"
         }
+        (CONSTRUCT, Some(false)) => {
+            CONSTRUCTING.with_borrow_mut(|running| running.push(address));
+            // SAFETY: as below.
+            unsafe { hand_on(SLOT, execute_data, return_value) };
+            CONSTRUCTING.with_borrow_mut(|running| running.retain(|&other| other != address));
+            return;
+        }
+        // `var_dump()` shows it empty, where an exception is a fatal error
+        // (and `null`, in a debug PHP, fails the declared return type).
+        (DEBUG_INFO, Some(false)) => {
+            // SAFETY: the engine's return slot for this call.
+            unsafe { (*return_value.cast::<Zval>()).set_hashtable(ZendHashTable::new()) };
+            return;
+        }
+        (_, Some(false)) => "the object has not been correctly initialized by its constructor",
         _ => {
-            if let Some(original) = ORIGINALS[SLOT].get() {
-                // SAFETY: the engine's own call, passed on to the handler we replaced.
-                unsafe { original(execute_data, return_value) };
-            }
+            // SAFETY: as below.
+            unsafe { hand_on(SLOT, execute_data, return_value) };
             return;
         }
     };
     let method = METHODS[SLOT].1;
     PhpException::new(format!("ExakatLock\\Lock::{method}(): {refusal}"), 0, ce::error()).throw();
+}
+
+unsafe fn hand_on(slot: usize, execute_data: *mut zend_execute_data, return_value: *mut zval) {
+    if let Some(original) = ORIGINALS[slot].get() {
+        // SAFETY: the engine's own call, passed on to the handler we replaced.
+        unsafe { original(execute_data, return_value) };
+    }
 }

@@ -46,6 +46,7 @@ unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
         sensitive::mark_options_parameters();
         null_args::install();
         constructed::install();
+        constructed::forget_constructions();
         fast_calls::install();
     });
     ffi::SUCCESS

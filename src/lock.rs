@@ -244,7 +244,7 @@ fn timed_out(lock: &mut core::Lock, seconds: f64) -> PhpException {
     )
 }
 
-/// A float as PHP writes it: `0.25`, `1.0E-300`, `1.0E+20`, where Rust's
+/// A float as `var_dump()` writes it: `0.25`, `1.0E-300`, `1.0E+20`, where Rust's
 /// `Display` wrote 1e-300 with its 300 zeros.
 fn php_float(value: f64) -> String {
     let magnitude = value.abs();

@@ -210,16 +210,24 @@ fn option_values_that_are_not_utf8_are_kept_as_they_are() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// `--slots N` and `-o slots=M` together: the first won, unsaid.
+/// `--slots N` and `-o slots=M` together: the first won, unsaid. (A
+/// repeated `--slots` is a repeated flag: the last wins.)
 #[test]
 fn slots_given_twice_is_a_usage_error() {
-    for flags in
-        [&["--slots", "3", "-o", "slots=2"][..], &["-o", "slots=2", "--slots", "3"], &["--slots", "2", "--slots", "3"]]
-    {
+    for flags in [
+        &["--slots", "3", "-o", "slots=2"][..],
+        &["-o", "slots=2", "--slots", "3"],
+        &["-o", "slots=2", "-o", "slots=3"],
+    ] {
         let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock")).args(flags).args(["s", "true"]).output().unwrap();
         assert_eq!(output.status.code(), Some(64), "{flags:?}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("option \"slots\" given twice"), "{flags:?}");
     }
+    let output = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
+        .args(["--slots", "2", "--slots", "3", &support::unique_name("slots-last"), "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// An empty `TMPDIR` is no `TMPDIR`, as for PHP's `sys_get_temp_dir()`:
@@ -282,6 +290,16 @@ fn terminal_command(args: &[&str]) -> (Command, std::os::fd::OwnedFd) {
     (command, master)
 }
 
+/// Waits up to 5 s for COMMAND to say it is ready (its trap set), in `ready`.
+fn wait_ready(ready: &std::path::Path) {
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < Duration::from_secs(5), "COMMAND never got ready");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(ready);
+}
+
 /// Waits up to 5 s for `child` to end; what `marker` then says.
 fn ends_having_written(mut child: Child, marker: &std::path::Path) -> String {
     let started = Instant::now();
@@ -304,9 +322,14 @@ fn ends_having_written(mut child: Child, marker: &std::path::Path) -> String {
 #[test]
 fn a_hang_up_of_the_terminal_reaches_command_when_the_command_leads_the_session() {
     let marker = std::env::temp_dir().join(support::unique_name("cmd-hup"));
-    let script = format!("trap 'echo hup > {}; exit 3' HUP; while :; do sleep 0.05; done", marker.display());
+    let ready = marker.with_extension("ready");
+    let script = format!(
+        "trap 'echo hup > {}; exit 3' HUP; touch {}; while :; do sleep 0.05; done",
+        marker.display(),
+        ready.display()
+    );
     let (child, master) = in_a_terminal(&["-b", "socket", &support::unique_name("hup"), "sh", "-c", &script]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_ready(&ready);
     drop(master); // the terminal hangs up
     assert_eq!(ends_having_written(child, &marker), "hup\n", "COMMAND got SIGHUP");
 }
@@ -317,10 +340,15 @@ fn a_hang_up_of_the_terminal_reaches_command_when_the_command_leads_the_session(
 #[test]
 fn a_ctrl_c_reaches_a_command_in_a_process_group_of_its_own() {
     let marker = std::env::temp_dir().join(support::unique_name("cmd-int"));
-    let script = format!("trap 'echo int > {}; exit 4' INT; while :; do sleep 0.05; done", marker.display());
+    let ready = marker.with_extension("ready");
+    let script = format!(
+        "trap 'echo int > {}; exit 4' INT; touch {}; while :; do sleep 0.05; done",
+        marker.display(),
+        ready.display()
+    );
     let (child, master) =
         in_a_terminal(&["-b", "socket", &support::unique_name("int"), "timeout", "30", "sh", "-c", &script]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_ready(&ready);
     let mut terminal = std::fs::File::from(master);
     std::io::Write::write_all(&mut terminal, b"\x03").unwrap(); // ^C
     assert_eq!(ends_having_written(child, &marker), "int\n", "COMMAND got SIGINT");
@@ -333,11 +361,7 @@ fn signals_passed_on_do_not_keep_the_watch_from_asking() {
     let path = std::env::temp_dir().join(support::unique_name("cmd-lost-signals"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_exakat-lock"))
         .args(["-b", "flock", "-o", &format!("path={}", path.display()), "-n", "busy"])
-        .args([
-            "sh",
-            "-c",
-            &format!("trap : HUP; rm {}; echo in; sleep 4 >/dev/null 2>&1 & wait; wait; wait; wait", path.display()),
-        ])
+        .args(["sh", "-c", &format!("trap : HUP; rm {}; echo in; while :; do sleep 0.05; done", path.display())])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -350,7 +374,11 @@ fn signals_passed_on_do_not_keep_the_watch_from_asking() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no end");
+        if started.elapsed() > Duration::from_secs(10) {
+            kill9(child.id());
+            let _ = child.wait();
+            panic!("COMMAND ran on for 10 s without the lock");
+        }
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGHUP) };
         std::thread::sleep(Duration::from_millis(300));
@@ -358,7 +386,8 @@ fn signals_passed_on_do_not_keep_the_watch_from_asking() {
     let ended = started.elapsed();
     let mut errors = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut errors).unwrap();
-    assert!(errors.contains("lost the lock busy while sh ran"), "{errors}");
+    // Told by the watch, while COMMAND ran (not by the release after it).
+    assert!(errors.contains("lost the lock busy while sh ran (it is no longer held): sending it SIGTERM"), "{errors}");
     assert_eq!(status.code(), Some(70), "{errors}");
     assert!(ended < Duration::from_secs(3), "seen after {ended:?}");
 }

@@ -26,9 +26,14 @@ pub struct Listed {
 /// `None`), as far as this process can see. `options` gives `dir` for
 /// `flock` (else `exakat_lock.dir`, else the temporary directory).
 ///
+/// `None` asks the mysql server too when `options` gives a `dsn` or
+/// `dsn_file`.
+///
 /// # Errors
 ///
-/// Bad options; nothing else: a source that cannot be read lists nothing.
+/// Bad options; a `dir` given that cannot be read; a server that cannot be
+/// asked. A local source that cannot be read lists nothing (the default
+/// directory before any lock made it, another user's `/proc` entries).
 pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings) -> Result<Vec<Listed>> {
     options.check_keys_among(&["dir", "dsn", "dsn_file", "connect_timeout"], "listing locks")?;
     let kinds: Vec<BackendKind> = match backend {

@@ -206,6 +206,7 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
         positional: Vec::new(),
     };
     let mut option_keys: Vec<String> = Vec::new();
+    let mut slots_flag = false;
     while let Some(arg) = args.pop_front() {
         let text = arg.to_string_lossy().into_owned();
         if text == "-" || !text.starts_with('-') {
@@ -273,7 +274,8 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
                         Some((std::str::from_utf8(&pair.as_bytes()[..at]).ok()?, &pair.as_bytes()[at + 1..]))
                     })
                     .ok_or_else(|| usage(format!("{flag} needs KEY=VALUE, {pair:?} given")))?;
-                if option_keys.iter().any(|k| k == key) {
+                // `--slots` and `-o slots=M` together: the first won, unsaid.
+                if option_keys.iter().any(|k| k == key) || (key == "slots" && slots_flag) {
                     return Err(usage(format!("option {key:?} given twice")));
                 }
                 option_keys.push(key.to_owned());
@@ -282,11 +284,12 @@ fn parse(args: Vec<OsString>) -> Result<Request, Failure> {
             "--slots" => {
                 let slots = value(&flag)?;
                 let slots = slots.parse().map_err(|_| usage(format!("--slots needs a number, {slots:?} given")))?;
-                // Once, by either spelling: with `-o slots=M` too, the first won.
                 if option_keys.iter().any(|k| k == "slots") {
                     return Err(usage("option \"slots\" given twice".into()));
                 }
-                option_keys.push("slots".into());
+                // A repeated flag: the last wins.
+                slots_flag = true;
+                request.options.remove("slots");
                 request.options.push("slots", OptionValue::Int(slots));
             }
             "-n" | "--nonblock" | "--nb" | "--no-wait" => {

@@ -111,16 +111,16 @@ final class ExakatLockStore implements Store, LockProvider
         return $lock->release();
     }
 
-    /**
-     * @internal ExakatLockLock: the owner of $name: ours; false for another
-     * process, which no owner token equals; null when free.
-     */
-    /** Whether an owner other than $owner holds $name through this store. */
+    /** @internal ExakatLockLock: whether an owner other than $owner holds $name through this store. */
     public function heldByAnotherOwner(string $name, string $owner): bool
     {
         return isset($this->held[$name]) && $this->held[$name][1] !== $owner && $this->held[$name][0]->isHeld();
     }
 
+    /**
+     * @internal ExakatLockLock: the owner of $name: ours; false for another
+     * process, which no owner token equals; null when free.
+     */
     public function ownerOf(string $name): string|false|null
     {
         if (isset($this->held[$name]) && $this->held[$name][0]->isHeld()) {
