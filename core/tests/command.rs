@@ -149,17 +149,7 @@ fn a_lock_lost_while_command_runs_stops_command() {
     assert_eq!(line, "in\n");
     std::fs::remove_file(&path).unwrap();
     let removed = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if removed.elapsed() > Duration::from_secs(10) {
-            kill9(child.id());
-            let _ = child.wait();
-            panic!("COMMAND ran on for 10 s without the lock");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = ends_within_10s(&mut child, |_| {});
     let stopped = removed.elapsed();
     line.clear();
     out.read_line(&mut line).unwrap();
@@ -290,6 +280,20 @@ fn terminal_command(args: &[&str]) -> (Command, std::os::fd::OwnedFd) {
     (command, master)
 }
 
+/// A COMMAND script that, on `signal`, writes its name to a marker file
+/// and exits; it touches a ready file once its trap is set. The script,
+/// the marker, the ready file.
+fn trapping(signal: &str) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let marker = std::env::temp_dir().join(support::unique_name(&format!("cmd-{signal}")));
+    let ready = marker.with_extension("ready");
+    let script = format!(
+        "trap 'echo {signal} > {}; exit 3' {signal}; touch {}; while :; do sleep 0.05; done",
+        marker.display(),
+        ready.display()
+    );
+    (script, marker, ready)
+}
+
 /// Waits up to 5 s for COMMAND to say it is ready (its trap set), in `ready`.
 fn wait_ready(ready: &std::path::Path) {
     let started = Instant::now();
@@ -300,17 +304,27 @@ fn wait_ready(ready: &std::path::Path) {
     let _ = std::fs::remove_file(ready);
 }
 
-/// Waits up to 5 s for `child` to end; what `marker` then says.
-fn ends_having_written(mut child: Child, marker: &std::path::Path) -> String {
+/// Waits up to 10 s for `child` to end, calling `meanwhile` with its pid
+/// every 10 ms; past that, kills it and fails: COMMAND ran on.
+fn ends_within_10s(child: &mut Child, mut meanwhile: impl FnMut(u32)) -> std::process::ExitStatus {
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(5) {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
             kill9(child.id());
             let _ = child.wait();
-            panic!("COMMAND ran on");
+            panic!("COMMAND ran on for 10 s");
         }
+        meanwhile(child.id());
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits for `child` to end ([`ends_within_10s`]); what `marker` then says.
+fn ends_having_written(mut child: Child, marker: &std::path::Path) -> String {
+    ends_within_10s(&mut child, |_| {});
     let said = std::fs::read_to_string(marker).unwrap_or_default();
     let _ = std::fs::remove_file(marker);
     said
@@ -321,17 +335,11 @@ fn ends_having_written(mut child: Child, marker: &std::path::Path) -> String {
 /// lock, after the terminal closed (a review's find, in a pty).
 #[test]
 fn a_hang_up_of_the_terminal_reaches_command_when_the_command_leads_the_session() {
-    let marker = std::env::temp_dir().join(support::unique_name("cmd-hup"));
-    let ready = marker.with_extension("ready");
-    let script = format!(
-        "trap 'echo hup > {}; exit 3' HUP; touch {}; while :; do sleep 0.05; done",
-        marker.display(),
-        ready.display()
-    );
+    let (script, marker, ready) = trapping("HUP");
     let (child, master) = in_a_terminal(&["-b", "socket", &support::unique_name("hup"), "sh", "-c", &script]);
     wait_ready(&ready);
     drop(master); // the terminal hangs up
-    assert_eq!(ends_having_written(child, &marker), "hup\n", "COMMAND got SIGHUP");
+    assert_eq!(ends_having_written(child, &marker), "HUP\n", "COMMAND got SIGHUP");
 }
 
 /// Ctrl-C goes to the terminal's foreground process group: a COMMAND that
@@ -339,19 +347,13 @@ fn a_hang_up_of_the_terminal_reaches_command_when_the_command_leads_the_session(
 /// did nothing (a review's find).
 #[test]
 fn a_ctrl_c_reaches_a_command_in_a_process_group_of_its_own() {
-    let marker = std::env::temp_dir().join(support::unique_name("cmd-int"));
-    let ready = marker.with_extension("ready");
-    let script = format!(
-        "trap 'echo int > {}; exit 4' INT; touch {}; while :; do sleep 0.05; done",
-        marker.display(),
-        ready.display()
-    );
+    let (script, marker, ready) = trapping("INT");
     let (child, master) =
         in_a_terminal(&["-b", "socket", &support::unique_name("int"), "timeout", "30", "sh", "-c", &script]);
     wait_ready(&ready);
     let mut terminal = std::fs::File::from(master);
     std::io::Write::write_all(&mut terminal, b"\x03").unwrap(); // ^C
-    assert_eq!(ends_having_written(child, &marker), "int\n", "COMMAND got SIGINT");
+    assert_eq!(ends_having_written(child, &marker), "INT\n", "COMMAND got SIGINT");
 }
 
 /// Signals passed on more often than the watch asks restarted its wait
@@ -370,19 +372,14 @@ fn signals_passed_on_do_not_keep_the_watch_from_asking() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line, "in\n", "the command runs once the lock is held");
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    let mut signalled: Option<Instant> = None;
+    let status = ends_within_10s(&mut child, |pid| {
+        if signalled.is_none_or(|at| at.elapsed() >= Duration::from_millis(300)) {
+            // SAFETY: a signal to our own child.
+            unsafe { libc::kill(i32::try_from(pid).unwrap(), libc::SIGHUP) };
+            signalled = Some(Instant::now());
         }
-        if started.elapsed() > Duration::from_secs(10) {
-            kill9(child.id());
-            let _ = child.wait();
-            panic!("COMMAND ran on for 10 s without the lock");
-        }
-        // SAFETY: a signal to our own child.
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGHUP) };
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    });
     let ended = started.elapsed();
     let mut errors = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut errors).unwrap();
