@@ -16,14 +16,15 @@ use std::sync::OnceLock;
 use ext_php_rs::{
     class::RegisteredClass,
     exception::PhpException,
-    ffi::{zend_execute_data, zend_function, zend_object, zval},
+    ffi::{zend_execute_data, zend_object, zval},
     types::{ZendClassObject, ZendHashTable, Zval},
     zend::{ce, ExecuteData},
 };
 
-use crate::lock::Lock;
-
-type Handler = unsafe extern "C" fn(*mut zend_execute_data, *mut zval);
+use crate::{
+    handlers::{self, Handler},
+    lock::Lock,
+};
 
 /// Every instance method, as the method table keys it and as PHP spells it.
 const METHODS: [(&str, &str); 12] = [
@@ -86,16 +87,7 @@ pub fn install() {
             guarded::<11>,
         ];
         for (slot, (key, _)) in METHODS.iter().enumerate() {
-            // SAFETY: method-table entries are IS_PTR zvals to the
-            // persistent zend_function structs of this internal class.
-            unsafe {
-                let Some(function) = methods.get(*key).and_then(|f| f.ptr::<zend_function>()) else { continue };
-                let internal = &mut (*function).internal_function;
-                let Some(current) = internal.handler else { continue };
-                if ORIGINALS[slot].set(current).is_ok() {
-                    internal.handler = Some(guards[slot]);
-                }
-            }
+            handlers::put_in_front(methods, key, &ORIGINALS[slot], guards[slot]);
         }
     });
 }
@@ -129,8 +121,8 @@ unsafe extern "C" fn guarded<const SLOT: usize>(execute_data: *mut zend_execute_
         }
         (CONSTRUCT, Some(false)) => {
             CONSTRUCTING.with_borrow_mut(|running| running.push(address));
-            // SAFETY: as below.
-            unsafe { hand_on(SLOT, execute_data, return_value) };
+            // SAFETY: the engine's call of the method `ORIGINALS[SLOT]` belongs to.
+            unsafe { handlers::hand_on(&ORIGINALS[SLOT], execute_data, return_value) };
             CONSTRUCTING.with_borrow_mut(|running| running.retain(|&other| other != address));
             return;
         }
@@ -143,18 +135,11 @@ unsafe extern "C" fn guarded<const SLOT: usize>(execute_data: *mut zend_execute_
         }
         (_, Some(false)) => "the object has not been correctly initialized by its constructor",
         _ => {
-            // SAFETY: as below.
-            unsafe { hand_on(SLOT, execute_data, return_value) };
+            // SAFETY: as above.
+            unsafe { handlers::hand_on(&ORIGINALS[SLOT], execute_data, return_value) };
             return;
         }
     };
     let method = METHODS[SLOT].1;
     PhpException::new(format!("ExakatLock\\Lock::{method}(): {refusal}"), 0, ce::error()).throw();
-}
-
-unsafe fn hand_on(slot: usize, execute_data: *mut zend_execute_data, return_value: *mut zval) {
-    if let Some(original) = ORIGINALS[slot].get() {
-        // SAFETY: the engine's own call, passed on to the handler we replaced.
-        unsafe { original(execute_data, return_value) };
-    }
 }

@@ -20,15 +20,13 @@ use std::sync::OnceLock;
 
 use ext_php_rs::{
     exception::PhpException,
-    ffi::{zend_execute_data, zend_function, zval},
+    ffi::{zend_execute_data, zval},
     zend::{ExecuteData, ExecutorGlobals},
 };
 
-use crate::ffi;
+use crate::{ffi, handlers};
 
-type Handler = unsafe extern "C" fn(*mut zend_execute_data, *mut zval);
-
-static ORIGINAL: OnceLock<Handler> = OnceLock::new();
+static ORIGINAL: OnceLock<handlers::Handler> = OnceLock::new();
 
 unsafe extern "C" fn pcntl_exec_giving_back_semaphores(execute_data: *mut zend_execute_data, return_value: *mut zval) {
     let Some(original) = ORIGINAL.get() else { return };
@@ -110,23 +108,7 @@ unsafe fn prepare_arguments(frame: &mut ExecuteData) -> Prepared {
 /// PHP gives each thread its own copy of every internal function (see
 /// `sensitive.rs`), so wrapping once per process would cover one thread.
 pub fn install() {
-    let globals = ExecutorGlobals::get();
-    let Some(function) = globals.function_table().and_then(|table| table.get("pcntl_exec")) else { return };
-    let wrapper: Handler = pcntl_exec_giving_back_semaphores;
-    // SAFETY: function-table entries are IS_PTR zvals to persistent
-    // zend_function structs of internal functions, owned by this thread's
-    // table for as long as this thread runs PHP.
-    unsafe {
-        let Some(function) = function.ptr::<zend_function>() else { return };
-        let internal = &mut (*function).internal_function;
-        let Some(current) = internal.handler else { return };
-        if std::ptr::fn_addr_eq(current, wrapper) {
-            return;
-        }
-        // Every thread's copy starts with pcntl's own handler; one that
-        // another extension replaced is left alone.
-        if std::ptr::fn_addr_eq(*ORIGINAL.get_or_init(|| current), current) {
-            internal.handler = Some(wrapper);
-        }
+    if let Some(functions) = ExecutorGlobals::get().function_table() {
+        handlers::put_in_front(functions, "pcntl_exec", &ORIGINAL, pcntl_exec_giving_back_semaphores);
     }
 }

@@ -19,17 +19,19 @@ use std::{
 use ext_php_rs::{
     class::RegisteredClass,
     exception::{PhpException, PhpResult},
-    ffi::{zend_execute_data, zend_function, zval},
+    ffi::{zend_execute_data, zval},
     types::Zval,
     zend::{ce, ExecuteData},
 };
 
-use crate::lock::Lock;
+use crate::{
+    handlers::{self, Handler},
+    lock::Lock,
+};
 
-type Handler = unsafe extern "C" fn(*mut zend_execute_data, *mut zval);
-
-/// ext-php-rs's handlers, for the calls the fast ones hand on.
-static ORIGINAL: OnceLock<[Handler; 3]> = OnceLock::new();
+/// ext-php-rs's handlers (or those put in front of them), for the calls
+/// the fast ones hand on.
+static ORIGINALS: [OnceLock<Handler>; 3] = [const { OnceLock::new() }; 3];
 
 const ACQUIRE: usize = 0;
 const RELEASE: usize = 1;
@@ -38,27 +40,14 @@ const IS_HELD: usize = 2;
 /// Puts the fast handlers in `ExakatLock\Lock`'s method table, once per
 /// process: an internal class's methods are shared by every thread.
 pub fn install() {
-    if ORIGINAL.get().is_some() {
-        return;
-    }
-    let table = &Lock::get_metadata().ce().function_table;
-    let mut originals = Vec::with_capacity(3);
-    let mut methods = Vec::with_capacity(3);
-    for (name, fast) in [("acquire", acquire as Handler), ("release", release), ("isheld", is_held)] {
-        // SAFETY: method-table entries are IS_PTR zvals to the persistent
-        // zend_function structs of this internal class.
-        let Some(function) = table.get(name).and_then(|f| unsafe { f.ptr::<zend_function>() }) else { return };
-        let Some(original) = (unsafe { (*function).internal_function.handler }) else { return };
-        originals.push(original);
-        methods.push((function, fast));
-    }
-    let Ok(originals) = <[Handler; 3]>::try_from(originals) else { return };
-    if ORIGINAL.set(originals).is_ok() {
-        for (function, fast) in methods {
-            // SAFETY: as above; set once, before any script calls them.
-            unsafe { (*function).internal_function.handler = Some(fast) };
+    static CLASS: std::sync::Once = std::sync::Once::new();
+    CLASS.call_once(|| {
+        let table = &Lock::get_metadata().ce().function_table;
+        let fast: [(&str, Handler); 3] = [("acquire", acquire), ("release", release), ("isheld", is_held)];
+        for (which, (name, handler)) in fast.into_iter().enumerate() {
+            handlers::put_in_front(table, name, &ORIGINALS[which], handler);
         }
-    }
+    });
 }
 
 /// The `Lock` behind `$this`, if the call is one the fast path takes:
@@ -92,10 +81,8 @@ unsafe fn finish(return_value: *mut zval, call: impl FnOnce() -> PhpResult<bool>
 }
 
 unsafe fn hand_on(which: usize, execute_data: *mut zend_execute_data, return_value: *mut zval) {
-    if let Some(original) = ORIGINAL.get() {
-        // SAFETY: the engine's own call, passed on to the handler we replaced.
-        unsafe { original[which](execute_data, return_value) };
-    }
+    // SAFETY: the engine's call of the method `ORIGINALS[which]` belongs to.
+    unsafe { handlers::hand_on(&ORIGINALS[which], execute_data, return_value) };
 }
 
 unsafe extern "C" fn acquire(execute_data: *mut zend_execute_data, return_value: *mut zval) {

@@ -20,6 +20,7 @@ mod exec_hook;
 mod fast_calls;
 mod ffi;
 mod functions;
+mod handlers;
 mod ini;
 mod lock;
 mod null_args;

@@ -13,14 +13,16 @@ use std::{ffi::CString, sync::OnceLock};
 use ext_php_rs::{
     boxed::ZBox,
     class::RegisteredClass,
-    ffi::{zend_execute_data, zend_function, zend_string, zend_type, zval},
+    ffi::{zend_execute_data, zend_string, zend_type, zval},
     types::{ZendHashTable, ZendStr},
     zend::{ExecuteData, ExecutorGlobals},
 };
 
-use crate::{ffi, lock::Lock};
-
-type Handler = unsafe extern "C" fn(*mut zend_execute_data, *mut zval);
+use crate::{
+    ffi,
+    handlers::{self, Handler},
+    lock::Lock,
+};
 
 extern "C" {
     // ZEND_API since PHP 8.0: a type as PHP's messages spell it.
@@ -68,20 +70,7 @@ fn guard(table: &ZendHashTable, name: &str, slot: usize) {
         refuse_null_for_defaults::<5>,
         refuse_null_for_defaults::<6>,
     ];
-    // SAFETY: function-table entries are IS_PTR zvals to the persistent
-    // zend_function structs of this module, owned by the class or by this
-    // thread's table for as long as it runs PHP.
-    unsafe {
-        let Some(function) = table.get(name).and_then(|f| f.ptr::<zend_function>()) else { return };
-        let internal = &mut (*function).internal_function;
-        let Some(current) = internal.handler else { return };
-        if std::ptr::fn_addr_eq(current, guards[slot]) {
-            return;
-        }
-        if std::ptr::fn_addr_eq(*ORIGINALS[slot].get_or_init(|| current), current) {
-            internal.handler = Some(guards[slot]);
-        }
-    }
+    handlers::put_in_front(table, name, &ORIGINALS[slot], guards[slot]);
 }
 
 unsafe extern "C" fn refuse_null_for_defaults<const SLOT: usize>(
@@ -92,10 +81,8 @@ unsafe extern "C" fn refuse_null_for_defaults<const SLOT: usize>(
     if unsafe { threw_for_null(&mut *execute_data.cast::<ExecuteData>()) } {
         return;
     }
-    if let Some(original) = ORIGINALS[SLOT].get() {
-        // SAFETY: the engine's own call, passed on to the handler we replaced.
-        unsafe { original(execute_data, return_value) };
-    }
+    // SAFETY: the engine's call of the function `ORIGINALS[SLOT]` belongs to.
+    unsafe { handlers::hand_on(&ORIGINALS[SLOT], execute_data, return_value) };
 }
 
 /// Throws PHP's `\TypeError` for the first `null` passed to a parameter
