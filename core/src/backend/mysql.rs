@@ -314,8 +314,7 @@ const GIVEN_UP: u8 = 3;
 
 /// The server's tag in an [`ABANDONED`] word: never 0 (a free word).
 fn server_tag(server: &str) -> u64 {
-    let hash = server.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (hash >> 8) | (1 << 55)
+    (crate::name::fnv1a64(server.as_bytes()) >> 8) | (1 << 55)
 }
 
 fn abandoned_for(tag: u64) -> u64 {
