@@ -7,6 +7,8 @@
 //!   changed in PHP 8.6: taken from the PHP's own `Zend/zend_API.h`, so a
 //!   PHP with another signature stops the build instead of being called
 //!   with the wrong one (which would pass a pointer as an argument number);
+//! - whether the engine guards its C stack (PHP 8.3 and newer): before it,
+//!   `src/stack_guard.rs` stands in for nested `Lock::synchronized()` calls;
 //! - the PHP version and the compiler, shown by `php --ri exakat_lock`
 //!   beside the module API and thread-safety ext-php-rs records, so a bug
 //!   report says which PHP a `.so` was built for. PHP itself refuses a `.so`
@@ -17,6 +19,7 @@ use std::{env, fs, path::PathBuf, process::Command};
 fn main() {
     println!("cargo:rerun-if-env-changed=PHP_CONFIG");
     println!("cargo:rustc-check-cfg=cfg(php_slow_parsers_return_value)");
+    println!("cargo:rustc-check-cfg=cfg(php_without_stack_limit)");
     let php_config = env::var("PHP_CONFIG").unwrap_or_else(|_| "php-config".into());
     let version = output(&php_config, &["--version"]);
     let header = PathBuf::from(output(&php_config, &["--include-dir"])).join("Zend/zend_API.h");
@@ -41,6 +44,15 @@ fn main() {
         [true, true] => println!("cargo:rustc-cfg=php_slow_parsers_return_value"),
         [false, false] => {}
         _ => panic!("PHP {version}: the slow argument parsers of {} disagree", header.display()),
+    }
+
+    // `EG(stack_limit)` and the engine's own "Maximum call stack size"
+    // error came with PHP 8.3.
+    let version_id: u32 = output(&php_config, &["--vernum"])
+        .parse()
+        .unwrap_or_else(|e| panic!("{php_config} --vernum is not a number: {e}"));
+    if version_id < 80300 {
+        println!("cargo:rustc-cfg=php_without_stack_limit");
     }
 
     pack_relative_relocations();

@@ -16,6 +16,7 @@ use std::{
     sync::OnceLock,
 };
 
+use exakat_lock_core::panic_message;
 use ext_php_rs::{
     class::RegisteredClass,
     exception::{PhpException, PhpResult},
@@ -64,12 +65,7 @@ unsafe fn this_lock(frame: &mut ExecuteData, max_args: u32) -> Option<&mut Lock>
 /// becomes the `\Error` ext-php-rs would have thrown.
 unsafe fn finish(return_value: *mut zval, call: impl FnOnce() -> PhpResult<bool>) {
     let outcome = catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(PhpException::new(format!("Rust panic: {message}"), 0, ce::error()))
+        Err(PhpException::new(format!("Rust panic: {}", panic_message(payload.as_ref())), 0, ce::error()))
     });
     match outcome {
         // SAFETY: the engine's return slot for this call.

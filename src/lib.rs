@@ -3,13 +3,23 @@
 //! The whole PHP surface is here and in four small files: `lock.rs` (the
 //! `ExakatLock\Lock` class), `functions.rs` (the `exakat_lock*()`
 //! functions), `errors.rs` (exceptions) and `ini.rs` (INI entries). Their
-//! helpers: `args.rs` (PHP's argument coercion and messages), `ffi.rs` (the
-//! few engine symbols ext-php-rs does not bind), `exec_hook.rs` (semaphores
-//! given back around `pcntl_exec()`) and `sensitive.rs`
-//! (`#[\SensitiveParameter]` on `$options`), `fast_calls.rs` (engine
-//! handlers for `acquire()`, `release()` and `isHeld()`), `null_args.rs`
-//! (PHP's own `\TypeError` for `null` where a parameter has a default). Everything else,
-//! backends included, lives in the core crate.
+//! helpers:
+//! - `args.rs`: PHP's argument coercion and messages;
+//! - `null_args.rs`: PHP's own `\TypeError` for `null` where a parameter
+//!   has a default;
+//! - `fast_calls.rs`: engine handlers for `acquire()`, `release()` and
+//!   `isHeld()`;
+//! - `constructed.rs`: a `Lock` is constructed once, and used only once
+//!   constructed;
+//! - `handlers.rs`: how those put an engine handler in front of a function
+//!   or method;
+//! - `exec_hook.rs`: semaphores given back around `pcntl_exec()`;
+//! - `sensitive.rs`: `#[\SensitiveParameter]` on `$options`;
+//! - `stack_guard.rs`: before PHP 8.3, the engine's stack-size `\Error` for
+//!   a `synchronized()` that recurses without end;
+//! - `ffi.rs`: the few engine symbols ext-php-rs does not bind.
+//!
+//! Everything else, backends included, lives in the core crate.
 
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
@@ -25,17 +35,29 @@ mod ini;
 mod lock;
 mod null_args;
 mod sensitive;
+mod stack_guard;
 
 use ext_php_rs::{info_table_end, info_table_row, info_table_start, prelude::*, zend::ModuleEntry};
 
 /// MINIT: INI entries and exception classes. A failure here makes PHP
 /// report "Unable to start exakat_lock module" instead of crashing.
 pub fn startup(_type: i32, module_number: i32) -> i32 {
+    quiet_panics();
     ini::register(module_number);
     match errors::register() {
         Ok(()) => ffi::SUCCESS,
         Err(_) => ffi::FAILURE,
     }
+}
+
+/// A panic in this `.so` (its own copy of std, its own hook) prints
+/// nothing: an extension speaks through exceptions, and every panic it
+/// catches becomes one that carries the panic's message (`\Error` "Rust
+/// panic: ..." for a bug of ours, a `LockException` for one of the mysql
+/// client library's). The default hook wrote it on the script's stderr,
+/// and a backtrace too wherever `RUST_BACKTRACE` is set.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
 }
 
 /// RINIT: every extension and class is registered by now, so pcntl_exec()

@@ -15,7 +15,7 @@ use ext_php_rs::{
 use crate::{
     args::{Bytes, Callback, Float, OptionsArg, Str},
     errors::{self, to_php, Signature},
-    ini,
+    ini, stack_guard,
 };
 
 /// A named lock held by at most one process at a time, released on
@@ -191,6 +191,7 @@ impl Lock {
         backend: Str<4>,
         mut options: OptionsArg<5>,
     ) -> PhpResult<Zval> {
+        stack_guard::check()?;
         let shared = take_shared_option(&mut options.0, SYNCHRONIZED)?;
         let spec = spec(name.bytes(), backend.bytes(), &options.0, SYNCHRONIZED)?;
         let wait = self::timeout(timeout.0, SYNCHRONIZED)?;

@@ -37,6 +37,17 @@ pub enum Cause {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The message a panic was raised with, for an error that reports it: a
+/// caught panic prints nothing where the bindings silence the panic hook.
+#[must_use]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 impl Error {
     pub fn invalid_argument(argument: impl Into<String>, problem: impl Into<String>) -> Self {
         Self::InvalidArgument { argument: argument.into(), problem: problem.into() }

@@ -35,7 +35,7 @@ pub use backend::{
 };
 pub use deadline::Timeout;
 pub use dsn::Dsn;
-pub use error::{Cause, Error, Result};
+pub use error::{panic_message, Cause, Error, Result};
 pub use lock::Lock;
 pub use name::LockName;
 pub use options::{DsnSource, OptionValue, Options, PortRange, Settings};

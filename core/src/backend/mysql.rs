@@ -399,7 +399,8 @@ fn within<T: Send + 'static>(
         // server sends): a count never taken back would refuse every later
         // connect to that server for the process's life.
         let _ended = Ended(thread_state);
-        let _ = done.send(work());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = done.send(outcome.map_err(|payload| crate::error::panic_message(payload.as_ref())));
     });
     // SAFETY: the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
@@ -407,9 +408,12 @@ fn within<T: Send + 'static>(
     // `connect_timeout`), then drops its connection.
     spawned.map_err(|e| std::io::Error::other(format!("no thread to connect on: {e}")))?;
     match result.recv_timeout(limit) {
-        Ok(value) => Ok(Some(value)),
+        Ok(Ok(value)) => Ok(Some(value)),
+        Ok(Err(panic)) => Err(std::io::Error::other(format!(
+            "the connect ended without an answer: the client library panicked ({panic})"
+        ))),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            Err(std::io::Error::other("the connect ended without an answer (a panic in the client library)"))
+            Err(std::io::Error::other("the connect ended without an answer"))
         }
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             let counted = count_abandoned(tag);
@@ -418,7 +422,7 @@ fn within<T: Send + 'static>(
             }
             // An answer that came just now is taken (its thread, counted,
             // uncounts itself as it ends).
-            Ok(result.try_recv().ok())
+            Ok(result.try_recv().ok().and_then(std::result::Result::ok))
         }
     }
 }
