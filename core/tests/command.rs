@@ -574,3 +574,54 @@ fn output_that_cannot_be_written_is_a_failure() {
         assert_eq!(output.status.code(), Some(74), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
+
+/// As the first process of a PID namespace (a container's entrypoint),
+/// `exakat-lock` is sent no signal it has no handler for: `docker stop`'s
+/// SIGTERM was dropped while it waited for the lock, and COMMAND started
+/// after it (a review's find).
+#[test]
+fn as_a_containers_first_process_a_sigterm_ends_the_wait() {
+    let target = Target::new(BackendKind::Socket, "cmd-init");
+    let mut holder = target.spawn("hold", &[]);
+    holder.wait_held();
+    let waiting = command(&target, &[], &["sh", "-c", "echo COMMAND started"]);
+    let mut contained = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(waiting.get_program())
+        .args(waiting.get_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The waiting `exakat-lock`, pid 1 inside: unshare's child, once it
+    // catches SIGTERM (`SigCgt`), or half a second after it started (a
+    // build without the handler).
+    let started = Instant::now();
+    let mut seen_at = None;
+    let first_process = loop {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", contained.id()));
+        let child = children.ok().and_then(|c| c.split_whitespace().next().map(str::to_owned));
+        let status = child.as_ref().and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok());
+        if let (Some(pid), Some(status)) = (child, status.filter(|s| s.starts_with("Name:\texakat-lock"))) {
+            let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).unwrap_or("0").trim().to_owned();
+            let catching_term = u64::from_str_radix(&caught, 16).is_ok_and(|mask| mask & 1 << (libc::SIGTERM - 1) != 0);
+            if catching_term || seen_at.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(500) {
+                break pid.parse::<i32>().unwrap();
+            }
+        }
+        if let Ok(Some(status)) = contained.try_wait() {
+            eprintln!("skipped: no PID namespace here (unshare: {status})");
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "exakat-lock never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // SAFETY: plain syscall on our own grandchild.
+    unsafe { libc::kill(first_process, libc::SIGTERM) };
+    let status = ends_within_10s(&mut contained, |_| {});
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut contained.stdout.take().unwrap(), &mut said).unwrap();
+    assert_eq!(said, "", "COMMAND must not start after the SIGTERM");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "a death by SIGTERM, as a shell says it");
+    holder.finish();
+}

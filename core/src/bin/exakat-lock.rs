@@ -396,6 +396,13 @@ fn send(signal: libc::c_int) {
 fn pass_signals_on() {
     // SAFETY: plain queries.
     SESSION_LEADER.store(unsafe { libc::getsid(0) == libc::getpid() }, Ordering::SeqCst);
+    // The handler only touches atomics and calls kill(), which are
+    // async-signal-safe.
+    handle_passed_on_signals(SigHandler::SigAction(pass_on));
+}
+
+/// Installs `handler` for INT, TERM and HUP, but those ignored at start.
+fn handle_passed_on_signals(handler: SigHandler) {
     for signal in PASSED_ON {
         // SAFETY: a query: a null new action changes nothing.
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -403,10 +410,27 @@ fn pass_signals_on() {
         if queried == 0 && current.sa_sigaction == libc::SIG_IGN {
             continue;
         }
-        let action = SigAction::new(SigHandler::SigAction(pass_on), SaFlags::SA_RESTART, SigSet::empty());
-        // SAFETY: the handler only touches atomics and calls kill(), which
-        // are async-signal-safe.
+        let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
+        // SAFETY: both handlers given here are async-signal-safe.
         let _ = unsafe { sigaction(signal, &action) };
+    }
+}
+
+/// The first process of a PID namespace (a container's entrypoint) is
+/// sent no signal it has no handler for: `docker stop`'s SIGTERM would not
+/// end a wait for the lock, and COMMAND would start after it, to be killed
+/// mid-way when the grace period ends. There, INT, TERM and HUP end the
+/// wait as they end any other process's: at once, with the status a shell
+/// gives a death by signal (128 + its number). What the wait had taken
+/// (a queue socket, the gate's lock, a semaphore's `SEM_UNDO` count) goes
+/// with the process.
+fn end_the_wait_on_signals_as_init() {
+    extern "C" fn end_now(signal: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + signal) }
+    }
+    if std::process::id() == 1 {
+        handle_passed_on_signals(SigHandler::Handler(end_now));
     }
 }
 
@@ -426,6 +450,7 @@ fn run_locked(request: &Request) -> Result<u8, Failure> {
     // `flock(1)` resets it too.
     // SAFETY: setting a default disposition.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    end_the_wait_on_signals_as_init();
     let taken = if request.shared { lock.acquire_shared(request.timeout)? } else { lock.acquire(request.timeout)? };
     if !taken {
         return Ok(request.conflict_code);
