@@ -205,6 +205,41 @@ fn a_forked_child_does_not_keep_the_lock_after_its_parent_exits(kind: BackendKin
     assert!(alive, "the forked child outlives its parent");
 }
 
+/// A waiter stopped (Ctrl-Z, a debugger, `docker pause`) until its own time
+/// has run out holds up no waiter behind it, and does not take the lock
+/// when it runs again (a review's find: socket and tcp handed it the lock,
+/// flock's turnstile stayed in its hands, and the waiter behind it timed
+/// out on a lock nobody used).
+fn a_stopped_waiter_holds_up_no_other_waiter(kind: BackendKind) {
+    let target = Target::new(kind, "stopped");
+    let mut holder = target.spawn("hold", &[]);
+    holder.wait_held();
+    let mut stopped = target.spawn("wait", &["0.3"]);
+    let signal = |signal| {
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::kill(i32::try_from(stopped.pid()).unwrap(), signal) };
+    };
+    thread::sleep(Duration::from_millis(100)); // let it queue
+    signal(libc::SIGSTOP);
+    thread::sleep(Duration::from_millis(400)); // its time runs out, stopped
+    let mut lock = target.lock();
+    let waiter = thread::spawn(move || {
+        let started = Instant::now();
+        let taken = lock.acquire(Timeout::For(Duration::from_secs(5))).unwrap();
+        (taken, started.elapsed(), lock)
+    });
+    thread::sleep(Duration::from_millis(200)); // let it queue behind
+    holder.let_go();
+    let _released = holder.line();
+    let (taken, waited, lock) = waiter.join().unwrap();
+    signal(libc::SIGCONT);
+    let said = stopped.line();
+    drop(lock);
+    assert!(taken, "the waiter behind the stopped one got the lock");
+    assert!(waited < Duration::from_secs(2), "it got it {waited:?} after it began to wait");
+    assert_eq!(said[0], "false", "the stopped waiter, run again after its time, does not take the lock: {said:?}");
+}
+
 macro_rules! contract {
     ($($(#[$attr:meta])* $backend:ident => $kind:expr),* $(,)?) => {$(
         mod $backend {
@@ -221,6 +256,7 @@ macro_rules! contract {
             #[test] $(#[$attr])* fn an_endless_wait_for_a_lock_this_process_holds_is_refused() { super::an_endless_wait_for_a_lock_this_process_holds_is_refused($kind) }
             #[test] $(#[$attr])* fn an_execd_child_does_not_inherit_the_lock() { super::an_execd_child_does_not_inherit_the_lock($kind) }
             #[test] $(#[$attr])* fn a_forked_child_does_not_keep_the_lock_after_its_parent_exits() { super::a_forked_child_does_not_keep_the_lock_after_its_parent_exits($kind) }
+            #[test] $(#[$attr])* fn a_stopped_waiter_holds_up_no_other_waiter() { super::a_stopped_waiter_holds_up_no_other_waiter($kind) }
         }
     )*};
 }

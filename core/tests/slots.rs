@@ -296,6 +296,41 @@ impl Churn {
     }
 }
 
+/// A head waiter stopped (Ctrl-Z, `docker pause`) until after its time ran
+/// out holds up no waiter behind it when a slot frees, and takes no slot
+/// when it runs again.
+fn a_stopped_head_waiter_holds_up_no_other_waiter(kind: BackendKind) {
+    let target = with_slots(kind, "stopped-head", 2);
+    let mut holders: Vec<_> = (0..2).map(|_| target.spawn("hold", &[])).collect();
+    for holder in &mut holders {
+        holder.wait_held();
+    }
+    let mut stopped = target.spawn("wait", &["0.3"]);
+    let signal = |signal| {
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::kill(i32::try_from(stopped.pid()).unwrap(), signal) };
+    };
+    thread::sleep(Duration::from_millis(100)); // at the head of the line
+    signal(libc::SIGSTOP);
+    thread::sleep(Duration::from_millis(400)); // its time runs out, stopped
+    let mut lock = target.lock();
+    let waiter = thread::spawn(move || {
+        let started = Instant::now();
+        let taken = lock.acquire(Timeout::For(Duration::from_secs(5))).unwrap();
+        (taken, started.elapsed(), lock)
+    });
+    thread::sleep(Duration::from_millis(200)); // behind it
+    holders[0].let_go();
+    let _released = holders[0].line();
+    let (taken, waited, lock) = waiter.join().unwrap();
+    signal(libc::SIGCONT);
+    let said = stopped.line();
+    drop(lock);
+    assert!(taken, "the waiter behind the stopped head got the freed slot");
+    assert!(waited < Duration::from_secs(2), "it got it {waited:?} after it began to wait");
+    assert_eq!(said[0], "false", "the stopped waiter, run again after its time, takes no slot: {said:?}");
+}
+
 macro_rules! slots_contract {
     ($($(#[$attr:meta])* $backend:ident => $kind:expr),* $(,)?) => {$(
         mod $backend {
@@ -339,6 +374,32 @@ mod bell {
     #[test]
     fn semaphore() {
         a_release_of_any_slot_wakes_the_head_waiter_at_once(BackendKind::Semaphore);
+    }
+}
+
+/// Local backends only: a mysql head waiter may run on another host, where
+/// nobody can see that it is stopped (docs/DESIGN.md, "Slots").
+mod stopped_head {
+    use super::*;
+
+    #[test]
+    fn socket() {
+        a_stopped_head_waiter_holds_up_no_other_waiter(BackendKind::Socket);
+    }
+
+    #[test]
+    fn tcp() {
+        a_stopped_head_waiter_holds_up_no_other_waiter(BackendKind::Tcp);
+    }
+
+    #[test]
+    fn flock() {
+        a_stopped_head_waiter_holds_up_no_other_waiter(BackendKind::Flock);
+    }
+
+    #[test]
+    fn semaphore() {
+        a_stopped_head_waiter_holds_up_no_other_waiter(BackendKind::Semaphore);
     }
 }
 

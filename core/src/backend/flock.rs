@@ -43,7 +43,7 @@ use nix::{fcntl::AtFlags, sys::stat};
 
 use super::{
     dir_watch::{self, DirId, Mark, NameWatch, Since},
-    is_trusted_owner, option_error, proc_scan, Backend, Context, Holder, HolderValue, ResourceId,
+    is_trusted_owner, option_error, proc_scan, AtGate, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
     deadline::Deadline,
@@ -594,9 +594,10 @@ impl Flock {
     /// Takes the gate, locks the file, lets the gate go. `Ok(None)` when the
     /// gate cannot be used (a directory we may not create it in).
     fn lock_through_gate(&mut self, operation: libc::c_int, deadline: &Deadline) -> Result<Option<bool>> {
-        match self.gate().acquire(deadline) {
-            Ok(true) => {}
-            Ok(false) => return Ok(Some(false)),
+        match self.gate().wait_as_gate(deadline) {
+            Ok(AtGate::Passed) => {}
+            Ok(AtGate::TimedOut) => return Ok(Some(false)),
+            Ok(AtGate::PastStopped) => return self.lock_file(operation, deadline).map(Some),
             Err(e) => return if operation == libc::LOCK_SH { Err(e) } else { Ok(None) },
         }
         let taken = self.lock_file(operation, deadline);
@@ -682,7 +683,36 @@ impl Backend for Flock {
         let FileIdentity { dev, ino } = self.file()?.identity;
         Ok(ResourceId::File { dev, ino })
     }
+
+    /// Waits in slices, and looks at the gate's holders after each: a
+    /// writer stopped while it waited (Ctrl-Z, `docker pause`) kept the
+    /// gate, and every writer and reader behind it waited out its time on
+    /// a lock file nobody held (a review's find). Re-waiting loses no
+    /// place: the kernel's `flock` queue keeps no order.
+    fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
+        let mut look_after = GATE_LOOK_START;
+        loop {
+            if self.acquire(&deadline.within(look_after))? {
+                return Ok(AtGate::Passed);
+            }
+            if deadline.expired() {
+                return Ok(AtGate::TimedOut);
+            }
+            let holders = self.holders()?;
+            let stopped = |holder: &Holder| holder.pid.is_some_and(proc_scan::is_stopped);
+            if !holders.is_empty() && holders.iter().all(stopped) {
+                return Ok(AtGate::PastStopped);
+            }
+            look_after = (look_after * 2).min(GATE_LOOK_CAP);
+        }
+    }
 }
+
+/// How long a waiter at a gate waits before it first looks whether the
+/// gate's holders are stopped, doubling up to [`GATE_LOOK_CAP`]: a look
+/// reads `/proc/locks` and the holders' `/proc` entries.
+const GATE_LOOK_START: Duration = Duration::from_millis(100);
+const GATE_LOOK_CAP: Duration = Duration::from_secs(1);
 
 /// Blocks in `flock(operation)` until the lock is ours or the deadline passes.
 fn wait_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> io::Result<bool> {

@@ -310,6 +310,24 @@ pub trait Backend: Send {
     /// the resource (a lock file, a server session) to find out; it is
     /// asked before an unbounded wait and after each acquisition.
     fn resource(&mut self) -> Result<ResourceId>;
+
+    /// Waits for this lock as the gate that orders the waiters of another
+    /// (a turnstile, the gate of a slot group), until `deadline`.
+    fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
+        Ok(if self.acquire(deadline)? { AtGate::Passed } else { AtGate::TimedOut })
+    }
+}
+
+/// How a wait at a gate ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AtGate {
+    /// The gate is held: the waiter is at the head of the line.
+    Passed,
+    TimedOut,
+    /// Every holder of the gate is stopped (Ctrl-Z, a debugger, a frozen
+    /// container): the line does not move, and the waiter goes past it to
+    /// the lock itself.
+    PastStopped,
 }
 
 /// Names a lock and its backend in every error a backend reports.

@@ -39,6 +39,30 @@ thread_local! {
     static SCAN: RefCell<Option<Scan>> = const { RefCell::new(None) };
 }
 
+/// Whether `pid` cannot run until someone lets it: stopped (`T`: SIGSTOP,
+/// Ctrl-Z), stopped by a tracer (`t`), or in a frozen cgroup (`docker
+/// pause`, whose processes show as sleeping).
+pub(crate) fn is_stopped(pid: u32) -> bool {
+    let state_stopped = std::fs::read(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which may hold ") " itself.
+        let after_name = stat.windows(2).rposition(|w| w == b") ").map(|at| &stat[at + 2..]);
+        matches!(after_name.and_then(|rest| rest.first()), Some(b'T' | b't'))
+    });
+    state_stopped || in_frozen_cgroup(pid)
+}
+
+/// cgroup v2: the process's group (as our cgroup namespace names it, which
+/// is where `/sys/fs/cgroup` is mounted from) says `frozen 1`.
+fn in_frozen_cgroup(pid: u32) -> bool {
+    let Ok(groups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
+    let Some(path) = groups.lines().find_map(|line| line.strip_prefix("0::")) else { return false };
+    if path.contains("/../") || path.ends_with("/..") {
+        return false; // outside our cgroup namespace: not under our mount
+    }
+    std::fs::read_to_string(format!("/sys/fs/cgroup{path}/cgroup.events"))
+        .is_ok_and(|events| events.lines().any(|line| line == "frozen 1"))
+}
+
 /// Runs `look` with one pass over `/proc` serving all its look-ups: a
 /// listing or a group of slots asks about many sockets and files, and
 /// another user who opens thousands of them would otherwise make each

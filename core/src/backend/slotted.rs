@@ -36,7 +36,7 @@ use nix::{
 use super::{
     proc_scan,
     wake::{self, peer_is_trusted},
-    Backend, Context, Holder, ResourceId,
+    AtGate, Backend, Context, Holder, ResourceId,
 };
 use crate::{
     deadline::{Deadline, Timeout},
@@ -144,8 +144,12 @@ impl Backend for Slotted {
         if !deadline.may_wait() {
             return self.take_any(deadline);
         }
-        if !self.gate.acquire(deadline)? {
-            return Ok(false);
+        match self.gate.wait_as_gate(deadline)? {
+            AtGate::Passed => {}
+            AtGate::TimedOut => return Ok(false),
+            // Behind a stopped head waiter (flock's gate tells): its bell
+            // is bound, so this waiter naps between its tries.
+            AtGate::PastStopped => return self.take_any(deadline),
         }
         let taken = self.take_any(deadline);
         let gate_released = self.gate.release();

@@ -19,7 +19,7 @@ use nix::{
 use super::{
     proc_scan,
     wake::{self, HeldSockets, SocketLock},
-    Backend, Context, Holder, HolderValue, ResourceId,
+    AtGate, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{deadline::Deadline, error::Result, fork::ForkSafe, LockName};
 
@@ -101,6 +101,10 @@ impl Socket {
 }
 
 impl SocketLock for Socket {
+    fn holder_is_stopped(&mut self) -> bool {
+        Backend::holder(self).ok().flatten().and_then(|holder| holder.pid).is_some_and(proc_scan::is_stopped)
+    }
+
     /// One attempt: bind and listen. `EADDRINUSE` is contention.
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
         let Some(socket) = self.try_bind()? else { return Ok(None) };
@@ -109,7 +113,7 @@ impl SocketLock for Socket {
         Ok(Some(HeldSockets::new(ForkSafe::new(socket), None)))
     }
 
-    fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<wake::Watch>> {
+    fn queue(&self, deadline: &Deadline, ticket: wake::Ticket) -> Result<Option<wake::Watch>> {
         wake::queue_on_unix(&self.context, &self.address, deadline, ticket, false)
     }
 
@@ -124,6 +128,17 @@ impl Backend for Socket {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         self.held = wake::acquire(self, deadline)?;
         Ok(self.held.is_some())
+    }
+
+    fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
+        Ok(match wake::acquire_as_gate(self, deadline)? {
+            wake::GateWait::Taken(held) => {
+                self.held = Some(held);
+                AtGate::Passed
+            }
+            wake::GateWait::TimedOut => AtGate::TimedOut,
+            wake::GateWait::HolderStopped => AtGate::PastStopped,
+        })
     }
 
     fn release(&mut self) -> Result<bool> {

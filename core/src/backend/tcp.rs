@@ -46,7 +46,7 @@ use nix::{
 use super::{
     option_error, proc_scan, socket,
     wake::{self, HeldSockets, SocketLock, Watch},
-    Backend, Context, Holder, HolderValue, ResourceId,
+    AtGate, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
     deadline::Deadline,
@@ -262,6 +262,10 @@ impl Tcp {
 }
 
 impl SocketLock for Tcp {
+    fn holder_is_stopped(&mut self) -> bool {
+        Backend::holder(self).ok().flatten().and_then(|holder| holder.pid).is_some_and(proc_scan::is_stopped)
+    }
+
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
         let Some(socket) = self.bind_probe()? else { return Ok(None) };
         match listen(&socket, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN)) {
@@ -277,7 +281,7 @@ impl SocketLock for Tcp {
     /// first, and the unix socket named after it listens before we connect:
     /// a holder that accepts us at once finds where to hand the lock. A
     /// full accept queue is re-checked, never waited in.
-    fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
+    fn queue(&self, deadline: &Deadline, ticket: wake::Ticket) -> Result<Option<Watch>> {
         if let Some(queued) = wake::queue_on_unix(&self.context, &self.companion, deadline, ticket, true)? {
             return Ok(Some(queued));
         }
@@ -323,6 +327,17 @@ impl Backend for Tcp {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         self.held = wake::acquire(self, deadline)?;
         Ok(self.held.is_some())
+    }
+
+    fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
+        Ok(match wake::acquire_as_gate(self, deadline)? {
+            wake::GateWait::Taken(held) => {
+                self.held = Some(held);
+                AtGate::Passed
+            }
+            wake::GateWait::TimedOut => AtGate::TimedOut,
+            wake::GateWait::HolderStopped => AtGate::PastStopped,
+        })
     }
 
     fn release(&mut self) -> Result<bool> {

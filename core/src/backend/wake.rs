@@ -3,8 +3,8 @@
 //!
 //! The kernel keeps no wait queue for "this address becomes free", but a
 //! listening socket has one: its accept queue. A waiter connects to the
-//! lock socket itself, sends its ticket (when its wait began), and sleeps in
-//! `poll(2)`. The lock socket of `socket` is a unix listener, so the holder
+//! lock socket itself, sends its ticket (when its wait began and when it
+//! ends), and sleeps in `poll(2)`. The lock socket of `socket` is a unix listener, so the holder
 //! can pass descriptors back over the waiter's own connection. A TCP
 //! connection cannot carry them, so a `tcp` waiter first binds its source
 //! port, then listens on a unix socket named after that address
@@ -13,8 +13,8 @@
 //! where waiters queue as on a `socket` lock, in one step.
 //!
 //! On release the holder accepts every queued connection and passes the
-//! lock's socket (`SCM_RIGHTS`) to the waiter with the earliest ticket,
-//! together with the other accepted waiters: the waiter now holds the very
+//! lock's socket (`SCM_RIGHTS`) to the waiter with the earliest ticket
+//! whose wait has not ended, together with the other accepted waiters: the waiter now holds the very
 //! same bound socket, so the lock changes hands without ever being free, in
 //! FIFO order, and a releaser that loops back to `acquire()` queues behind
 //! the others instead of barging in. Connections of waiters that gave up
@@ -94,13 +94,61 @@ pub(crate) struct HeldSockets {
     pub lock: ForkSafe<OwnedFd>,
 }
 
-/// A waiter's connection, accepted by a holder, and when it began waiting.
+/// A waiter's connection, accepted by a holder, and its ticket.
 struct Waiter {
     connection: ForkSafe<OwnedFd>,
-    /// `CLOCK_MONOTONIC` nanoseconds, as the waiter sent them; `u64::MAX`
-    /// until they arrive.
-    ticket: u64,
+    ticket: Ticket,
     reach: Reach,
+}
+
+/// When a waiter began waiting, and when its wait ends, in
+/// `CLOCK_MONOTONIC` nanoseconds (every process of the machine reads the
+/// same clock, outside time namespaces), as the waiter sent them.
+///
+/// A holder hands the lock to the waiter that began first, but never to one
+/// whose wait has ended: such a waiter is gone, or about to give up, or
+/// stopped (Ctrl-Z, a debugger, a frozen container). Handed the lock, a
+/// stopped waiter held it for as long as it stayed stopped, while the
+/// waiters behind it timed out and `acquire(0)` failed on a lock nobody
+/// used; and it returned `true` seconds after its own time ran out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Ticket {
+    began: u64,
+    /// `u64::MAX` for a wait without end.
+    until: u64,
+}
+
+impl Ticket {
+    /// Not arrived yet (a waiter sends it right after connecting), or sent
+    /// by a program that sends none: last in line, never expired.
+    const UNKNOWN: Self = Self { began: u64::MAX, until: u64::MAX };
+    const LEN: usize = 16;
+
+    /// The ticket of a wait that begins now and ends at `deadline`.
+    pub(crate) fn now(deadline: &Deadline) -> Self {
+        let began = monotonic_ns();
+        let until = deadline
+            .remaining()
+            .map_or(u64::MAX, |left| began.saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX)));
+        Self { began, until }
+    }
+
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut bytes = [0; Self::LEN];
+        bytes[..8].copy_from_slice(&self.began.to_ne_bytes());
+        bytes[8..].copy_from_slice(&self.until.to_ne_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Self {
+        let word =
+            |at: usize| bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(u64::MAX, u64::from_ne_bytes);
+        Self { began: word(0), until: word(8) }
+    }
+
+    fn ended_before(self, now: u64) -> bool {
+        self.until < now
+    }
 }
 
 /// At most this many waiters are passed on with a lock; the others are let
@@ -135,7 +183,7 @@ impl Reach {
 /// closing in children would cost more than the release itself.
 struct Candidate {
     connection: OwnedFd,
-    ticket: u64,
+    ticket: Ticket,
     reach: Reach,
 }
 
@@ -143,12 +191,12 @@ impl Candidate {
     /// Reads the ticket if it has arrived (a waiter sends it right after
     /// connecting, so a fast holder may accept before it comes).
     fn read_ticket(&mut self) {
-        if self.ticket != u64::MAX {
+        if self.ticket != Ticket::UNKNOWN {
             return;
         }
-        let mut bytes = [0u8; 8];
-        if nix::sys::socket::recv(self.connection.as_raw_fd(), &mut bytes, MsgFlags::MSG_DONTWAIT) == Ok(8) {
-            self.ticket = u64::from_ne_bytes(bytes);
+        let mut bytes = [0u8; Ticket::LEN];
+        if nix::sys::socket::recv(self.connection.as_raw_fd(), &mut bytes, MsgFlags::MSG_DONTWAIT) == Ok(Ticket::LEN) {
+            self.ticket = Ticket::from_bytes(&bytes);
         }
     }
 
@@ -177,7 +225,9 @@ impl HeldSockets {
     /// to the one that began waiting first, by the ticket it sent; the
     /// others are passed on with the lock, so the next release chooses among
     /// them too. Waiters that gave up are found by one `poll(2)` (or, if
-    /// they give up meanwhile, when a hand-over to them fails) and dropped.
+    /// they give up meanwhile, when a hand-over to them fails) and dropped,
+    /// and so are those whose wait ended by their ticket (a stopped process
+    /// gives up only once it runs again).
     /// So connections left by waiters that gave up never
     /// pile up in the queue, and waiters that had to wait for room in a full
     /// queue (woken all at once when it empties) still get the lock in the
@@ -205,8 +255,10 @@ impl HeldSockets {
         for waiter in &mut waiters {
             waiter.read_ticket();
         }
+        let now = monotonic_ns();
+        waiters.retain(|w| !w.ticket.ended_before(now));
         // Stable: equal (missing) tickets keep their queue order.
-        waiters.sort_by_key(|w| w.ticket);
+        waiters.sort_by_key(|w| w.ticket.began);
         // Earliest first, and popped from the end.
         waiters.reverse();
         while let Some(next) = waiters.pop() {
@@ -225,7 +277,7 @@ impl HeldSockets {
             fds.extend(passed.iter().map(|w| w.connection.as_raw_fd()));
             let mut message = vec![if companion.is_some() { WITH_COMPANION } else { LOCK_ONLY }];
             for waiter in passed {
-                message.extend_from_slice(&waiter.ticket.to_ne_bytes());
+                message.extend_from_slice(&waiter.ticket.to_bytes());
             }
             let data = [IoSlice::new(&message)];
             let rights = [ControlMessage::ScmRights(&fds)];
@@ -270,7 +322,7 @@ fn accept_all(listener: RawFd, reach: Reach, waiters: &mut Vec<Candidate>) {
                         // tells a lock let go from a server's polite close.
                         let _ = setsockopt(&connection, Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
                     }
-                    batch.push(Candidate { connection, ticket: u64::MAX, reach });
+                    batch.push(Candidate { connection, ticket: Ticket::UNKNOWN, reach });
                 }
                 Err(Errno::EINTR | Errno::ECONNABORTED) => {}
                 Err(_) => {
@@ -349,28 +401,62 @@ pub(crate) trait SocketLock {
     /// One attempt to take the lock; `None` is contention.
     fn try_take(&mut self) -> Result<Option<HeldSockets>>;
     /// Joins the holder's queue; `None` when nothing listens to be queued on.
-    fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>>;
+    fn queue(&self, deadline: &Deadline, ticket: Ticket) -> Result<Option<Watch>>;
     /// Checks that the socket (and companion queue) a holder passed over
     /// really are this lock's.
     fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets>;
     /// Called when the lock was taken after a wait: others want it too.
     fn contended(&self, _held: &mut HeldSockets) {}
+    /// Whether the holder is a process that cannot run (see
+    /// [`acquire_as_gate`]).
+    fn holder_is_stopped(&mut self) -> bool;
 }
+
+/// How a wait at a gate ended (see [`acquire_as_gate`]).
+pub(crate) enum GateWait {
+    Taken(HeldSockets),
+    TimedOut,
+    HolderStopped,
+}
+
+/// [`acquire`] for a lock that is the gate of a slot group: its holder is
+/// the waiter at the head of the line, which watches the slots. A head
+/// waiter that cannot run (Ctrl-Z, a debugger, `docker pause`) moves the
+/// line no more, and every waiter behind it waited out its time while
+/// slots were free (a review's find). So the wait looks at the holder
+/// after [`GATE_LOOK_START`], doubling up to [`GATE_LOOK_CAP`], without
+/// leaving its place in the queue, and ends when the holder is stopped.
+pub(crate) fn acquire_as_gate(lock: &mut impl SocketLock, deadline: &Deadline) -> Result<GateWait> {
+    waiting(lock, deadline, true)
+}
+
+pub(crate) const GATE_LOOK_START: Duration = Duration::from_millis(100);
+pub(crate) const GATE_LOOK_CAP: Duration = Duration::from_secs(1);
 
 /// Takes the lock, waiting until `deadline` if it allows. The lock is tried
 /// once more after the deadline, so a release at the last moment counts.
 pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result<Option<HeldSockets>> {
+    Ok(match waiting(lock, deadline, false)? {
+        GateWait::Taken(held) => Some(held),
+        GateWait::TimedOut | GateWait::HolderStopped => None,
+    })
+}
+
+/// [`acquire`], and with `as_gate`, [`acquire_as_gate`].
+fn waiting(lock: &mut impl SocketLock, deadline: &Deadline, as_gate: bool) -> Result<GateWait> {
     if let Some(held) = lock.try_take()? {
-        return Ok(Some(held));
+        return Ok(GateWait::Taken(held));
     }
     let mut backoff = BACKOFF_START;
-    // Our place in line: holders hand the lock to the waiter that began first.
-    let ticket = monotonic_ns();
+    // Our place in line: holders hand the lock to the waiter that began
+    // first, and whose wait has not ended.
+    let ticket = Ticket::now(deadline);
     let mut refusals = 0;
     let mut hang_ups = 0;
+    let mut look_after = GATE_LOOK_START;
     loop {
         if !deadline.may_wait() || deadline.expired() {
-            return Ok(None);
+            return Ok(GateWait::TimedOut);
         }
         let watch = match lock.queue(deadline, ticket)? {
             Some(watch) => {
@@ -384,20 +470,29 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
         };
         let mut recheck = PORT_RECHECK;
         let outcome = loop {
+            let slice = if as_gate { deadline.within(look_after) } else { *deadline };
             let outcome = match &watch {
-                Watch::Queued(connection) => wait_in_queue(connection, deadline),
+                Watch::Queued(connection) => wait_in_queue(connection, &slice),
                 Watch::OnPort { connection, hand_over } => {
-                    wait_on_port(connection, hand_over.as_ref(), deadline, recheck)
+                    wait_on_port(connection, hand_over.as_ref(), &slice, recheck)
                 }
                 Watch::Unwatchable => Outcome::NothingToWaitOn,
             };
+            if as_gate && matches!(outcome, Outcome::TimeUp) && !deadline.expired() {
+                // Looked at without leaving the queue: its place in line is kept.
+                if lock.holder_is_stopped() {
+                    return Ok(GateWait::HolderStopped);
+                }
+                look_after = (look_after * 2).min(GATE_LOOK_CAP);
+                continue;
+            }
             if !matches!(outcome, Outcome::RecheckDue) {
                 break outcome;
             }
             recheck = (recheck * 2).min(PORT_RECHECK_CAP);
             // Tried without leaving the queue: its place in line is kept.
             if let Some(held) = take_after_waiting(lock)? {
-                return Ok(Some(held));
+                return Ok(GateWait::Taken(held));
             }
         };
         hang_ups = if matches!(outcome, Outcome::HolderGone) { hang_ups + 1 } else { 0 };
@@ -412,13 +507,13 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
                 if let Some(mut held) = adopted {
                     held.waiters = passed
                         .into_iter()
-                        .zip(tickets.into_iter().chain(std::iter::repeat(u64::MAX)))
+                        .zip(tickets.into_iter().chain(std::iter::repeat(Ticket::UNKNOWN)))
                         .map(|(connection, ticket)| {
                             let connection = non_blocking(connection);
                             Waiter { reach: Reach::of(&connection), connection: ForkSafe::new(connection), ticket }
                         })
                         .collect();
-                    return Ok(Some(held));
+                    return Ok(GateWait::Taken(held));
                 }
                 backoff = BACKOFF_START;
             }
@@ -447,7 +542,7 @@ pub(crate) fn acquire(lock: &mut impl SocketLock, deadline: &Deadline) -> Result
             }
         }
         if let Some(held) = take_after_waiting(lock)? {
-            return Ok(Some(held));
+            return Ok(GateWait::Taken(held));
         }
     }
 }
@@ -480,7 +575,7 @@ pub(crate) fn queue_on_unix(
     context: &Context,
     address: &UnixAddr,
     deadline: &Deadline,
-    ticket: u64,
+    ticket: Ticket,
     trusted_only: bool,
 ) -> Result<Option<Watch>> {
     let connection = unix_socket(context)?;
@@ -504,12 +599,12 @@ pub(crate) fn queue_on_unix(
     }
 }
 
-/// Eight bytes always fit in a new connection's buffer; a holder that reads
-/// no ticket (an older version, another program) ignores it.
-pub(crate) fn send_ticket(connection: &OwnedFd, ticket: u64) {
+/// Sixteen bytes always fit in a new connection's buffer; a holder that
+/// reads no ticket (another program) ignores it.
+pub(crate) fn send_ticket(connection: &OwnedFd, ticket: Ticket) {
     let _ = nix::sys::socket::send(
         connection.as_raw_fd(),
-        &ticket.to_ne_bytes(),
+        &ticket.to_bytes(),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
     );
 }
@@ -617,7 +712,7 @@ fn non_blocking(fd: OwnedFd) -> OwnedFd {
 enum Outcome {
     /// The holder passed us the lock's socket, its companion queue if the
     /// flag says so, then the waiters it passes on; and those waiters' tickets.
-    HandedOver(Vec<OwnedFd>, bool, Vec<u64>),
+    HandedOver(Vec<OwnedFd>, bool, Vec<Ticket>),
     /// The holder let go without passing the lock (it died, or does not
     /// queue): try to take it.
     HolderGone,
@@ -647,7 +742,7 @@ fn wait_in_queue(connection: &OwnedFd, deadline: &Deadline) -> Outcome {
 
 /// Reads what the holder sent, if anything: `None` when nothing is there yet.
 fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
-    let mut payload = [0u8; 1 + 8 * MAX_PASSED_WAITERS];
+    let mut payload = [0u8; 1 + Ticket::LEN * MAX_PASSED_WAITERS];
     let mut buffers = [IoSliceMut::new(&mut payload)];
     let mut space = cmsg_space!([RawFd; 2 + MAX_PASSED_WAITERS], UnixCredentials);
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
@@ -668,10 +763,7 @@ fn read_hand_over(connection: &OwnedFd) -> Option<Outcome> {
                 }
             }
             let received = message.bytes;
-            let tickets: Vec<u64> = payload[1..received]
-                .chunks_exact(8)
-                .map(|b| u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect();
+            let tickets: Vec<Ticket> = payload[1..received].chunks_exact(Ticket::LEN).map(Ticket::from_bytes).collect();
             Some(match (fds.is_empty(), sender_trusted) {
                 (true, _) => Outcome::NothingToWaitOn,
                 (false, true) => Outcome::HandedOver(fds, payload[0] == WITH_COMPANION, tickets),
@@ -851,11 +943,14 @@ mod tests {
             listen(&fd, Backlog::MAXCONN).unwrap();
             Ok(Some(HeldSockets::new(ForkSafe::new(fd), None)))
         }
-        fn queue(&self, deadline: &Deadline, ticket: u64) -> Result<Option<Watch>> {
+        fn queue(&self, deadline: &Deadline, ticket: Ticket) -> Result<Option<Watch>> {
             queue_on_unix(&self.context, &self.address, deadline, ticket, false)
         }
         fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets> {
             (channel.is_none() && is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock), None))
+        }
+        fn holder_is_stopped(&mut self) -> bool {
+            false
         }
     }
 
@@ -884,6 +979,34 @@ mod tests {
         let (received, tries) = waiter.join().unwrap();
         assert_eq!(received, original, "the lock socket itself moved");
         assert_eq!(tries, 1, "handed over, not raced for");
+    }
+
+    /// A waiter first in line whose wait has ended (stopped, say: it gives
+    /// up only once it runs again) is passed over: the lock goes to the
+    /// waiter behind it, which would otherwise time out while the stopped
+    /// one held the lock (a review's find, with `kill -STOP`).
+    #[test]
+    fn a_waiter_whose_wait_has_ended_is_never_handed_the_lock() {
+        let mut holder = TestLock::new("ended");
+        let held = holder.try_take().unwrap().unwrap();
+        // The stopped waiter: queued first, its 1 ms wait long over.
+        let stopped = unix_socket(&holder.context).unwrap();
+        connect(stopped.as_raw_fd(), &holder.address).unwrap();
+        let began = monotonic_ns() - 2_000_000_000;
+        send_ticket(&stopped, Ticket { began, until: began + 1_000_000 });
+        let waiter = thread::spawn(|| {
+            let mut waiter = TestLock::new("ended");
+            let taken = acquire(&mut waiter, &Deadline::start(Timeout::For(Duration::from_secs(5)))).unwrap();
+            (taken.is_some(), waiter.tries)
+        });
+        thread::sleep(Duration::from_millis(50)); // let the waiter queue
+        held.release(Reach::ByItsConnection);
+        assert_eq!(waiter.join().unwrap(), (true, 1), "handed over to the waiter whose wait goes on");
+        let mut none = [0u8; 1];
+        assert!(
+            matches!(nix::sys::socket::recv(stopped.as_raw_fd(), &mut none, MsgFlags::MSG_DONTWAIT), Ok(0) | Err(_)),
+            "nothing was sent to the waiter whose wait had ended"
+        );
     }
 
     /// A wake-up takes microseconds; this leaves room for a loaded machine
