@@ -11,6 +11,8 @@
 //!   `isHeld()`;
 //! - `constructed.rs`: a `Lock` is constructed once, and used only once
 //!   constructed;
+//! - `critical.rs`: the lock `synchronized()` holds while its callback
+//!   runs, let go when a fatal error jumps over it, in Fibers too;
 //! - `handlers.rs`: how those put an engine handler in front of a function
 //!   or method;
 //! - `exec_hook.rs`: semaphores given back around `pcntl_exec()`;
@@ -25,6 +27,7 @@
 
 mod args;
 mod constructed;
+mod critical;
 mod errors;
 mod exec_hook;
 mod fast_calls;
@@ -75,6 +78,13 @@ unsafe extern "C" fn request_startup(_type: i32, _module_number: i32) -> i32 {
     ffi::SUCCESS
 }
 
+/// RSHUTDOWN: the locks of `synchronized()` calls in Fibers that a fatal
+/// error ended.
+unsafe extern "C" fn request_shutdown(_type: i32, _module_number: i32) -> i32 {
+    let _ = std::panic::catch_unwind(critical::release_those_left_in_fibers);
+    ffi::SUCCESS
+}
+
 /// MSHUTDOWN: release what `exakat_lock()` still holds.
 unsafe extern "C" fn shutdown(_type: i32, _module_number: i32) -> i32 {
     let _ = std::panic::catch_unwind(functions::release_all);
@@ -117,6 +127,7 @@ fn built_for() -> String {
 pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     functions::register(module.class::<lock::Lock>())
         .request_startup_function(request_startup)
+        .request_shutdown_function(request_shutdown)
         .shutdown_function(shutdown)
         .info_function(info)
 }

@@ -9,11 +9,11 @@ use ext_php_rs::{
     flags::ClassFlags,
     prelude::*,
     types::{ZendHashTable, Zval},
-    zend::BailoutGuard,
 };
 
 use crate::{
     args::{Bytes, Callback, Float, OptionsArg, Str},
+    critical::CriticalLock,
     errors::{self, to_php, Signature},
     ini, stack_guard,
 };
@@ -195,11 +195,13 @@ impl Lock {
         let shared = take_shared_option(&mut options.0, SYNCHRONIZED)?;
         let spec = spec(name.bytes(), backend.bytes(), &options.0, SYNCHRONIZED)?;
         let wait = self::timeout(timeout.0, SYNCHRONIZED)?;
-        // A fatal error in the callback longjmps past this frame; the guard
-        // still drops the lock when ext-php-rs catches the bailout.
-        let mut lock = BailoutGuard::new(core::Lock::new(spec));
-        if !acquire_in(&mut lock, shared, wait).map_err(|e| to_php(e, SYNCHRONIZED))? {
-            return Err(timed_out(&mut lock, timeout.0));
+        // A fatal error in the callback longjmps past this frame: see
+        // `critical.rs` for how the lock is let go then.
+        let mut lock = CriticalLock::new(core::Lock::new(spec));
+        const RUNNING: &str = "only the request's end lets it go";
+        let taken = lock.with(|lock| acquire_in(lock, shared, wait)).expect(RUNNING);
+        if !taken.map_err(|e| to_php(e, SYNCHRONIZED))? {
+            return Err(lock.with(|lock| timed_out(lock, timeout.0)).expect(RUNNING));
         }
         let result = callback.call();
         let released = lock.release();
