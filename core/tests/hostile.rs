@@ -387,6 +387,33 @@ fn flock_lock_directory_moved_where_it_cannot_be_watched_is_a_lost_lock() {
     let _ = std::process::Command::new("umount").arg(&base.0).status();
 }
 
+/// A file system mounted over the lock directory (a `tmp.mount` started
+/// after the services, a late bind mount) hides the held file: whoever
+/// walks the path now locks a file in the new mount, and the first holder
+/// must learn at its next check that its lock is lost. inotify reports no
+/// mount (a review's find: two holders, neither told).
+#[test]
+fn flock_a_file_system_mounted_over_the_lock_directory_is_a_lost_lock() {
+    if !in_private_mounts("flock_a_file_system_mounted_over_the_lock_directory_is_a_lost_lock") {
+        return;
+    }
+    let base = TempDir::new("overmount");
+    let name = unique_name("overmount");
+    let options = [("dir", text(base.0.to_str().unwrap()))];
+    let mut a = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    assert!(a.acquire(Timeout::NoWait).unwrap());
+    assert!(a.is_held().unwrap(), "watched, and unchanged");
+    let status =
+        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "mode=755", "none"]).arg(&base.0).status();
+    assert!(status.unwrap().success(), "mount -t tmpfs");
+    let mut b = lock_with(BackendKind::Flock, &name, &options).unwrap();
+    let b_took = b.acquire(Timeout::NoWait).unwrap();
+    let a_held = a.is_held().unwrap();
+    let _ = std::process::Command::new("umount").arg(&base.0).status();
+    assert!(b_took, "the path leads to the new mount's directory, where the name is free");
+    assert!(!a_held, "the first holder's lock is lost: its file is no longer at the path");
+}
+
 #[test]
 fn flock_refuses_a_directory_reached_through_a_place_another_user_controls() {
     if !is_root() {

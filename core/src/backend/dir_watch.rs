@@ -19,9 +19,14 @@
 //! `flock` backend, a new walk of the lock directory's path too).
 //!
 //! Only local file systems are watched: inotify never hears of a change
-//! another NFS client makes. A mount over the lock file itself is not an
-//! event either; that takes `CAP_SYS_ADMIN` in our mount namespace, which
-//! could as well kill the holder.
+//! another NFS client makes. A mount is no inotify event either: over the
+//! lock directory or a directory above it (a `tmp.mount` started after the
+//! services), it makes the path lead to another directory while every
+//! watch stays silent. So the same instance is asked through an epoll set
+//! that also holds this process's `/proc/self/mountinfo`, which signals
+//! `POLLPRI` at every change of the mount table: one `epoll_wait` with no
+//! timeout answers both, and a change of mounts counts as a lost queue
+//! (every caller looks its path up again).
 
 use std::{
     ffi::CStr,
@@ -48,6 +53,11 @@ const LOCAL_FILE_SYSTEMS: [libc::c_long; 6] = [
 
 struct Watcher {
     inotify: ForkSafe<OwnedFd>,
+    /// An epoll set of the instance and, when /proc is there, the mount
+    /// table: asked instead of the instance alone.
+    events: ForkSafe<OwnedFd>,
+    /// `/proc/self/mountinfo`, kept open: its poll state is per open file.
+    mount_table: Option<ForkSafe<OwnedFd>>,
     /// Watched directories, by device and inode, with their watch.
     dirs: Vec<(DirId, libc::c_int)>,
     names: Vec<WatchedName>,
@@ -222,14 +232,9 @@ pub(crate) fn since_marks<const N: usize>(checks: [(&NameWatch, &mut Mark); N]) 
     let mut answers = [Since::Unknown; N];
     let mut guard = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(watcher) = checks.first().and_then(|(watch, _)| watch.watcher(&mut guard)) else { return answers };
-    let mut pending: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
-    if unsafe { libc::ioctl(watcher.inotify.as_raw_fd(), libc::FIONREAD, &mut pending) } != 0 {
-        return answers;
-    }
+    let Some(pending) = watcher.ready() else { return answers };
     let generation = fork::generation();
-    if pending == 0
-        && checks.iter().all(|(watch, mark)| watch.generation == generation && mark.changes == watcher.changes)
+    if !pending && checks.iter().all(|(watch, mark)| watch.generation == generation && mark.changes == watcher.changes)
     {
         return [Since::Unchanged; N];
     }
@@ -285,10 +290,17 @@ fn current(watcher: &mut Option<Watcher>) -> Option<&mut Watcher> {
         // forgetting it (not closing it again) is all there is to do.
         if let Some(old) = watcher.take() {
             std::mem::forget(old.inotify.into_inner());
+            std::mem::forget(old.events.into_inner());
+            std::mem::forget(old.mount_table.map(ForkSafe::into_inner));
         }
+        // SAFETY: just opened, owned by nothing else.
+        let inotify = unsafe { OwnedFd::from_raw_fd(fd) };
+        let events = epoll_set(&inotify)?;
+        let mount_table = watch_mount_table(&events);
         *watcher = Some(Watcher {
-            // SAFETY: just opened, owned by nothing else.
-            inotify: ForkSafe::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+            inotify: ForkSafe::new(inotify),
+            events: ForkSafe::new(events),
+            mount_table: mount_table.map(ForkSafe::new),
             dirs: Vec::new(),
             names: Vec::new(),
             changes: 0,
@@ -297,6 +309,41 @@ fn current(watcher: &mut Option<Watcher>) -> Option<&mut Watcher> {
         });
     }
     watcher.as_mut()
+}
+
+/// What an epoll event of [`Watcher::events`] is about.
+const FROM_INOTIFY: u64 = 0;
+const FROM_MOUNT_TABLE: u64 = 1;
+
+/// A new epoll set holding `inotify`.
+fn epoll_set(inotify: &OwnedFd) -> Option<OwnedFd> {
+    // SAFETY: plain syscall; the descriptor is owned below.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: just opened, owned by nothing else.
+    let set = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: FROM_INOTIFY };
+    // SAFETY: both descriptors are open; the event is read during the call.
+    (unsafe { libc::epoll_ctl(set.as_raw_fd(), libc::EPOLL_CTL_ADD, inotify.as_raw_fd(), &mut event) } == 0)
+        .then_some(set)
+}
+
+/// Adds this process's mount table to `set`; `None` without /proc (then a
+/// mount goes unheard, as it did before).
+fn watch_mount_table(set: &OwnedFd) -> Option<OwnedFd> {
+    // SAFETY: a valid C string; the descriptor is owned below.
+    let fd = unsafe { libc::open(c"/proc/self/mountinfo".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: just opened, owned by nothing else.
+    let table = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut event = libc::epoll_event { events: libc::EPOLLPRI as u32, u64: FROM_MOUNT_TABLE };
+    // SAFETY: both descriptors are open; the event is read during the call.
+    (unsafe { libc::epoll_ctl(set.as_raw_fd(), libc::EPOLL_CTL_ADD, table.as_raw_fd(), &mut event) } == 0)
+        .then_some(table)
 }
 
 fn is_local(dir: &OwnedFd) -> bool {
@@ -313,6 +360,27 @@ fn is_local(dir: &OwnedFd) -> bool {
 }
 
 impl Watcher {
+    /// Whether inotify has events queued, after counting a change of the
+    /// mount table as a lost queue; `None` when the set cannot be asked.
+    fn ready(&mut self) -> Option<bool> {
+        let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        // SAFETY: room for two events; a zero timeout never blocks.
+        let count = unsafe { libc::epoll_wait(self.events.as_raw_fd(), ready.as_mut_ptr(), 2, 0) };
+        let count = usize::try_from(count).ok()?;
+        let mut inotify = false;
+        for event in &ready[..count] {
+            if event.u64 == FROM_MOUNT_TABLE {
+                // Mounted or unmounted anywhere in our namespace: any path
+                // may lead elsewhere now, or none.
+                self.overflows += 1;
+                self.changes += 1;
+            } else {
+                inotify = true;
+            }
+        }
+        Some(inotify)
+    }
+
     fn watch_dir(&mut self, dir: &OwnedFd, id: DirId) -> Option<libc::c_int> {
         if let Some(&(_, watch)) = self.dirs.iter().find(|(known, _)| *known == id) {
             return Some(watch);

@@ -374,7 +374,15 @@ impl Flock {
             let dir = match open_trusted_dir(self.config.dir()) {
                 Ok(dir) => dir,
                 Err(DirError::Os(at, e)) => {
-                    return Err(self.context.os(format!("use lock directory {}", at.display()), e))
+                    let wanted = self.config.dir();
+                    let operation = if at == wanted {
+                        format!("use lock directory {}", at.display())
+                    } else {
+                        // Where the walk to it stopped: a missing step, or
+                        // no descriptor left to open one.
+                        format!("use lock directory {} (at {})", wanted.display(), at.display())
+                    };
+                    return Err(self.context.os(operation, e));
                 }
                 Err(DirError::Untrusted(why)) => return Err(self.refuse("use", why)),
             };
@@ -586,6 +594,31 @@ impl Flock {
         }
     }
 
+    /// A reader's single try: `false` only while a writer holds the file or
+    /// waits for it. A waiting writer holds the gate; so does, for a few
+    /// microseconds, every reader passing through it, and four readers
+    /// that only read failed one try in thirteen (a review's find). A busy
+    /// gate is a `false` only when a writer is blocked on the file (its
+    /// `->` line in `/proc/locks`); a writer that took the gate an instant
+    /// ago and is not blocked yet is passed, as if this reader had come
+    /// first.
+    fn try_shared(&mut self, once: &Deadline) -> Result<bool> {
+        match self.gate().acquire(once) {
+            Ok(true) => {
+                let taken = self.lock_file(libc::LOCK_SH, once);
+                self.gate().release()?;
+                return taken;
+            }
+            Ok(false) => {}
+            Err(e) => return Err(e),
+        }
+        let FileIdentity { dev, ino } = self.file()?.identity;
+        if proc_scan::writer_waits_on(u64::from(libc::major(dev)), u64::from(libc::minor(dev)), ino) {
+            return Ok(false);
+        }
+        self.lock_file(libc::LOCK_SH, once)
+    }
+
     fn gate(&mut self) -> &mut Flock {
         let (context, config) = (&self.context, &self.config);
         self.gate.get_or_insert_with(|| Box::new(Flock::new(context.clone(), config.gate())))
@@ -623,10 +656,14 @@ impl Backend for Flock {
     }
 
     fn acquire_shared(&mut self, deadline: &Deadline, beside_our_reader: bool) -> Result<bool> {
+        let once = Deadline::start(crate::Timeout::NoWait);
         // Not through the gate, which a waiting writer holds: the file
         // itself is shared already, and flock(2) lets one more reader in.
-        if beside_our_reader && self.lock_file(libc::LOCK_SH, &Deadline::start(crate::Timeout::NoWait))? {
+        if beside_our_reader && self.lock_file(libc::LOCK_SH, &once)? {
             return Ok(true);
+        }
+        if !deadline.may_wait() {
+            return self.try_shared(&once);
         }
         Ok(self.lock_through_gate(libc::LOCK_SH, deadline)?.unwrap_or(false))
     }
@@ -716,7 +753,10 @@ const GATE_LOOK_CAP: Duration = Duration::from_secs(1);
 
 /// Blocks in `flock(operation)` until the lock is ours or the deadline passes.
 fn wait_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> io::Result<bool> {
-    let _timer = deadline.monotonic_timespec().map(WakeTimer::arm).transpose()?;
+    let _timer = match deadline.monotonic_timespec().map(WakeTimer::arm) {
+        Some(Err(e)) if e.raw_os_error() == Some(libc::EAGAIN) => return try_for_flock(file, operation, deadline),
+        armed => armed.transpose()?,
+    };
     loop {
         match flock(file, operation) {
             Ok(_) => return Ok(true),
@@ -730,6 +770,25 @@ fn wait_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> i
     }
 }
 
+/// Without a timer (`timer_create` is refused once the user's queued
+/// signals reach `RLIMIT_SIGPENDING`): tries again and again until the
+/// deadline, after 1 ms, doubling up to 20 ms. A wait failed at once there
+/// with `EAGAIN` (a review's find, with `ulimit -i 0`).
+fn try_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> io::Result<bool> {
+    let mut nap = Duration::from_millis(1);
+    loop {
+        match flock(file, operation | libc::LOCK_NB) {
+            Ok(true) => return Ok(true),
+            Ok(false) if deadline.expired() => return Ok(false),
+            Ok(false) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        std::thread::sleep(deadline.remaining().map_or(nap, |left| left.min(nap)));
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// Interrupts this thread's blocking system call at a deadline.
 ///
 /// `flock(2)` has no timeout. A POSIX timer on `CLOCK_MONOTONIC` (the clock
@@ -739,11 +798,14 @@ fn wait_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> i
 /// first expiry the timer repeats every millisecond: a signal that lands
 /// just before the call starts cannot leave it blocked.
 ///
-/// The handler is installed once per process and stays: restoring the
+/// The handler is installed before a wait and stays: restoring the
 /// previous one after each wait would race with a wait in another thread
 /// (ZTS builds, test harnesses), and a real-time signal left at its default
-/// action terminates the process. The signal is unblocked for this thread
-/// for the duration of the wait only.
+/// action terminates the process. It is checked before each wait, and put
+/// back if the script changed it since (`pcntl_signal()`): ignored, the
+/// wait ran to the holder's release; at its default, it killed PHP; under
+/// PHP's restarting handler, the wait ran on (a review's find). The
+/// signal is unblocked for this thread for the duration of the wait only.
 struct WakeTimer {
     timer: libc::timer_t,
     previous_mask: libc::sigset_t,
@@ -757,19 +819,20 @@ fn wake_signal() -> libc::c_int {
 extern "C" fn do_nothing(_: libc::c_int) {}
 
 fn install_wake_handler() -> io::Result<()> {
-    static INSTALLED: std::sync::OnceLock<Result<(), i32>> = std::sync::OnceLock::new();
-    let installed = INSTALLED.get_or_init(|| {
-        // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            let handler: extern "C" fn(libc::c_int) = do_nothing;
-            action.sa_sigaction = handler as usize;
-            libc::sigemptyset(&mut action.sa_mask);
-            check(libc::sigaction(wake_signal(), &action, std::ptr::null_mut()))
-                .map_err(|e| e.raw_os_error().unwrap_or(0))
+    let handler: extern "C" fn(libc::c_int) = do_nothing;
+    // SAFETY: a zeroed sigaction is valid; the first call only asks, and
+    // the handler the second installs is async-signal-safe.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(wake_signal(), std::ptr::null(), &mut current);
+        if current.sa_sigaction == handler as usize && current.sa_flags & libc::SA_RESTART == 0 {
+            return Ok(());
         }
-    });
-    installed.map_err(io::Error::from_raw_os_error)
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        check(libc::sigaction(wake_signal(), &action, std::ptr::null_mut()))
+    }
 }
 
 impl WakeTimer {

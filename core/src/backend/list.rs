@@ -32,8 +32,10 @@ pub struct Listed {
 /// # Errors
 ///
 /// Bad options; a `dir` given that cannot be read; a server that cannot be
-/// asked. A local source that cannot be read lists nothing (the default
-/// directory before any lock made it, another user's `/proc` entries).
+/// asked; a local source that fails (no descriptor left, say: a listing of
+/// nothing would read as "nothing held"). A source that is not there lists
+/// nothing: the default directory before any lock made it, a kernel without
+/// `sock_diag` or System V IPC.
 pub fn list(backend: Option<BackendKind>, options: &Options, settings: &Settings) -> Result<Vec<Listed>> {
     options.check_keys_among(&["dir", "dsn", "dsn_file", "connect_timeout"], "listing locks")?;
     let kinds: Vec<BackendKind> = match backend {
@@ -54,24 +56,29 @@ fn list_kinds(kinds: &[BackendKind], options: &Options, settings: &Settings) -> 
     let mut found = Vec::new();
     for &kind in kinds {
         match kind {
-            BackendKind::Socket => found.extend(sockets()),
-            BackendKind::Tcp => found.extend(tcp_ports()),
-            BackendKind::Semaphore => found.extend(semaphore_sets()),
+            BackendKind::Socket => found.extend(sockets().map_err(|e| cannot_list(kind, "the unix sockets", e))?),
+            BackendKind::Tcp => found.extend(tcp_ports().map_err(|e| cannot_list(kind, "the tcp listeners", e))?),
+            BackendKind::Semaphore => {
+                found.extend(semaphore_sets().map_err(|e| cannot_list(kind, "the semaphore sets", e))?);
+            }
             BackendKind::Flock => {
                 match options.bytes("dir")? {
                     Some(dir) => {
                         // One given must be read: a mistyped one listed no locks.
                         let dir = flock::non_empty_path("dir", dir)?;
-                        let entries = fs::read_dir(&dir).map_err(|e| {
+                        let listed = fs::read_dir(&dir).and_then(|entries| lock_files(&dir, entries)).map_err(|e| {
                             let context = Context { lock: format!("(every lock in {})", dir.display()), backend: kind };
                             context.os(format!("list the lock files in {}", dir.display()), e)
                         })?;
-                        found.extend(lock_files(&dir, entries));
+                        found.extend(listed);
                     }
                     // The default one may not be made yet: no lock files.
                     None => {
                         let dir = flock::default_dir(settings)?;
-                        found.extend(fs::read_dir(&dir).map(|entries| lock_files(&dir, entries)).unwrap_or_default());
+                        let listed = missing_as_none(fs::read_dir(&dir))
+                            .and_then(|entries| entries.map(|entries| lock_files(&dir, entries)).transpose())
+                            .map_err(|e| cannot_list(kind, &format!("the lock files in {}", dir.display()), e))?;
+                        found.extend(listed.unwrap_or_default());
                     }
                 }
             }
@@ -82,6 +89,21 @@ fn list_kinds(kinds: &[BackendKind], options: &Options, settings: &Settings) -> 
         }
     }
     Ok(found)
+}
+
+fn cannot_list(kind: BackendKind, what: &str, error: std::io::Error) -> crate::Error {
+    Context { lock: "(every lock)".into(), backend: kind }.os(format!("list {what}"), error)
+}
+
+/// `None` for a source that is not there (a directory not made yet, a
+/// kernel without `sock_diag` or System V IPC); other errors stay errors.
+fn missing_as_none<T>(read: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Splits `<base>#<slot>` into the base and the slot; `None` for the gates
@@ -109,10 +131,10 @@ fn add(found: &mut Vec<Listed>, entry: Listed) {
     }
 }
 
-fn sockets() -> Vec<Listed> {
+fn sockets() -> std::io::Result<Vec<Listed>> {
     const PREFIX: &[u8] = b"exakat_lock/";
     let mut found = Vec::new();
-    for (socket, address) in proc_scan::abstract_listeners(PREFIX).unwrap_or_default() {
+    for (socket, address) in missing_as_none(proc_scan::abstract_listeners(PREFIX))?.unwrap_or_default() {
         let slug = &address[PREFIX.len()..];
         // tcp's waiters, gates and bells live under the same prefix.
         if slug.contains(&b'/') {
@@ -140,15 +162,15 @@ fn sockets() -> Vec<Listed> {
             },
         );
     }
-    found
+    Ok(found)
 }
 
 /// A held tcp lock listens with our backlog (see `tcp::LISTEN_BACKLOG`);
 /// any other listener on a port could be anyone's server.
-fn tcp_ports() -> Vec<Listed> {
+fn tcp_ports() -> std::io::Result<Vec<Listed>> {
     let mut found = Vec::new();
     let ours = u32::try_from(tcp::LISTEN_BACKLOG).unwrap_or(0);
-    for listener in proc_scan::tcp_listeners().unwrap_or_default() {
+    for listener in missing_as_none(proc_scan::tcp_listeners())?.unwrap_or_default() {
         if listener.backlog != ours {
             continue;
         }
@@ -164,13 +186,13 @@ fn tcp_ports() -> Vec<Listed> {
         let resource = format!("tcp port {address}");
         add(&mut found, Listed { name: None, backend: BackendKind::Tcp, resource, holders: vec![holder] });
     }
-    found
+    Ok(found)
 }
 
 /// Sets of our layouts (4 semaphores, or N + 4) with holders; the name is
 /// only known as its key.
-fn semaphore_sets() -> Vec<Listed> {
-    let Ok(table) = fs::read_to_string("/proc/sysvipc/sem") else { return Vec::new() };
+fn semaphore_sets() -> std::io::Result<Vec<Listed>> {
+    let Some(table) = missing_as_none(fs::read_to_string("/proc/sysvipc/sem"))? else { return Ok(Vec::new()) };
     let mut found = Vec::new();
     for line in table.lines().skip(1) {
         // "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime"
@@ -189,13 +211,13 @@ fn semaphore_sets() -> Vec<Listed> {
             found.push(Listed { name: None, backend: BackendKind::Semaphore, resource, holders });
         }
     }
-    found
+    Ok(found)
 }
 
 /// Lock files of the directory (`exakat_lock.<slug>.lock`, and `.<k>` for
 /// slot k) that `/proc/locks` says are locked.
-fn lock_files(dir: &Path, entries: fs::ReadDir) -> Vec<Listed> {
-    let locks = proc_scan::all_flocks();
+fn lock_files(dir: &Path, entries: fs::ReadDir) -> std::io::Result<Vec<Listed>> {
+    let locks = proc_scan::all_flocks()?;
     let mut found = Vec::new();
     for entry in entries.filter_map(std::result::Result::ok) {
         let file_name = entry.file_name();
@@ -239,7 +261,7 @@ fn lock_files(dir: &Path, entries: fs::ReadDir) -> Vec<Listed> {
             Listed { name: LockName::from_plain_slug(slug), backend: BackendKind::Flock, resource, holders },
         );
     }
-    found
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -225,14 +225,12 @@ pub(crate) fn abstract_listeners(prefix: &[u8]) -> std::io::Result<Vec<(BoundSoc
 }
 
 /// Every granted `FLOCK` lock, by file `(major, minor, inode)`.
-pub(crate) fn all_flocks() -> HashMap<(u64, u64, u64), Vec<FileLock>> {
+pub(crate) fn all_flocks() -> std::io::Result<HashMap<(u64, u64, u64), Vec<FileLock>>> {
     let mut locks: HashMap<(u64, u64, u64), Vec<FileLock>> = HashMap::new();
-    if let Ok(listing) = fs::read_to_string("/proc/locks") {
-        for (file, lock) in parse_flocks(&listing) {
-            locks.entry(file).or_default().push(lock);
-        }
+    for (file, lock) in parse_flocks(&fs::read_to_string("/proc/locks")?) {
+        locks.entry(file).or_default().push(lock);
     }
-    locks
+    Ok(locks)
 }
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -487,6 +485,26 @@ pub(crate) fn flocks_on(major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
     find_flocks(&listing, major, minor, inode)
 }
 
+/// Whether a process waits for `LOCK_EX` on the file: `/proc/locks` lists a
+/// blocked request under the lock that blocks it, "1: -> FLOCK ...".
+pub(crate) fn writer_waits_on(major: u64, minor: u64, inode: u64) -> bool {
+    fs::read_to_string("/proc/locks").is_ok_and(|listing| writer_waits_in(&listing, major, minor, inode))
+}
+
+fn writer_waits_in(listing: &str, major: u64, minor: u64, inode: u64) -> bool {
+    listing.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields[..], [_, "->", "FLOCK", _, "WRITE", _, id, ..] if file_id(id) == Some((major, minor, inode)))
+    })
+}
+
+/// `08:01:1234`: the device's major and minor numbers in hex, the inode.
+fn file_id(id: &str) -> Option<(u64, u64, u64)> {
+    let mut id = id.split(':');
+    let (major, minor, inode) = (id.next()?, id.next()?, id.next()?);
+    Some((u64::from_str_radix(major, 16).ok()?, u64::from_str_radix(minor, 16).ok()?, inode.parse().ok()?))
+}
+
 fn find_flocks(listing: &str, major: u64, minor: u64, inode: u64) -> Vec<FileLock> {
     parse_flocks(listing).filter(|(file, _)| *file == (major, minor, inode)).map(|(_, lock)| lock).collect()
 }
@@ -499,9 +517,7 @@ fn parse_flocks(listing: &str) -> impl Iterator<Item = ((u64, u64, u64), FileLoc
         if fields.get(1) != Some(&"FLOCK") {
             return None;
         }
-        let mut id = fields.get(5)?.split(':');
-        let (maj, min, ino) = (id.next()?, id.next()?, id.next()?);
-        let file = (u64::from_str_radix(maj, 16).ok()?, u64::from_str_radix(min, 16).ok()?, ino.parse().ok()?);
+        let file = file_id(fields.get(5)?)?;
         let pid = fields.get(4).and_then(|pid| pid.parse::<u32>().ok()).filter(|&pid| pid > 0);
         Some((file, FileLock { pid, shared: fields.get(3) == Some(&"READ") }))
     })
@@ -510,6 +526,18 @@ fn parse_flocks(listing: &str) -> impl Iterator<Item = ((u64, u64, u64), FileLoc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blocked_exclusive_request_is_a_waiting_writer() {
+        let listing = "1: FLOCK  ADVISORY  READ  4242 fd:01:1234 0 EOF\n\
+                       1: -> FLOCK  ADVISORY  READ  4243 fd:01:1234 0 EOF\n\
+                       2: FLOCK  ADVISORY  WRITE 4244 08:01:99 0 EOF\n\
+                       2: -> FLOCK  ADVISORY  WRITE 4245 08:01:99 0 EOF\n";
+        assert!(writer_waits_in(listing, 8, 1, 99));
+        assert!(!writer_waits_in(listing, 0xfd, 1, 1234), "a blocked reader is no writer");
+        assert!(!writer_waits_in(listing, 8, 1, 98));
+        assert_eq!(find_flocks(listing, 8, 1, 99).len(), 1, "a blocked request holds nothing");
+    }
 
     #[test]
     fn lists_tcp_listeners_with_their_backlog() {

@@ -192,11 +192,13 @@ impl Backend for Slotted {
         })
     }
 
+    /// Every holder of every slot: slot 0 of `flock` may have several, the
+    /// readers of the plain lock on the name (`holder()` named one).
     fn holders(&mut self) -> Result<Vec<Holder>> {
         proc_scan::with_one_scan(|| {
             let mut holders = Vec::new();
             for (slot, lock) in (0..).zip(&mut self.slots) {
-                holders.extend(lock.holder()?.map(|holder| holder.in_slot(slot)));
+                holders.extend(lock.holders()?.into_iter().map(|holder| holder.in_slot(slot)));
             }
             Ok(holders)
         })
