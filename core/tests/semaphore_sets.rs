@@ -114,3 +114,26 @@ fn a_shared_holder_never_loses_its_set_to_another_objects_removal() {
     assert!(held > 1000 && rounds > 1000, "both sides ran: {held} shared holds, {rounds} churned objects");
     assert_eq!(lost, 0, "shared holds lost to a removal, of {held}");
 }
+
+/// A slots set whose creator has not set its count yet (a debugger holds it
+/// between the two system calls, or it died there): a single try and
+/// `holder()` answer at once, where they waited out a second's grace (a
+/// review's find); once the set is older than that, the next look removes
+/// it as abandoned and the lock works again.
+#[test]
+fn a_slots_set_not_ready_yet_holds_no_single_try_up() {
+    let key = fresh_key(9);
+    let mut target = explicit_key_target("unready", key);
+    target.options.push(("slots".into(), "3".into()));
+    // The creator's first step alone: 3 slots and 4 more, mode 0600.
+    let id = unsafe { libc::semget(key, 7, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+    assert!(id >= 0, "a fresh key");
+    let mut lock = target.lock();
+    let started = std::time::Instant::now();
+    assert!(!lock.acquire(Timeout::NoWait).unwrap(), "nothing can be taken in a set not ready");
+    assert!(lock.holder().unwrap().is_none(), "nothing is held in it either");
+    assert!(started.elapsed() < std::time::Duration::from_millis(300), "answered in {:?}", started.elapsed());
+    std::thread::sleep(std::time::Duration::from_millis(2100)); // older than the grace, in whole seconds
+    assert!(lock.acquire(Timeout::NoWait).unwrap(), "the abandoned set was removed and a new one made");
+    assert!(lock.release().unwrap());
+}

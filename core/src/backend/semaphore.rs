@@ -49,7 +49,7 @@ use std::{
 
 use super::{is_trusted_owner, option_error, Backend, Context, Holder, HolderValue, ResourceId};
 use crate::{
-    deadline::Deadline,
+    deadline::{Deadline, Timeout},
     error::{Cause, Error, Result},
     fork,
     options::Options,
@@ -493,6 +493,22 @@ const MARK_PASSES: u32 = 1000;
 /// A slots set whose creator has not set its count after this long died
 /// before it could: nobody can hold anything in it, so it is removed.
 const UNREADY_GRACE: Duration = Duration::from_secs(1);
+const READY_NAP: Duration = Duration::from_millis(1);
+
+/// Whether a slots set's count is set (see [`Semaphore::wait_ready`]).
+enum Readiness {
+    Ready,
+    /// Removed, or found abandoned and removed now.
+    Gone,
+    /// Still being made when the deadline came.
+    NotYet,
+}
+
+/// Seconds since the epoch, as a set's `sem_ctime` counts them.
+fn coarse_wall_clock() -> libc::time_t {
+    // SAFETY: time() accepts a null pointer.
+    unsafe { libc::time(std::ptr::null_mut()) }
+}
 
 impl Semaphore {
     pub(crate) fn new(context: Context, config: Config) -> Self {
@@ -513,8 +529,10 @@ impl Semaphore {
     /// The id of our key's set, checked: a remembered id may have been
     /// removed and, after enough creations, reused by another set, even one
     /// another user made with our key. One `IPC_STAT` of the remembered id
-    /// tells all that `semget` would, and who owns the set too.
-    fn set_id(&mut self, create: bool) -> Result<Option<libc::c_int>> {
+    /// tells all that `semget` would, and who owns the set too. `None`:
+    /// there is no set (`holder()`: `create` false), or a slots set that is
+    /// still being made when `deadline` comes, in which nobody holds a thing.
+    fn set_id(&mut self, create: bool, deadline: &Deadline) -> Result<Option<libc::c_int>> {
         if let Some(id) = self.set_id {
             // For an acquire (`create`), a set checked just now: no other set
             // can have its id yet, and only its owner (us) or root can have
@@ -527,20 +545,26 @@ impl Semaphore {
             match set_info(id) {
                 Ok(info) if info.key == self.config.key => {
                     self.check_set(id, &info)?;
-                    if self.config.slots == 1 || self.wait_ready(id) {
-                        self.set = Some(SetIdentity::of(&info));
-                        self.checked = now;
-                        return Ok(Some(id));
+                    let readiness =
+                        if self.config.slots == 1 { Readiness::Ready } else { self.wait_ready(id, deadline) };
+                    match readiness {
+                        Readiness::Ready => {
+                            self.set = Some(SetIdentity::of(&info));
+                            self.checked = now;
+                            return Ok(Some(id));
+                        }
+                        Readiness::NotYet => return Ok(None),
+                        Readiness::Gone => {}
                     }
                 }
                 _ => {} // gone, or another key's now
             }
             self.set_id = None;
         }
-        self.look_up_set(create)
+        self.look_up_set(create, deadline)
     }
 
-    fn look_up_set(&mut self, create: bool) -> Result<Option<libc::c_int>> {
+    fn look_up_set(&mut self, create: bool, deadline: &Deadline) -> Result<Option<libc::c_int>> {
         let semaphores = self.config.semaphores();
         loop {
             // Asking for our permissions when about to use the set: another
@@ -581,8 +605,12 @@ impl Semaphore {
                 Err(_) => continue, // removed meanwhile
             };
             self.check_set(id, &info)?;
-            if self.config.slots > 1 && !self.wait_ready(id) {
-                continue;
+            if self.config.slots > 1 {
+                match self.wait_ready(id, deadline) {
+                    Readiness::Ready => {}
+                    Readiness::NotYet => return Ok(None),
+                    Readiness::Gone => continue,
+                }
             }
             self.set_id = Some(id);
             self.set = Some(SetIdentity::of(&info));
@@ -591,26 +619,38 @@ impl Semaphore {
         }
     }
 
-    /// Waits (briefly: creation and setting the count are two syscalls in a
-    /// row) until a slots set is ready; `false` when it was found abandoned
-    /// and removed, or removed meanwhile.
-    fn wait_ready(&self, id: libc::c_int) -> bool {
+    /// Waits, until `deadline` at most (creation and setting the count are
+    /// two system calls in a row), for a slots set to be ready. A set that
+    /// has stayed unready for [`UNREADY_GRACE`] (waited here, or by its age)
+    /// lost its creator before it could set the count: it is removed. The
+    /// wait once took the whole grace whatever the deadline: `acquire(0)`
+    /// and `holder()` blocked a second behind a creator a debugger held
+    /// between the two calls (a review's find).
+    fn wait_ready(&self, id: libc::c_int, deadline: &Deadline) -> Readiness {
         let started = std::time::Instant::now();
         loop {
             match self.stat(id, READY, libc::GETVAL) {
-                1 => return true,
+                1 => return Readiness::Ready,
                 0 => {}
-                _ => return false, // gone
+                _ => return Readiness::Gone,
             }
-            if started.elapsed() >= UNREADY_GRACE {
-                let abandoned = set_info(id).is_ok_and(|info| info.last_op == 0);
-                if abandoned {
+            let info = set_info(id);
+            let never_operated = info.as_ref().is_ok_and(|info| info.last_op == 0);
+            let old = info.as_ref().is_ok_and(|info| {
+                let age = coarse_wall_clock().saturating_sub(info.changed);
+                u64::try_from(age).is_ok_and(|age| age > UNREADY_GRACE.as_secs())
+            });
+            if started.elapsed() >= UNREADY_GRACE || old {
+                if never_operated {
                     // SAFETY: IPC_RMID takes no fourth argument.
                     unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
                 }
-                return false;
+                return Readiness::Gone;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            if deadline.expired() {
+                return Readiness::NotYet;
+            }
+            std::thread::sleep(deadline.remaining().map_or(READY_NAP, |left| left.min(READY_NAP)));
         }
     }
 
@@ -923,7 +963,9 @@ impl Semaphore {
 impl Backend for Semaphore {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         loop {
-            let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
+            // Still being made: nobody holds anything in it yet, and this
+            // wait's time ran out before it was ready.
+            let Some(id) = self.set_id(true, deadline)? else { return Ok(false) };
             let taken = if self.config.slots == 1 {
                 self.acquire_exclusive(id, deadline)?
             } else {
@@ -938,7 +980,7 @@ impl Backend for Semaphore {
 
     fn acquire_shared(&mut self, deadline: &Deadline, beside_our_reader: bool) -> Result<bool> {
         loop {
-            let Some(id) = self.set_id(true)? else { unreachable!("semget with IPC_CREAT never reports ENOENT") };
+            let Some(id) = self.set_id(true, deadline)? else { return Ok(false) };
             // Past the writers that wait, not past one that holds.
             let join = [op(WRITER, 0, NOWAIT), op(READERS, 1, UNDO)];
             let outcome = match beside_our_reader {
@@ -986,7 +1028,7 @@ impl Backend for Semaphore {
     }
 
     fn holder(&mut self) -> Result<Option<Holder>> {
-        let Some(id) = self.set_id(false)? else { return Ok(None) };
+        let Some(id) = self.set_id(false, &Deadline::start(Timeout::NoWait))? else { return Ok(None) };
         if self.config.slots > 1 && self.peek(id, FREE, libc::GETVAL)? != 0 {
             return Ok(None);
         }
@@ -998,7 +1040,7 @@ impl Backend for Semaphore {
     /// says). Shared holders have no semaphore of their own: they are
     /// counted, and their pids are unknown.
     fn holders(&mut self) -> Result<Vec<Holder>> {
-        let Some(id) = self.set_id(false)? else { return Ok(Vec::new()) };
+        let Some(id) = self.set_id(false, &Deadline::start(Timeout::NoWait))? else { return Ok(Vec::new()) };
         if self.config.slots > 1 {
             let mut holders = Vec::new();
             for k in 0..self.config.slots {
@@ -1033,7 +1075,7 @@ impl Drop for Semaphore {
             return;
         }
         // Looked up again: the cached id may name another key's set by now.
-        let Ok(Some(id)) = self.set_id(false) else { return };
+        let Ok(Some(id)) = self.set_id(false, &Deadline::start(Timeout::NoWait)) else { return };
         // Taken as an exclusive holder takes it, `WRITERS` included: a
         // reader that came between this take and the removal would
         // otherwise get in, and lose its set to the removal while it held it.
