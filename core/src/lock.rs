@@ -64,14 +64,18 @@ fn held_here() -> MutexGuard<'static, HeldInProcess> {
     held
 }
 
-/// Whether the other objects of this process that hold `resource` leave
-/// no room for one more holder in `mode` among `slots`.
+/// Whether the other objects of this process that hold `resource` (for a
+/// group, `slots` > 1: any slot of it) leave no room for one more holder in
+/// `mode` among `slots`.
 fn shut_out_by_other_objects(owner: u64, resource: &ResourceId, mode: Mode, slots: u16) -> bool {
     let held = held_here();
-    let mut others = held.entries.iter().filter(|h| h.owner != owner && h.resource.conflicts_with(resource));
-    match mode {
-        Mode::Shared => others.any(|h| h.mode == Mode::Exclusive),
-        Mode::Exclusive => others.count() >= usize::from(slots),
+    let mut others = held.entries.iter().filter(|h| h.owner != owner);
+    match (mode, slots) {
+        (Mode::Shared, _) => others.filter(|h| h.resource.conflicts_with(resource)).any(|h| h.mode == Mode::Exclusive),
+        (Mode::Exclusive, 1) => others.any(|h| h.resource.conflicts_with(resource)),
+        (Mode::Exclusive, _) => {
+            others.filter(|h| h.resource.group().conflicts_with(resource.group())).count() >= usize::from(slots)
+        }
     }
 }
 

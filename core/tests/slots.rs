@@ -130,6 +130,27 @@ fn objects_of_one_process_count_as_holders(kind: BackendKind) {
     assert!(refused.contains("would never end"), "{refused}");
     drop(locks.remove(0));
     assert!(locks[1].acquire(Timeout::NoWait).unwrap(), "dropping a holder frees its slot");
+    if kind == BackendKind::Semaphore {
+        return; // a plain lock and a group cannot share a name there
+    }
+    // One member left, in slot 1 (slot 0 freed): a plain lock on the name,
+    // which is slot 0, may wait without end. It was refused, the member
+    // counted as holding slot 0 (a review's find).
+    drop(locks);
+    let mut members: Vec<_> = (0..2).map(|_| target.lock()).collect();
+    for member in &mut members {
+        assert!(member.acquire(Timeout::NoWait).unwrap());
+    }
+    members.retain(|member| member.slot() != Some(0));
+    let plain = Target {
+        name: target.name.clone(),
+        kind,
+        options: target.options.iter().filter(|(k, _)| k != "slots").cloned().collect(),
+    };
+    let mut plain = plain.lock();
+    assert!(plain.acquire(Timeout::Forever).unwrap(), "slot 0 is free");
+    let refused = target.lock().acquire(Timeout::Forever).unwrap_err().to_string();
+    assert!(refused.contains("would never end"), "the plain lock and the member hold both slots: {refused}");
 }
 
 /// Holders that release and come straight back do not keep a waiter out.

@@ -224,13 +224,27 @@ pub enum ResourceId {
         server: String,
         name: String,
     },
+    /// Slot `slot` (1 or more) of the group whose slot 0, the plain lock on
+    /// the name, is the resource given.
+    Slot(Box<ResourceId>, u16),
 }
 
 impl ResourceId {
+    /// The group's: slot 0's resource, the plain lock's.
+    #[must_use]
+    pub fn group(&self) -> &Self {
+        match self {
+            Self::Slot(group, _) => group,
+            other => other,
+        }
+    }
+
     /// Whether holding one makes taking the other impossible.
     #[must_use]
     pub fn conflicts_with(&self, other: &Self) -> bool {
         match (self, other) {
+            (Self::Slot(a, k), Self::Slot(b, j)) => k == j && a.conflicts_with(b),
+            (Self::Slot(..), _) | (_, Self::Slot(..)) => false,
             (Self::Tcp { ip: a, port: p }, Self::Tcp { ip: b, port: q }) => {
                 // As the kernel's bind table sees it: `0.0.0.0` takes the
                 // port on every IPv4 address (not on `::1`: both can be

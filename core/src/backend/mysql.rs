@@ -856,9 +856,14 @@ impl Backend for Mysql {
         Ok(holders)
     }
 
+    /// As `slotted`'s: a member holding slot k > 0 is known by that slot.
     fn resource(&mut self) -> Result<ResourceId> {
         let server = self.session()?.identity.clone();
-        Ok(ResourceId::Server { server, name: self.config.server_name.clone() })
+        let group = ResourceId::Server { server, name: self.config.server_name.clone() };
+        Ok(match self.slot {
+            slot if self.holding && slot > 0 => ResourceId::Slot(Box::new(group), slot),
+            _ => group,
+        })
     }
 }
 

@@ -205,8 +205,14 @@ impl Backend for Slotted {
     }
 
     /// The group is known by its slot 0, which a plain lock on the name
-    /// also takes.
+    /// also takes; a member holding another slot, by that slot in it: the
+    /// refusal of an endless wait counted it as holding slot 0, and
+    /// refused a plain lock's wait with slot 0 free (a review's find).
     fn resource(&mut self) -> Result<ResourceId> {
-        self.slots[0].resource()
+        let group = self.slots[0].resource()?;
+        Ok(match self.held {
+            Some(slot) if slot > 0 => ResourceId::Slot(Box::new(group), slot),
+            _ => group,
+        })
     }
 }
