@@ -214,27 +214,10 @@ fn a_stopped_waiter_holds_up_no_other_waiter(kind: BackendKind) {
     let target = Target::new(kind, "stopped");
     let mut holder = target.spawn("hold", &[]);
     holder.wait_held();
-    let mut stopped = target.spawn("wait", &["0.3"]);
-    let signal = |signal| {
-        // SAFETY: plain syscall on our own child.
-        unsafe { libc::kill(i32::try_from(stopped.pid()).unwrap(), signal) };
-    };
-    thread::sleep(Duration::from_millis(100)); // let it queue
-    signal(libc::SIGSTOP);
-    thread::sleep(Duration::from_millis(400)); // its time runs out, stopped
-    let mut lock = target.lock();
-    let waiter = thread::spawn(move || {
-        let started = Instant::now();
-        let taken = lock.acquire(Timeout::For(Duration::from_secs(5))).unwrap();
-        (taken, started.elapsed(), lock)
+    let (taken, waited, said) = support::wait_behind_a_stopped_waiter(&target, || {
+        holder.let_go();
+        let _released = holder.line();
     });
-    thread::sleep(Duration::from_millis(200)); // let it queue behind
-    holder.let_go();
-    let _released = holder.line();
-    let (taken, waited, lock) = waiter.join().unwrap();
-    signal(libc::SIGCONT);
-    let said = stopped.line();
-    drop(lock);
     assert!(taken, "the waiter behind the stopped one got the lock");
     assert!(waited < Duration::from_secs(2), "it got it {waited:?} after it began to wait");
     assert_eq!(said[0], "false", "the stopped waiter, run again after its time, does not take the lock: {said:?}");

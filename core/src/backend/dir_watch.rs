@@ -319,15 +319,9 @@ const FROM_MOUNT_TABLE: u64 = 1;
 fn epoll_set(inotify: &OwnedFd) -> Option<OwnedFd> {
     // SAFETY: plain syscall; the descriptor is owned below.
     let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
     // SAFETY: just opened, owned by nothing else.
-    let set = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: FROM_INOTIFY };
-    // SAFETY: both descriptors are open; the event is read during the call.
-    (unsafe { libc::epoll_ctl(set.as_raw_fd(), libc::EPOLL_CTL_ADD, inotify.as_raw_fd(), &mut event) } == 0)
-        .then_some(set)
+    let set = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })?;
+    add_to(&set, inotify, libc::EPOLLIN, FROM_INOTIFY).then_some(set)
 }
 
 /// Adds this process's mount table to `set`; `None` without /proc (then a
@@ -335,15 +329,15 @@ fn epoll_set(inotify: &OwnedFd) -> Option<OwnedFd> {
 fn watch_mount_table(set: &OwnedFd) -> Option<OwnedFd> {
     // SAFETY: a valid C string; the descriptor is owned below.
     let fd = unsafe { libc::open(c"/proc/self/mountinfo".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
     // SAFETY: just opened, owned by nothing else.
-    let table = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut event = libc::epoll_event { events: libc::EPOLLPRI as u32, u64: FROM_MOUNT_TABLE };
+    let table = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })?;
+    add_to(set, &table, libc::EPOLLPRI, FROM_MOUNT_TABLE).then_some(table)
+}
+
+fn add_to(set: &OwnedFd, fd: &OwnedFd, events: libc::c_int, token: u64) -> bool {
+    let mut event = libc::epoll_event { events: events.cast_unsigned(), u64: token };
     // SAFETY: both descriptors are open; the event is read during the call.
-    (unsafe { libc::epoll_ctl(set.as_raw_fd(), libc::EPOLL_CTL_ADD, table.as_raw_fd(), &mut event) } == 0)
-        .then_some(table)
+    unsafe { libc::epoll_ctl(set.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event) == 0 }
 }
 
 fn is_local(dir: &OwnedFd) -> bool {

@@ -131,14 +131,9 @@ impl Backend for Socket {
     }
 
     fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
-        Ok(match wake::acquire_as_gate(self, deadline)? {
-            wake::GateWait::Taken(held) => {
-                self.held = Some(held);
-                AtGate::Passed
-            }
-            wake::GateWait::TimedOut => AtGate::TimedOut,
-            wake::GateWait::HolderStopped => AtGate::PastStopped,
-        })
+        let (held, at_gate) = wake::acquire_as_gate(self, deadline)?;
+        self.held = held;
+        Ok(at_gate)
     }
 
     fn release(&mut self) -> Result<bool> {

@@ -412,8 +412,8 @@ pub(crate) trait SocketLock {
     fn holder_is_stopped(&mut self) -> bool;
 }
 
-/// How a wait at a gate ended (see [`acquire_as_gate`]).
-pub(crate) enum GateWait {
+/// How a wait ended: [`acquire`]'s, and [`acquire_as_gate`]'s.
+enum GateWait {
     Taken(HeldSockets),
     TimedOut,
     HolderStopped,
@@ -426,8 +426,15 @@ pub(crate) enum GateWait {
 /// slots were free (a review's find). So the wait looks at the holder
 /// after [`GATE_LOOK_START`], doubling up to [`GATE_LOOK_CAP`], without
 /// leaving its place in the queue, and ends when the holder is stopped.
-pub(crate) fn acquire_as_gate(lock: &mut impl SocketLock, deadline: &Deadline) -> Result<GateWait> {
-    waiting(lock, deadline, true)
+pub(crate) fn acquire_as_gate(
+    lock: &mut impl SocketLock,
+    deadline: &Deadline,
+) -> Result<(Option<HeldSockets>, super::AtGate)> {
+    Ok(match waiting(lock, deadline, true)? {
+        GateWait::Taken(held) => (Some(held), super::AtGate::Passed),
+        GateWait::TimedOut => (None, super::AtGate::TimedOut),
+        GateWait::HolderStopped => (None, super::AtGate::PastStopped),
+    })
 }
 
 pub(crate) const GATE_LOOK_START: Duration = Duration::from_millis(100);

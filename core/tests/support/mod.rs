@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use exakat_lock_core::{BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings};
+use exakat_lock_core::{BackendChoice, BackendKind, Lock, LockName, LockSpec, OptionValue, Options, Settings, Timeout};
 
 /// A lock name unique to this test run and call site.
 pub fn unique_name(test: &str) -> String {
@@ -170,4 +170,33 @@ pub fn process_alive(pid: u32) -> bool {
 
 pub fn kill9(pid: u32) {
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+}
+
+/// How a waiter fares behind another that stopped in line: starts a waiter
+/// (`wait 0.3`), stops it (SIGSTOP) once it has queued, lets its time run
+/// out, then waits for the lock here (5 s at most) while `release` frees
+/// it, 200 ms in. Returns whether it got it, after how long, and what the
+/// stopped waiter said once continued (while the lock is still held here).
+pub fn wait_behind_a_stopped_waiter(target: &Target, release: impl FnOnce()) -> (bool, Duration, Vec<String>) {
+    let mut stopped = target.spawn("wait", &["0.3"]);
+    let signal = |signal| {
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::kill(i32::try_from(stopped.pid()).unwrap(), signal) };
+    };
+    std::thread::sleep(Duration::from_millis(100)); // let it queue
+    signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(400)); // its time runs out, stopped
+    let mut lock = target.lock();
+    let waiter = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let taken = lock.acquire(Timeout::For(Duration::from_secs(5))).unwrap();
+        (taken, started.elapsed(), lock)
+    });
+    std::thread::sleep(Duration::from_millis(200)); // let it queue behind
+    release();
+    let (taken, waited, lock) = waiter.join().unwrap();
+    signal(libc::SIGCONT);
+    let said = stopped.line();
+    drop(lock);
+    (taken, waited, said)
 }
