@@ -58,19 +58,32 @@ impl CriticalLock {
 
     /// Releases the lock, as [`core::Lock::release`]; `Ok(false)` when the
     /// request's end let it go already.
-    pub fn release(self) -> core::Result<bool> {
+    pub fn release(&mut self) -> core::Result<bool> {
         match self {
-            Self::Guarded(mut lock) => lock.release(),
-            Self::InFiber(call) => {
-                let taken = IN_FIBERS.with(|locks| {
-                    let mut locks = locks.borrow_mut();
-                    let at = locks.iter().position(|(id, _)| *id == call)?;
-                    Some(locks.swap_remove(at).1)
-                });
-                taken.map_or(Ok(false), |mut lock| lock.release())
-            }
+            Self::Guarded(lock) => lock.release(),
+            Self::InFiber(call) => take(*call).map_or(Ok(false), |mut lock| lock.release()),
         }
     }
+}
+
+impl Drop for CriticalLock {
+    /// A call that returns early (its time ran out, an error) leaves no
+    /// entry behind: a Fiber-based server that lives for one request would
+    /// gather one lock and its descriptors per call.
+    fn drop(&mut self) {
+        if let Self::InFiber(call) = self {
+            drop(take(*call)); // dropping a core::Lock releases it
+        }
+    }
+}
+
+/// Takes the lock of `call` out of [`IN_FIBERS`].
+fn take(call: u64) -> Option<core::Lock> {
+    IN_FIBERS.with(|locks| {
+        let mut locks = locks.borrow_mut();
+        let at = locks.iter().position(|(id, _)| *id == call)?;
+        Some(locks.swap_remove(at).1)
+    })
 }
 
 /// RSHUTDOWN: lets go the locks of `synchronized()` calls in Fibers that a
