@@ -43,7 +43,7 @@ use nix::{fcntl::AtFlags, sys::stat};
 
 use super::{
     dir_watch::{self, DirId, Mark, NameWatch, Since},
-    is_trusted_owner, option_error, proc_scan, AtGate, Backend, Context, Holder, HolderValue, ResourceId,
+    is_trusted_owner, option_error, proc_scan, wake, AtGate, Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
     deadline::Deadline,
@@ -727,7 +727,7 @@ impl Backend for Flock {
     /// a lock file nobody held (a review's find). Re-waiting loses no
     /// place: the kernel's `flock` queue keeps no order.
     fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
-        let mut look_after = GATE_LOOK_START;
+        let mut look_after = wake::GATE_LOOK_START;
         loop {
             if self.acquire(&deadline.within(look_after))? {
                 return Ok(AtGate::Passed);
@@ -740,16 +740,10 @@ impl Backend for Flock {
             if !holders.is_empty() && holders.iter().all(stopped) {
                 return Ok(AtGate::PastStopped);
             }
-            look_after = (look_after * 2).min(GATE_LOOK_CAP);
+            look_after = (look_after * 2).min(wake::GATE_LOOK_CAP);
         }
     }
 }
-
-/// How long a waiter at a gate waits before it first looks whether the
-/// gate's holders are stopped, doubling up to [`GATE_LOOK_CAP`]: a look
-/// reads `/proc/locks` and the holders' `/proc` entries.
-const GATE_LOOK_START: Duration = Duration::from_millis(100);
-const GATE_LOOK_CAP: Duration = Duration::from_secs(1);
 
 /// Blocks in `flock(operation)` until the lock is ours or the deadline passes.
 fn wait_for_flock(file: &File, operation: libc::c_int, deadline: &Deadline) -> io::Result<bool> {

@@ -4,8 +4,9 @@
 //! The kernel keeps no wait queue for "this address becomes free", but a
 //! listening socket has one: its accept queue. A waiter connects to the
 //! lock socket itself, sends its ticket (when its wait began and when it
-//! ends), and sleeps in `poll(2)`. The lock socket of `socket` is a unix listener, so the holder
-//! can pass descriptors back over the waiter's own connection. A TCP
+//! ends), and sleeps in `poll(2)`. The lock socket of `socket` is a unix
+//! listener, so the holder can pass descriptors back over the waiter's own
+//! connection. A TCP
 //! connection cannot carry them, so a `tcp` waiter first binds its source
 //! port, then listens on a unix socket named after that address
 //! ([`waiter_listener_address`]), where the holder connects to hand over.
@@ -14,8 +15,9 @@
 //!
 //! On release the holder accepts every queued connection and passes the
 //! lock's socket (`SCM_RIGHTS`) to the waiter with the earliest ticket
-//! whose wait has not ended, together with the other accepted waiters: the waiter now holds the very
-//! same bound socket, so the lock changes hands without ever being free, in
+//! whose wait has not ended, together with the other accepted waiters: the
+//! waiter now holds the very same bound socket, so the lock changes hands
+//! without ever being free, in
 //! FIFO order, and a releaser that loops back to `acquire()` queues behind
 //! the others instead of barging in. Connections of waiters that gave up
 //! never pile up in the queue: each release empties it. With nobody
@@ -437,6 +439,9 @@ pub(crate) fn acquire_as_gate(
     })
 }
 
+/// How long a waiter at a gate waits before it first looks whether the
+/// gate's holder is stopped, doubling up to [`GATE_LOOK_CAP`]: a look asks
+/// `sock_diag` or reads `/proc/locks`, and the holder's `/proc` entries.
 pub(crate) const GATE_LOOK_START: Duration = Duration::from_millis(100);
 pub(crate) const GATE_LOOK_CAP: Duration = Duration::from_secs(1);
 
