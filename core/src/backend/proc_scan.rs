@@ -173,6 +173,13 @@ pub(crate) fn sole_pid_with_socket(inode: u64) -> Option<u32> {
     }
 }
 
+/// A process with a descriptor open on socket `inode`: `hint` if it has
+/// one (no walk of `/proc`), else the one process found by
+/// [`sole_pid_with_socket`].
+pub(crate) fn pid_with_socket_from(inode: u64, hint: Option<u32>) -> Option<u32> {
+    hint.filter(|&pid| process_has_socket(pid, inode)).or_else(|| sole_pid_with_socket(inode))
+}
+
 /// Whether process `pid` has a descriptor open on socket `inode`.
 fn process_has_socket(pid: u32, inode: u64) -> bool {
     let target = format!("socket:[{inode}]");

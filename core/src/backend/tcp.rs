@@ -46,7 +46,7 @@ use nix::{
 use super::{
     option_error, proc_scan, socket,
     wake::{self, HeldSockets, SocketLock, Watch},
-    AtGate, Backend, Context, Holder, HolderValue, ResourceId,
+    Backend, Context, Holder, HolderValue, ResourceId,
 };
 use crate::{
     deadline::Deadline,
@@ -262,10 +262,6 @@ impl Tcp {
 }
 
 impl SocketLock for Tcp {
-    fn holder_is_stopped(&mut self) -> bool {
-        Backend::holder(self).ok().flatten().and_then(|holder| holder.pid).is_some_and(proc_scan::is_stopped)
-    }
-
     fn try_take(&mut self) -> Result<Option<HeldSockets>> {
         let Some(socket) = self.bind_probe()? else { return Ok(None) };
         match listen(&socket, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN)) {
@@ -327,12 +323,6 @@ impl Backend for Tcp {
     fn acquire(&mut self, deadline: &Deadline) -> Result<bool> {
         self.held = wake::acquire(self, deadline)?;
         Ok(self.held.is_some())
-    }
-
-    fn wait_as_gate(&mut self, deadline: &Deadline) -> Result<AtGate> {
-        let (held, at_gate) = wake::acquire_as_gate(self, deadline)?;
-        self.held = held;
-        Ok(at_gate)
     }
 
     fn release(&mut self) -> Result<bool> {

@@ -409,9 +409,11 @@ pub(crate) trait SocketLock {
     fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets>;
     /// Called when the lock was taken after a wait: others want it too.
     fn contended(&self, _held: &mut HeldSockets) {}
-    /// Whether the holder is a process that cannot run (see
-    /// [`acquire_as_gate`]).
-    fn holder_is_stopped(&mut self) -> bool;
+    /// Whether the holder is a process that cannot run; asked only of the
+    /// locks that are gates (see [`acquire_as_gate`]).
+    fn holder_is_stopped(&mut self) -> bool {
+        false
+    }
 }
 
 /// How a wait ended: [`acquire`]'s, and [`acquire_as_gate`]'s.
@@ -960,9 +962,6 @@ mod tests {
         }
         fn adopt(&self, lock: OwnedFd, channel: Option<OwnedFd>) -> Option<HeldSockets> {
             (channel.is_none() && is_listening(&lock)).then(|| HeldSockets::new(ForkSafe::new(lock), None))
-        }
-        fn holder_is_stopped(&mut self) -> bool {
-            false
         }
     }
 
