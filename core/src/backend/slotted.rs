@@ -147,8 +147,8 @@ impl Backend for Slotted {
         match self.gate.wait_as_gate(deadline)? {
             AtGate::Passed => {}
             AtGate::TimedOut => return Ok(false),
-            // Behind a stopped head waiter (flock's gate tells): its bell
-            // is bound, so this waiter naps between its tries.
+            // Behind a stopped head waiter: its bell is bound, so this
+            // waiter naps between its tries.
             AtGate::PastStopped => return self.take_any(deadline),
         }
         let taken = self.take_any(deadline);
