@@ -409,7 +409,9 @@ fn flock_a_file_system_mounted_over_the_lock_directory_is_a_lost_lock() {
     let mut b = lock_with(BackendKind::Flock, &name, &options).unwrap();
     let b_took = b.acquire(Timeout::NoWait).unwrap();
     let a_held = a.is_held().unwrap();
-    let _ = std::process::Command::new("umount").arg(&base.0).status();
+    drop(b); // its file keeps the mount busy
+    let unmounted = std::process::Command::new("umount").arg(&base.0).status();
+    assert!(unmounted.unwrap().success(), "umount");
     assert!(b_took, "the path leads to the new mount's directory, where the name is free");
     assert!(!a_held, "the first holder's lock is lost: its file is no longer at the path");
 }
