@@ -121,15 +121,19 @@ fn children_never_keep_a_slot(kind: BackendKind) {
 
 fn objects_of_one_process_count_as_holders(kind: BackendKind) {
     let target = with_slots(kind, "objects-slots", 2);
+    // Bounded waits, not single tries, where a take must succeed: another
+    // test's probe for free tcp ports may bind one for an instant (a CI run
+    // failed so).
+    let soon = Timeout::For(Duration::from_secs(2));
     let mut locks: Vec<_> = (0..3).map(|_| target.lock()).collect();
-    assert!(locks[0].acquire(Timeout::NoWait).unwrap());
-    assert!(locks[1].acquire(Timeout::NoWait).unwrap());
+    assert!(locks[0].acquire(soon).unwrap());
+    assert!(locks[1].acquire(soon).unwrap());
     assert_ne!(locks[0].slot(), locks[1].slot());
     assert!(!locks[2].acquire(Timeout::NoWait).unwrap());
     let refused = locks[2].acquire(Timeout::Forever).unwrap_err().to_string();
     assert!(refused.contains("would never end"), "{refused}");
     drop(locks.remove(0));
-    assert!(locks[1].acquire(Timeout::NoWait).unwrap(), "dropping a holder frees its slot");
+    assert!(locks[1].acquire(soon).unwrap(), "dropping a holder frees its slot");
     if kind == BackendKind::Semaphore {
         return; // a plain lock and a group cannot share a name there
     }
@@ -139,7 +143,7 @@ fn objects_of_one_process_count_as_holders(kind: BackendKind) {
     drop(locks);
     let mut members: Vec<_> = (0..2).map(|_| target.lock()).collect();
     for member in &mut members {
-        assert!(member.acquire(Timeout::NoWait).unwrap());
+        assert!(member.acquire(soon).unwrap());
     }
     members.retain(|member| member.slot() != Some(0));
     let plain = Target {
