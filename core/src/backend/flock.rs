@@ -914,4 +914,18 @@ mod tests {
         let e = config(Options::new().with("path", OptionValue::Str(b"a\0b".to_vec()))).unwrap_err().to_string();
         assert_eq!(e, "Option \"path\" must not contain any null bytes");
     }
+
+    /// An error on the way to the directory names the directory, and where
+    /// the walk stopped: it named only the step (`/tmp` for a process out
+    /// of descriptors, a review saw), not the directory the lock wanted.
+    #[test]
+    fn a_directory_error_names_the_directory_and_the_step() {
+        let missing = format!("/tmp/exakat_lock-no-such-{}/locks", std::process::id());
+        let c = config(Options::new().with("dir", OptionValue::Str(missing.clone().into_bytes()))).unwrap();
+        let context = Context { lock: "x".into(), backend: crate::BackendKind::Flock };
+        let mut lock = Flock::new(context, c);
+        let e = lock.acquire(&Deadline::start(crate::Timeout::NoWait)).unwrap_err().to_string();
+        let step = missing.trim_end_matches("/locks");
+        assert!(e.contains(&format!("use lock directory {missing} (at {step})")), "{e}");
+    }
 }
